@@ -1,0 +1,12 @@
+"""One file per method; this table maps the names used by the config, the CLI and the pages."""
+from .entmin import EntMin
+from .fixmatch import FixMatch
+from .pseudo_label import PseudoLabel
+from .supervised import Supervised
+
+ALGORITHMS = {
+    "supervised": Supervised,
+    "pseudo_label": PseudoLabel,
+    "entmin": EntMin,
+    "fixmatch": FixMatch,
+}

@@ -1,0 +1,54 @@
+"""What every method shares: the model, the run's generator, and pseudo-labels with temperature and threshold.
+
+A method subclasses `Algorithm` and writes only `train_step`; the loop, optimiser, EMA and logging live in
+`sslengine.train`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)  # each loss term, for logging
+    unlabeled_logits: torch.Tensor | None = None  # the logits pseudo-labels are read from (weak view)
+
+
+def pseudo_labels(logits: torch.Tensor, threshold: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hard labels argmax p and the mask max p >= threshold, with p = softmax(logits / temperature)."""
+    confidence, labels = (logits.detach() / temperature).softmax(dim=-1).max(dim=-1)
+    return labels, (confidence >= threshold).float()
+
+
+def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the whole batch of mask * CE: samples below the threshold count as zero, as in FixMatch."""
+    return (F.cross_entropy(logits, labels, reduction="none") * mask).mean()
+
+
+class Algorithm:
+    uses_unlabeled = True
+    uses_ema = False  # evaluate an exponential moving average of the weights
+
+    def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator):
+        self.model = model
+        self.config = config
+        self.rng = generator
+
+    def train_step(self, x_labeled: torch.Tensor, y_labeled: torch.Tensor, x_unlabeled: torch.Tensor,
+                   progress: float) -> StepResult:
+        """One step's loss; `progress` in [0, 1) is the share of training done, for ramp-ups."""
+        raise NotImplementedError
+
+    def forward_together(self, *batches: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One forward pass over all views, so BatchNorm sees labeled and unlabeled data alike."""
+        logits = self.model(torch.cat(batches))
+        return logits.split([len(b) for b in batches])

@@ -1,0 +1,28 @@
+"""Pseudo-Label (Lee, 2013): train on the model's own confident argmax predictions for unlabeled data.
+
+loss = CE(y, f(x_l)) + alpha(t) * (1/muB) sum_u 1[max p_u >= tau] CE(argmax p_u, f(x_u)),
+p_u = softmax(f(x_u) / T), with alpha(t) ramped up linearly over the first part of training.
+"""
+import torch.nn.functional as F
+
+from .. import augment
+from .base import Algorithm, StepResult, masked_cross_entropy, pseudo_labels
+
+RAMP_UP = 0.2  # share of training over which alpha rises from 0 to lambda_u
+
+
+def pseudo_label_loss(logits_u, threshold, temperature):
+    """The unlabeled term: the model's hard labels on the same view, only where they pass the threshold."""
+    labels, mask = pseudo_labels(logits_u, threshold, temperature)
+    return masked_cross_entropy(logits_u, labels, mask)
+
+
+class PseudoLabel(Algorithm):
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress):
+        c = self.config
+        logits_x, logits_u = self.forward_together(augment.weak(x_labeled, self.rng),
+                                                   augment.weak(x_unlabeled, self.rng))
+        loss_x = F.cross_entropy(logits_x, y_labeled)
+        loss_u = pseudo_label_loss(logits_u, c.threshold, c.temperature)
+        alpha = c.lambda_u * min(1.0, progress / RAMP_UP)
+        return StepResult(loss_x + alpha * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_u)

@@ -1,0 +1,16 @@
+"""Supervised baseline: cross-entropy on the labeled data alone.
+
+loss = (1/B) sum_b CE(y_b, f(weak(x_b)))
+"""
+import torch.nn.functional as F
+
+from .. import augment
+from .base import Algorithm, StepResult
+
+
+class Supervised(Algorithm):
+    uses_unlabeled = False
+
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress):
+        loss_x = F.cross_entropy(self.model(augment.weak(x_labeled, self.rng)), y_labeled)
+        return StepResult(loss_x, {"loss_x": loss_x})

@@ -1,0 +1,147 @@
+"""Batched augmentation on the training device, with per-sample random parameters.
+
+Every function takes a whole batch and draws one set of parameters per sample from the run's own
+`torch.Generator` on the batch's device (so runs sharing a process stay reproducible): no per-image Python,
+no host round trip. Points (N, 2) get Gaussian jitter; images
+(N, C, H, W) in [0, 1] get a small translation (weak) or RandAugment-style ops chosen per sample plus cutout
+(strong), as in FixMatch.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+POINT_JITTER_WEAK = 0.05
+POINT_JITTER_STRONG = 0.15
+WEAK_MAX_SHIFT = 0.125  # of the image side, as FixMatch's 4 px on 32 px
+STRONG_OPS_PER_SAMPLE = 2
+MAX_ROTATE_DEGREES = 30.0
+MAX_SHEAR = 0.3
+MAX_TRANSLATE = 0.3  # of the image side
+CUTOUT_MAX = 0.5  # of the image side
+
+
+def weak(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    if x.dim() == 2:
+        return x + POINT_JITTER_WEAK * _normal(x, g)
+    return random_translate(x, WEAK_MAX_SHIFT, g)
+
+
+def strong(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    if x.dim() == 2:
+        return x + POINT_JITTER_STRONG * _normal(x, g)
+    return cutout(rand_augment(x, STRONG_OPS_PER_SAMPLE, g), CUTOUT_MAX, g)
+
+
+def _uniform(n: int, low: float, high: float, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, device=like.device, dtype=like.dtype, generator=g)
+
+
+def _normal(like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return torch.randn(like.shape, device=like.device, dtype=like.dtype, generator=g)
+
+
+def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Apply one 2x3 affine map per sample (output -> input coordinates, in [-1, 1] units)."""
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _identity_affines(n: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.eye(3, device=like.device, dtype=like.dtype).expand(n, 3, 3).clone()
+
+
+def random_translate(x: torch.Tensor, max_shift: float, g: torch.Generator) -> torch.Tensor:
+    """Shift each image by a whole number of pixels, up to `max_shift` of its side, in each direction."""
+    n, _, h, w = x.shape
+    pixels = max(1, round(max_shift * w))
+    shift = torch.randint(-pixels, pixels + 1, (n, 2), device=x.device, generator=g).to(x.dtype)
+    theta = _identity_affines(n, x)[:, :2]
+    theta[:, 0, 2] = 2 * shift[:, 0] / w
+    theta[:, 1, 2] = 2 * shift[:, 1] / h
+    return _warp(x, theta)
+
+
+# RandAugment's ops as FixMatch lists them, less the colour ops that need PIL; geometric ones compose.
+_GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
+_PHOTOMETRIC = ("identity", "autocontrast", "brightness", "contrast", "posterize", "solarize", "noise")
+STRONG_OPS = _GEOMETRIC + _PHOTOMETRIC
+
+
+def _choose_ops(n: int, n_ops: int, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """(n, len(STRONG_OPS)) boolean: `n_ops` distinct ops chosen at random for each sample."""
+    scores = torch.rand(n, len(STRONG_OPS), device=like.device, generator=g)
+    chosen = scores.topk(n_ops, dim=1).indices
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, chosen, True)
+
+
+def _geometric_affines(chosen: torch.Tensor, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Compose the chosen geometric ops of each sample into one affine matrix."""
+    n = chosen.shape[0]
+    total = _identity_affines(n, like)
+    for name in _GEOMETRIC:
+        on = chosen[:, STRONG_OPS.index(name)].to(like.dtype)
+        m = _identity_affines(n, like)
+        if name == "rotate":
+            angle = _uniform(n, -MAX_ROTATE_DEGREES, MAX_ROTATE_DEGREES, like, g) * math.pi / 180 * on
+            m[:, 0, 0], m[:, 0, 1] = torch.cos(angle), -torch.sin(angle)
+            m[:, 1, 0], m[:, 1, 1] = torch.sin(angle), torch.cos(angle)
+        elif name == "shear_x":
+            m[:, 0, 1] = _uniform(n, -MAX_SHEAR, MAX_SHEAR, like, g) * on
+        elif name == "shear_y":
+            m[:, 1, 0] = _uniform(n, -MAX_SHEAR, MAX_SHEAR, like, g) * on
+        elif name == "translate_x":
+            m[:, 0, 2] = 2 * _uniform(n, -MAX_TRANSLATE, MAX_TRANSLATE, like, g) * on
+        else:
+            m[:, 1, 2] = 2 * _uniform(n, -MAX_TRANSLATE, MAX_TRANSLATE, like, g) * on
+        total = total @ m
+    return total[:, :2]
+
+
+def _photometric(name: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    n = x.shape[0]
+    per_sample = (n, 1, 1, 1)
+    if name == "identity":
+        return x
+    if name == "autocontrast":
+        low = x.amin(dim=(1, 2, 3), keepdim=True)
+        high = x.amax(dim=(1, 2, 3), keepdim=True)
+        return (x - low) / (high - low).clamp_min(1e-3)
+    if name == "brightness":
+        return x * _uniform(n, 0.5, 1.5, x, g).view(per_sample)
+    if name == "contrast":
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        return mean + (x - mean) * _uniform(n, 0.5, 1.5, x, g).view(per_sample)
+    if name == "posterize":
+        levels = 2 ** torch.randint(2, 5, per_sample, device=x.device, generator=g).to(x.dtype)
+        return torch.floor(x * levels) / levels
+    if name == "solarize":
+        cut = _uniform(n, 0.5, 1.0, x, g).view(per_sample)
+        return torch.where(x < cut, x, 1 - x)
+    if name == "noise":
+        return x + _uniform(n, 0.0, 0.2, x, g).view(per_sample) * _normal(x, g)
+    raise ValueError(name)
+
+
+def rand_augment(x: torch.Tensor, n_ops: int, g: torch.Generator) -> torch.Tensor:
+    """RandAugment with per-sample op choice and per-sample magnitudes."""
+    chosen = _choose_ops(x.shape[0], n_ops, x, g)
+    out = _warp(x, _geometric_affines(chosen, x, g))
+    for name in _PHOTOMETRIC:
+        on = chosen[:, STRONG_OPS.index(name)].view(-1, 1, 1, 1)
+        out = torch.where(on, _photometric(name, out, g), out)
+    return out.clamp(0, 1)
+
+
+def cutout(x: torch.Tensor, max_fraction: float, g: torch.Generator) -> torch.Tensor:
+    """Grey out one square per sample, of random side up to `max_fraction` of the image, at a random place."""
+    n, _, h, w = x.shape
+    side = _uniform(n, 1.0, max(1.0, max_fraction * min(h, w)), x, g).view(n, 1, 1)
+    cy = _uniform(n, 0, h, x, g).view(n, 1, 1)
+    cx = _uniform(n, 0, w, x, g).view(n, 1, 1)
+    rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1) + 0.5
+    cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w) + 0.5
+    hole = ((rows - cy).abs() < side / 2) & ((cols - cx).abs() < side / 2)
+    return torch.where(hole.unsqueeze(1), torch.full_like(x, 0.5), x)

@@ -1,0 +1,168 @@
+"""`python -m sslengine`: start, list, show, export and delete runs without a browser.
+
+Bad input exits with code 2 and one line naming the field and what is allowed; nothing is written then.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .config import ALGORITHMS, ConfigError, RunConfig
+from .runner import check, get_runner
+from .store import Store, UnknownRun
+
+# Flags of `run` that map one to one onto RunConfig fields.
+RUN_FLAGS = {
+    "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
+    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "device": str,
+    "name": str,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump, exit code 2
+        self.exit(2, f"error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sslengine", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name, help_text):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--store", help="store path or SQLAlchemy URL (default: $SSL_EXPLORER_STORE or "
+                                         "./ssl_explorer.db)")
+        return sub
+
+    run = command("run", "train one run and wait for it")
+    run.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
+    defaults = RunConfig()
+    for field, kind in RUN_FLAGS.items():
+        run.add_argument("--" + field.replace("_", "-"), type=kind, default=getattr(defaults, field),
+                         help=f"default: {getattr(defaults, field)!r}")
+    run.add_argument("--json", action="store_true", help="print one line of JSON at the end")
+
+    listing = command("list", "list the runs in the store")
+    listing.add_argument("--json", action="store_true")
+    show = command("show", "a run's config, status and final metrics")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+    export = command("export", "write scalars.csv and one step_<N>.npz per snapshot")
+    export.add_argument("run_id")
+    export.add_argument("--out", required=True, type=Path)
+    delete = command("delete", "delete a run and everything it logged")
+    delete.add_argument("run_id")
+    return parser
+
+
+def _finite(values: dict) -> dict:
+    """JSON has no NaN: undefined metrics (e.g. accuracy of an empty set) become null."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
+
+
+def _summary(store: Store, run_id: str) -> dict:
+    run = store.get_run(run_id)
+    return {"run_id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
+            "status": run.status, "error": run.error, "device": run.device,
+            "seconds": None if run.seconds is None else round(run.seconds, 2),
+            "metrics": _finite(store.final_scalars(run.id))}
+
+
+def cmd_run(args) -> int:
+    algorithm = args.algorithm.replace("-", "_")
+    config = RunConfig(algorithm=algorithm, **{field: getattr(args, field) for field in RUN_FLAGS})
+    check(config)  # before the store is opened: bad input leaves no trace
+    runner = get_runner(args.store)
+    run_id = runner.start(config)
+    try:
+        with tqdm(total=config.steps, desc=f"{algorithm} {run_id}", disable=args.json, unit="step") as bar:
+            while not runner.wait(run_id, timeout=0.25):
+                bar.update((runner.store.last_step(run_id) or 0) - bar.n)
+            bar.update((runner.store.last_step(run_id) or 0) - bar.n)
+    except KeyboardInterrupt:
+        runner.stop(run_id)
+        runner.wait(run_id)
+    summary = _summary(runner.store, run_id)
+    if args.json:
+        print(json.dumps({key: summary[key] for key in ("run_id", "status", "seconds", "metrics", "error")}))
+    else:
+        _print_summary(summary)
+    return 0 if summary["status"] == "finished" else 1
+
+
+def _print_summary(summary: dict):
+    print(f"{summary['run_id']}  {summary['name']}  {summary['status']}"
+          + (f"  ({summary['seconds']:.1f} s on {summary['device']})" if summary["seconds"] else ""))
+    if summary["error"]:
+        print(f"error: {summary['error']}")
+    for key, value in sorted(summary["metrics"].items()):
+        print(f"  {key:28s} {'-' if value is None else f'{value:.4g}'}")
+
+
+def cmd_list(args) -> int:
+    store = Store(args.store)
+    rows = [_summary(store, run.id) for run in store.list_runs()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'id':12s}  {'name':28s}  {'algorithm':12s}  {'dataset':8s}  {'status':11s}  test_acc")
+    for row in rows:
+        acc = row["metrics"].get("test_acc")
+        print(f"{row['run_id']:12s}  {row['name'][:28]:28s}  {row['algorithm']:12s}  {row['dataset']:8s}  "
+              f"{row['status']:11s}  {'-' if acc is None else f'{acc:.4f}'}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    store = Store(args.store, must_exist=True)
+    summary = _summary(store, args.run_id)
+    summary["config"] = dataclasses.asdict(store.get_run(args.run_id).config)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary)
+        print("config:")
+        for key, value in summary["config"].items():
+            print(f"  {key:28s} {value!r}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    store = Store(args.store, must_exist=True)
+    run_id = store.resolve_id(args.run_id)
+    args.out.mkdir(parents=True, exist_ok=True)
+    store.scalars(run_id).to_csv(args.out / "scalars.csv", index=False)
+    steps = store.snapshot_steps(run_id)
+    for step in steps:
+        np.savez_compressed(args.out / f"step_{step}.npz", **store.arrays(run_id, step))
+    (args.out / "run.json").write_text(json.dumps(
+        {**_summary(store, run_id), "config": dataclasses.asdict(store.get_run(run_id).config)}, indent=2))
+    print(f"exported {run_id} to {args.out}: scalars.csv, run.json, {len(steps)} snapshots")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    store = Store(args.store, must_exist=True)
+    run_id = store.resolve_id(args.run_id)
+    store.delete_run(run_id)
+    print(f"deleted {run_id}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, UnknownRun) as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2

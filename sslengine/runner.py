@@ -1,0 +1,93 @@
+"""Starts, stops and watches runs in background threads; one instance per process and store.
+
+Everything a run produces goes to the store; callers (pages, the CLI) watch the store, not the thread.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+
+from .config import RunConfig
+from .data import load_split
+from .device import configure_threads, resolve_device
+from .store import Store, resolve_url
+from .train import train
+
+
+def check(config: RunConfig) -> RunConfig:
+    """Every check a run's input gets, with no side effect: raises ConfigError naming the field."""
+    config.validate()
+    resolve_device(config.device)
+    load_split(config)  # the label budget against the classes' sizes
+    return config
+
+
+class Runner:
+    def __init__(self, store: Store):
+        self.store = store
+        self._stops: dict[str, threading.Event] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        configure_threads()
+
+    def start(self, config: RunConfig, parent: str | None = None) -> str:
+        """Validate, record the run as queued, start its thread, and return its id at once.
+
+        Raises ConfigError, before anything is written, for bad input.
+        """
+        check(config)
+        run_id = self.store.create_run(config, parent)
+        stop = threading.Event()
+        thread = threading.Thread(target=self._run, args=(run_id, config, stop), name=f"run-{run_id}",
+                                  daemon=True)
+        with self._lock:
+            self._stops[run_id], self._threads[run_id] = stop, thread
+        thread.start()
+        return run_id
+
+    def _run(self, run_id: str, config: RunConfig, stop: threading.Event):
+        try:
+            self.store.set_status(run_id, "running", device=str(resolve_device(config.device)))
+            self.store.set_status(run_id, train(config, self.store, run_id, stop))
+        except Exception as error:  # the run fails, not the process; the message goes to the store
+            traceback.print_exc()
+            self.store.set_status(run_id, "failed", error=f"{type(error).__name__}: {error}")
+        finally:
+            with self._lock:
+                self._stops.pop(run_id, None)
+                self._threads.pop(run_id, None)
+
+    def stop(self, run_id: str):
+        """Stop within one step if the run is ours, else at its next log step through the store."""
+        run_id = self.store.resolve_id(run_id)
+        with self._lock:
+            stop = self._stops.get(run_id)
+        if stop is not None:
+            stop.set()
+        self.store.request_stop(run_id)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> bool:
+        """True once the run's thread has ended (or if it is not ours)."""
+        with self._lock:
+            thread = self._threads.get(run_id)
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return list(self._threads)
+
+
+_runners: dict[str, Runner] = {}
+_runners_lock = threading.Lock()
+
+
+def get_runner(location: str | None = None) -> Runner:
+    """The process-wide runner for a store location (a path, a URL, or the default)."""
+    url = resolve_url(location)
+    with _runners_lock:
+        if url not in _runners:
+            _runners[url] = Runner(Store(url))
+        return _runners[url]

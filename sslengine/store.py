@@ -1,0 +1,279 @@
+"""The run store: every run's config, status, scalars and probe arrays, in one database.
+
+SQLite file by default (WAL, so readers never block the writer), any SQLAlchemy URL otherwise. Each write
+is one transaction. Pages, the CLI and the runner all read and write through this class only, so a run
+looks the same wherever it was started.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
+                        delete, event, func, insert, select, update)
+
+from .config import ConfigError, RunConfig
+
+DEFAULT_PATH = "ssl_explorer.db"
+ENV_VAR = "SSL_EXPLORER_STORE"
+ACTIVE = ("queued", "running")
+FINAL = ("finished", "stopped", "failed", "interrupted")
+MAX_SNAPSHOTS_PER_RUN = 200
+
+metadata = MetaData()
+runs = Table(
+    "runs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("algorithm", String(50), nullable=False),
+    Column("dataset", String(50), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("error", Text),
+    Column("created", Float, nullable=False),
+    Column("started", Float),
+    Column("finished", Float),
+    Column("device", String(50)),
+    Column("host", String(200)),
+    Column("pid", Integer),
+    Column("parent", String(32)),
+    Column("stop_requested", Integer, nullable=False, default=0),
+)
+scalars = Table(
+    "scalars", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("value", Float),  # NULL stands for NaN (e.g. accuracy of an empty set)
+)
+arrays = Table(
+    "arrays", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("data", LargeBinary, nullable=False),  # .npy bytes: dtype and shape travel with the data
+)
+
+
+class UnknownRun(LookupError):
+    def __init__(self, run_id: str, store: "Store"):
+        super().__init__(f"run_id: no run {run_id!r} in the store {store.url}")
+
+
+@dataclass
+class RunRecord:
+    id: str
+    name: str
+    algorithm: str
+    dataset: str
+    config: RunConfig
+    status: str
+    error: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    device: str | None
+    host: str | None
+    pid: int | None
+    parent: str | None
+    stop_requested: bool
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+
+def resolve_url(location: str | None = None) -> str:
+    """A SQLAlchemy URL from a URL, a file path, $SSL_EXPLORER_STORE, or the default file here."""
+    location = location or os.environ.get(ENV_VAR) or DEFAULT_PATH
+    if "://" in location:
+        return location
+    return f"sqlite:///{Path(location).expanduser().resolve()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _to_npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _from_npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+class Store:
+    def __init__(self, location: str | None = None, must_exist: bool = False):
+        self.url = resolve_url(location)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if must_exist and self.is_sqlite and not Path(self.url.removeprefix("sqlite:///")).exists():
+            raise ConfigError("store", f"no store at {self.url.removeprefix('sqlite:///')}")
+        if self.is_sqlite:
+            self.engine = create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+        self.mark_interrupted()
+
+    # Runs ---------------------------------------------------------------------------------------------
+    def create_run(self, config: RunConfig, parent: str | None = None) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        with self.engine.begin() as conn:
+            conn.execute(insert(runs).values(
+                id=run_id, name=config.name or f"{config.algorithm}-{config.dataset}-{run_id[:4]}",
+                algorithm=config.algorithm, dataset=config.dataset, config=config.to_json(), status="queued",
+                created=time.time(), host=socket.gethostname(), pid=os.getpid(), parent=parent,
+                stop_requested=0))
+        return run_id
+
+    def set_status(self, run_id: str, status: str, error: str | None = None, device: str | None = None):
+        values: dict = {"status": status}
+        if status == "running":
+            values["started"] = time.time()
+        if status in FINAL:
+            values["finished"] = time.time()
+        if error is not None:
+            values["error"] = error
+        if device is not None:
+            values["device"] = device
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def rename(self, run_id: str, name: str):
+        self.get_run(run_id)
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
+
+    def request_stop(self, run_id: str):
+        """Ask the run to stop; its loop, in whatever process, sees this at its next log step."""
+        self.get_run(run_id)
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(stop_requested=1))
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(select(runs.c.stop_requested).where(runs.c.id == run_id)).scalar())
+
+    def resolve_id(self, run_id: str) -> str:
+        """The full id of a run from its id or a unique prefix of it."""
+        with self.engine.connect() as conn:
+            matches = conn.execute(select(runs.c.id).where(runs.c.id.startswith(run_id, autoescape=True))
+                                   .limit(2)).scalars().all()
+        if run_id in matches:
+            return run_id
+        if len(matches) != 1 or not run_id:
+            raise UnknownRun(run_id, self)
+        return matches[0]
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == self.resolve_id(run_id))).mappings().first()
+        return _record(row)
+
+    def list_runs(self) -> list[RunRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.created.desc())).mappings().all()
+        return [_record(row) for row in rows]
+
+    def delete_run(self, run_id: str):
+        run_id = self.resolve_id(run_id)
+        with self.engine.begin() as conn:
+            for table in (scalars, arrays):
+                conn.execute(delete(table).where(table.c.run_id == run_id))
+            conn.execute(delete(runs).where(runs.c.id == run_id))
+
+    def mark_interrupted(self):
+        """Runs left queued or running by a process of this host that no longer exists were interrupted."""
+        host = socket.gethostname()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs.c.id, runs.c.pid).where(runs.c.status.in_(ACTIVE),
+                                                                   runs.c.host == host)).all()
+        for run_id, pid in rows:
+            if pid is None or not _process_alive(pid):
+                self.set_status(run_id, "interrupted", error="the process running it ended without finishing")
+
+    # Scalars ------------------------------------------------------------------------------------------
+    def log_scalars(self, run_id: str, step: int, values: dict[str, float]):
+        rows = [{"run_id": run_id, "step": step, "key": key,
+                 "value": None if value is None or np.isnan(value) else float(value)}
+                for key, value in values.items()]
+        with self.engine.begin() as conn:
+            conn.execute(insert(scalars), rows)
+
+    def scalars(self, run_id: str, since_step: int = -1) -> pd.DataFrame:
+        """Long table step, key, value (NaN where the value was undefined), ordered by step."""
+        query = (select(scalars.c.step, scalars.c.key, scalars.c.value)
+                 .where(scalars.c.run_id == run_id, scalars.c.step > since_step)
+                 .order_by(scalars.c.step, scalars.c.key))
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=["step", "key", "value"])
+        return frame.astype({"step": "int64", "key": "object", "value": "float64"})
+
+    def final_scalars(self, run_id: str) -> dict[str, float]:
+        """The last logged value of each key."""
+        last = (select(scalars.c.key, func.max(scalars.c.step).label("step"))
+                .where(scalars.c.run_id == run_id).group_by(scalars.c.key).subquery())
+        query = select(scalars.c.key, scalars.c.value).join(
+            last, (scalars.c.key == last.c.key) & (scalars.c.step == last.c.step)).where(
+            scalars.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return {key: float("nan") if value is None else value for key, value in conn.execute(query)}
+
+    def last_step(self, run_id: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(scalars.c.step)).where(scalars.c.run_id == run_id)).scalar()
+
+    # Arrays -------------------------------------------------------------------------------------------
+    def log_arrays(self, run_id: str, step: int, values: dict[str, np.ndarray]):
+        """One snapshot. Past MAX_SNAPSHOTS_PER_RUN, the oldest but the first is dropped to make room."""
+        steps = self.snapshot_steps(run_id)
+        with self.engine.begin() as conn:
+            if len(steps) >= MAX_SNAPSHOTS_PER_RUN and step not in steps:
+                conn.execute(delete(arrays).where(arrays.c.run_id == run_id, arrays.c.step == steps[1]))
+            conn.execute(insert(arrays), [{"run_id": run_id, "step": step, "key": key, "data": _to_npy(value)}
+                                          for key, value in values.items()])
+
+    def snapshot_steps(self, run_id: str) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(arrays.c.step).where(arrays.c.run_id == run_id).distinct()
+                                     .order_by(arrays.c.step)).scalars())
+
+    def arrays(self, run_id: str, step: int) -> dict[str, np.ndarray]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(arrays.c.key, arrays.c.data)
+                                .where(arrays.c.run_id == run_id, arrays.c.step == step)).all()
+        return {key: _from_npy(data) for key, data in rows}
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _record(row) -> RunRecord:
+    values = dict(row)
+    values["config"] = RunConfig.from_json(values["config"])
+    values["stop_requested"] = bool(values["stop_requested"])
+    return RunRecord(**values)

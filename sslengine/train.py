@@ -1,0 +1,94 @@
+"""The training loop every method shares: sample, step, EMA, log scalars, snapshot probes.
+
+`train` writes everything it measures to the store and returns "finished" or "stopped"; it raises on error
+and leaves marking the run failed to the runner.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from . import augment
+from .algorithms import ALGORITHMS
+from .config import RunConfig
+from .data import load_split
+from .device import resolve_device
+from .models import build_model
+from .probes import accuracy, predict_logits, pseudo_label_stats
+from .store import Store
+
+# Weight initialisation draws from torch's global generator, which all run threads share.
+_INIT_LOCK = threading.Lock()
+
+
+def snapshot_schedule(steps: int, max_snapshots: int) -> set[int]:
+    """Evenly spaced steps from 0 (before training) to the last, at most `max_snapshots` of them."""
+    return {int(s) for s in np.linspace(0, steps, min(max_snapshots, steps + 1)).round()}
+
+
+def cosine_decay(step: int, total: int) -> float:
+    """FixMatch's schedule: lr * cos(7 pi k / 16 K), ending at about a fifth of the initial rate."""
+    return math.cos(7 * math.pi * step / (16 * total))
+
+
+def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -> str:
+    device = resolve_device(config.device)
+    rng = torch.Generator(device=device).manual_seed(config.seed)
+    data = load_split(config).to(device)
+    with _INIT_LOCK:
+        torch.manual_seed(config.seed)
+        model = build_model(data.kind, data.num_classes).to(device)
+    if data.kind == "image":
+        model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
+    method = ALGORITHMS[config.algorithm](model, config, rng)
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+           if method.uses_ema else None)
+    evaluated = ema.module if ema is not None else model
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                                weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k, config.steps))
+
+    probe_x = augment.weak(data.x_unlabeled[:config.probe_size], rng)  # one fixed weak view
+    probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
+    snapshots = snapshot_schedule(config.steps, config.max_snapshots)
+
+    def snapshot(step: int):
+        logits = predict_logits(evaluated, probe_x).float().cpu().numpy()
+        store.log_arrays(run_id, step, {"logits": logits, "target": probe_target})
+
+    store.log_scalars(run_id, 0, {"test_acc": accuracy(evaluated, data.x_test, data.y_test)})
+    snapshot(0)
+    n_labeled, n_unlabeled = len(data.y_labeled), len(data.y_unlabeled)
+    model.train()
+    for step in range(1, config.steps + 1):
+        if stop.is_set():
+            return "stopped"
+        labeled = torch.randint(n_labeled, (config.batch_size,), device=device, generator=rng)
+        unlabeled = torch.randint(n_unlabeled, (config.batch_size * config.mu,), device=device, generator=rng)
+        result = method.train_step(data.x_labeled[labeled], data.y_labeled[labeled],
+                                   data.x_unlabeled[unlabeled], progress=(step - 1) / config.steps)
+        optimizer.zero_grad(set_to_none=True)
+        result.loss.backward()
+        optimizer.step()
+        schedule.step()
+        if ema is not None:
+            ema.update_parameters(model)
+
+        if step % config.log_every == 0 or step == config.steps:
+            values = {"loss": result.loss.item(), **{k: v.item() for k, v in result.terms.items()},
+                      "lr": optimizer.param_groups[0]["lr"],
+                      "test_acc": accuracy(evaluated, data.x_test, data.y_test)}
+            if result.unlabeled_logits is not None:
+                values |= pseudo_label_stats(result.unlabeled_logits.detach().float().cpu().numpy(),
+                                             data.y_unlabeled[unlabeled].cpu().numpy(),
+                                             config.threshold, config.temperature)
+            store.log_scalars(run_id, step, values)
+            if store.stop_requested(run_id):  # asked from another process or tab
+                stop.set()
+        if step in snapshots:
+            snapshot(step)
+    return "finished"

@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from sslengine import augment
+
+
+@pytest.fixture
+def g():
+    return torch.Generator().manual_seed(0)
+
+
+def digit_batch(n=64):
+    x = torch.zeros(n, 1, 8, 8)
+    x[:, :, 2:6, 3:5] = 1.0  # the same bar in every image
+    return x
+
+
+@pytest.mark.parametrize("view", [augment.weak, augment.strong])
+def test_image_views_keep_shape_and_range(view, g):
+    x = digit_batch()
+    out = view(x, g)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+@pytest.mark.parametrize("view,at_least", [(augment.weak, 9), (augment.strong, 48)])
+def test_identical_images_get_different_per_sample_views(view, at_least, g):
+    out = view(digit_batch(), g).flatten(1)
+    distinct = {tuple(row.round(decimals=5).tolist()) for row in out}
+    assert len(distinct) >= at_least  # one draw per sample; the weak view has 9 possible shifts
+
+
+def test_weak_view_is_a_whole_pixel_shift_of_at_most_one(g):
+    x = digit_batch()
+    out = augment.weak(x, g)
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    for image in out:
+        assert any(torch.allclose(image, torch.roll(x[0], (dy, dx), dims=(1, 2)), atol=1e-5)
+                   for dy, dx in shifts)
+
+
+def test_strong_view_changes_every_image_more_than_weak(g):
+    x = digit_batch(256)
+    weak_change = (augment.weak(x, g) - x).abs().mean()
+    strong_change = (augment.strong(x, g) - x).abs().mean()
+    assert strong_change > weak_change
+
+
+def test_cutout_greys_one_square_per_image(g):
+    x = torch.zeros(32, 1, 8, 8)
+    out = augment.cutout(x, 0.5, g)
+    grey = (out == 0.5).float().sum(dim=(1, 2, 3))
+    assert (grey >= 1).all() and (grey <= 16).all()
+
+
+def test_rand_augment_applies_exactly_n_ops_per_sample(g):
+    chosen = augment._choose_ops(100, 2, torch.zeros(1), g)
+    assert (chosen.sum(dim=1) == 2).all()
+    assert chosen.any(dim=0).all()  # every op gets used somewhere
+
+
+def test_point_views_are_gaussian_jitter_with_the_right_scale(g):
+    x = torch.zeros(20000, 2)
+    assert augment.weak(x, g).std().item() == pytest.approx(augment.POINT_JITTER_WEAK, rel=0.05)
+    assert augment.strong(x, g).std().item() == pytest.approx(augment.POINT_JITTER_STRONG, rel=0.05)
+
+
+def test_views_are_reproducible_from_the_generator():
+    x = digit_batch()
+    a = augment.strong(x, torch.Generator().manual_seed(7))
+    b = augment.strong(x, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)

@@ -1,0 +1,137 @@
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sslengine.cli import main
+from sslengine.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--dataset", "moons", "--steps", "20"]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
+
+
+@pytest.fixture
+def filled_store(tmp_path):
+    path = tmp_path / "runs.db"
+    assert main(["run", "fixmatch", *QUICK, "--store", str(path), "--json"]) == 0
+    return path
+
+
+def test_run_json_prints_one_line_with_status_seconds_and_final_metrics(tmp_path, capsys):
+    path = tmp_path / "runs.db"
+    assert main(["run", "pseudo-label", *QUICK, "--threshold", "0.7", "--store", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["status"] == "finished" and result["seconds"] > 0
+    assert set(result["metrics"]) >= {"test_acc", "mask_rate", "pseudo_label_acc", "loss_x", "loss_u", "lr"}
+    run = Store(str(path)).get_run(result["run_id"])
+    assert run.algorithm == "pseudo_label" and run.config.threshold == 0.7
+
+
+BAD_INPUTS = [
+    (["run", "fixmatch", "--threshold", "1.5"], "threshold: must be in [0, 1], got 1.5"),
+    (["run", "fixmatch", "--threshold", "-0.1"], "threshold: must be in [0, 1], got -0.1"),
+    (["run", "fixmatch", "--temperature", "0"], "temperature: must be > 0, got 0.0"),
+    (["run", "fixmatch", "--labels-per-class", "1000"], "labels_per_class: must be at most"),
+    (["run", "fixmatch", "--dataset", "imagenet"], "dataset: 'imagenet' is not one of moons, circles, digits"),
+    (["run", "mixmatch"], "algorithm: 'mixmatch' is not one of supervised, pseudo_label, entmin, fixmatch"),
+    (["run", "fixmatch", "--steps", "0"], "steps: must be an integer >= 1, got 0"),
+    (["run", "fixmatch", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
+    (["show", "0000dead"], "run_id: no run '0000dead'"),
+    (["export", "0000dead", "--out", "x"], "run_id: no run '0000dead'"),
+    (["delete", "0000dead"], "run_id: no run '0000dead'"),
+]
+
+
+def exit_code(argv) -> int:
+    """main's return value, or the code argparse exits with."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+@pytest.mark.parametrize("argv,message", BAD_INPUTS, ids=[" ".join(a[:3]) for a, _ in BAD_INPUTS])
+def test_bad_input_exits_2_with_one_line_and_leaves_the_store_unchanged(filled_store, capsys, argv, message):
+    before = digest(filled_store), Store(str(filled_store)).list_runs()
+    assert exit_code([*argv, "--store", str(filled_store)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+    assert (digest(filled_store), Store(str(filled_store)).list_runs()) == before
+
+
+def test_bad_input_creates_no_store(tmp_path, capsys):
+    path = tmp_path / "never.db"
+    assert main(["run", "fixmatch", "--threshold", "2", "--store", str(path)]) == 2
+    assert main(["show", "abc", "--store", str(path)]) == 2
+    assert "store: no store at" in capsys.readouterr().err
+    assert not path.exists()
+
+
+def test_list_show_export_delete(filled_store, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["list", "--json", "--store", str(filled_store)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    run_id = row["run_id"]
+    assert main(["show", run_id[:5], "--json", "--store", str(filled_store)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["config"]["dataset"] == "moons" and shown["status"] == "finished"
+
+    out = tmp_path / "export"
+    assert main(["export", run_id, "--out", str(out), "--store", str(filled_store)]) == 0
+    scalars = pd.read_csv(out / "scalars.csv")
+    assert list(scalars.columns) == ["step", "key", "value"]
+    final_acc = scalars[scalars.key == "test_acc"].sort_values("step").value.iloc[-1]
+    assert final_acc == pytest.approx(shown["metrics"]["test_acc"])
+    snapshots = sorted(out.glob("step_*.npz"))
+    assert len(snapshots) == len(Store(str(filled_store)).snapshot_steps(run_id))
+    with np.load(out / "step_20.npz") as last:
+        assert last["logits"].shape == (len(last["target"]), 2)
+
+    assert main(["delete", run_id, "--store", str(filled_store)]) == 0
+    assert Store(str(filled_store)).list_runs() == []
+
+
+def test_real_process_bad_input_prints_one_line_and_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sslengine", "run", "fixmatch", "--threshold", "3",
+                             "--store", str(tmp_path / "s.db")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == "error: threshold: must be in [0, 1], got 3.0\n"
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_a_sigkilled_run_shows_as_interrupted_with_its_metrics_kept(tmp_path):
+    path = tmp_path / "runs.db"
+    process = subprocess.Popen([sys.executable, "-m", "sslengine", "run", "fixmatch", "--dataset", "moons",
+                                "--steps", "1000000", "--store", str(path), "--json"], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if path.exists():
+                runs = Store(str(path)).list_runs()
+                if runs and (Store(str(path)).last_step(runs[0].id) or 0) >= 30:
+                    break
+            time.sleep(0.2)
+        assert Store(str(path)).list_runs()[0].status == "running"
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    store = Store(str(path))  # opening the store notices the dead process
+    (run,) = store.list_runs()
+    assert run.status == "interrupted" and "ended without finishing" in run.error
+    assert store.last_step(run.id) >= 30 and "test_acc" in store.final_scalars(run.id)

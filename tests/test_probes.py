@@ -1,0 +1,68 @@
+"""Probe-derived metrics against brute-force counting."""
+import numpy as np
+import pytest
+
+from sslengine.probes import confusion, entropy, pseudo_label_stats, quantity_quality
+
+
+@pytest.fixture
+def probe():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(scale=3.0, size=(500, 4))
+    target = rng.integers(0, 4, size=500)
+    return logits, target
+
+
+def brute_force(logits, target, threshold, temperature):
+    passing, correct_passing, correct_all = 0, 0, 0
+    for row, label in zip(logits, target):
+        p = np.exp(row / temperature) / np.exp(row / temperature).sum()
+        predicted = int(np.argmax(p))
+        correct_all += predicted == label
+        if p.max() >= threshold:
+            passing += 1
+            correct_passing += predicted == label
+    return passing, correct_passing, correct_all
+
+
+@pytest.mark.parametrize("threshold,temperature", [(0.0, 1.0), (0.5, 1.0), (0.9, 1.0), (0.7, 3.0), (0.99, 0.5)])
+def test_pseudo_label_stats_match_brute_force(probe, threshold, temperature):
+    logits, target = probe
+    passing, correct_passing, correct_all = brute_force(logits, target, threshold, temperature)
+    stats = pseudo_label_stats(logits, target, threshold, temperature)
+    assert stats["mask_rate"] == pytest.approx(passing / len(target))
+    assert stats["pseudo_label_acc"] == pytest.approx(correct_all / len(target))
+    assert stats["pseudo_label_acc_passing"] == pytest.approx(correct_passing / passing)
+
+
+def test_passing_accuracy_is_nan_when_nothing_passes(probe):
+    logits, target = probe
+    stats = pseudo_label_stats(logits, target, threshold=1.0, temperature=100.0)
+    assert stats["mask_rate"] == 0.0 and np.isnan(stats["pseudo_label_acc_passing"])
+
+
+def test_quantity_quality_curve_matches_brute_force_at_every_threshold(probe):
+    logits, target = probe
+    thresholds = np.linspace(0, 1, 41)
+    share, acc = quantity_quality(logits, target, thresholds, temperature=1.5)
+    for t, s, a in zip(thresholds, share, acc):
+        passing, correct_passing, _ = brute_force(logits, target, t, 1.5)
+        assert s == pytest.approx(passing / len(target))
+        if passing:
+            assert a == pytest.approx(correct_passing / passing)
+        else:
+            assert np.isnan(a)
+
+
+def test_confusion_counts_pairs():
+    target = np.array([0, 0, 1, 2, 2, 2])
+    predicted = np.array([0, 1, 1, 2, 0, 2])
+    expected = np.zeros((3, 3), int)
+    for t, p in zip(target, predicted):
+        expected[t, p] += 1
+    assert (confusion(target, predicted, 3) == expected).all()
+
+
+def test_entropy_of_uniform_and_certain_predictions():
+    h = entropy(np.array([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]]))
+    assert h == pytest.approx([np.log(4), 0.0], abs=1e-9)

@@ -1,0 +1,84 @@
+import time
+
+import pytest
+
+from sslengine import runner as runner_module
+from sslengine.config import ConfigError, RunConfig
+from sslengine.runner import Runner
+
+QUICK = dict(dataset="moons", steps=30, log_every=5, n_samples=200)
+
+
+def test_start_returns_at_once_and_the_run_finishes_with_scalars_and_snapshots(store):
+    runner = Runner(store)
+    started = time.perf_counter()
+    run_id = runner.start(RunConfig(algorithm="fixmatch", **QUICK))
+    assert time.perf_counter() - started < 1.0
+    assert runner.wait(run_id, timeout=60)
+    run = store.get_run(run_id)
+    assert run.status == "finished" and run.device == "cpu"
+    keys = set(store.scalars(run_id).key)
+    assert {"loss", "loss_x", "loss_u", "lr", "test_acc", "mask_rate", "pseudo_label_acc",
+            "pseudo_label_acc_passing"} <= keys
+    steps = store.snapshot_steps(run_id)
+    assert steps[0] == 0 and steps[-1] == 30
+    snapshot = store.arrays(run_id, 30)
+    assert snapshot["logits"].shape == (len(snapshot["target"]), 2)
+
+
+def test_supervised_logs_no_pseudo_label_scalars(store):
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="supervised", **QUICK))
+    runner.wait(run_id)
+    assert "mask_rate" not in set(store.scalars(run_id).key)
+
+
+def test_stop_ends_the_run_within_a_step(store):
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="fixmatch", dataset="moons", steps=100_000, log_every=1))
+    while (store.last_step(run_id) or 0) < 3:
+        time.sleep(0.01)
+    runner.stop(run_id)
+    step_at_stop = store.last_step(run_id)
+    assert runner.wait(run_id, timeout=10)
+    assert store.get_run(run_id).status == "stopped"
+    assert store.last_step(run_id) <= step_at_stop + 1
+
+
+def test_stop_requested_through_the_store_reaches_the_run(store):
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="supervised", dataset="moons", steps=100_000, log_every=1))
+    while not store.last_step(run_id):
+        time.sleep(0.01)
+    store.request_stop(run_id)  # as another process or browser tab would
+    assert runner.wait(run_id, timeout=10)
+    assert store.get_run(run_id).status == "stopped"
+
+
+def test_an_exception_marks_the_run_failed_with_its_message(store, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("the loss went to NaN")
+
+    monkeypatch.setattr(runner_module, "train", broken)
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(**QUICK))
+    runner.wait(run_id)
+    run = store.get_run(run_id)
+    assert run.status == "failed" and run.error == "RuntimeError: the loss went to NaN"
+
+
+def test_bad_config_is_refused_before_any_row_is_written(store):
+    runner = Runner(store)
+    with pytest.raises(ConfigError, match="threshold"):
+        runner.start(RunConfig(threshold=1.5))
+    assert store.list_runs() == []
+
+
+def test_same_seed_gives_the_same_run_even_when_runs_share_the_process(store):
+    runner = Runner(store)
+    config = RunConfig(algorithm="fixmatch", **QUICK)
+    ids = [runner.start(config) for _ in range(3)]
+    for run_id in ids:
+        runner.wait(run_id)
+    losses = [store.scalars(run_id).query("key == 'loss'").value.tolist() for run_id in ids]
+    assert losses[0] == losses[1] == losses[2]
