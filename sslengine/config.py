@@ -29,14 +29,14 @@ class RunConfig:
     algorithm: str = "fixmatch"
     dataset: str = "digits"
     labels_per_class: int = 2
-    steps: int = 600
+    steps: int = 1000
     seed: int = 0
     threshold: float = 0.95
     temperature: float = 1.0
     lambda_u: float = 1.0
     mu: int = 7
     batch_size: int = 16
-    lr: float = 0.03
+    lr: float = 0.1
     weight_decay: float = 5e-4
     ema_decay: float = 0.99
     # Two-dimensional toy sets only.

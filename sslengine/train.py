@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 import torch
@@ -60,8 +61,9 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         logits = predict_logits(evaluated, probe_x).float().cpu().numpy()
         store.log_arrays(run_id, step, {"logits": logits, "target": probe_target})
 
-    store.log_scalars(run_id, 0, {"test_acc": accuracy(evaluated, data.x_test, data.y_test)})
+    store.log_scalars(run_id, 0, {"test_acc": accuracy(evaluated, data.x_test, data.y_test), "seconds": 0.0})
     snapshot(0)
+    started = time.perf_counter()
     n_labeled, n_unlabeled = len(data.y_labeled), len(data.y_unlabeled)
     model.train()
     for step in range(1, config.steps + 1):
@@ -80,7 +82,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
 
         if step % config.log_every == 0 or step == config.steps:
             values = {"loss": result.loss.item(), **{k: v.item() for k, v in result.terms.items()},
-                      "lr": optimizer.param_groups[0]["lr"],
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
                       "test_acc": accuracy(evaluated, data.x_test, data.y_test)}
             if result.unlabeled_logits is not None:
                 values |= pseudo_label_stats(result.unlabeled_logits.detach().float().cpu().numpy(),

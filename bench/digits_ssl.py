@@ -1,0 +1,79 @@
+"""Digits with 2 labels per class, 3 seeds: the engine's methods against scikit-learn's references.
+
+Run: python bench/digits_ssl.py [--seeds 3] [--steps N]
+Prints test accuracy (mean and spread) and seconds per method, the ratio of each to LabelSpreading, and the
+time at which FixMatch first reaches 95 % test accuracy. LabelSpreading and SelfTrainingClassifier see
+exactly the same labeled, unlabeled and test points (sslengine.data.load_split).
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+
+from sslengine.config import RunConfig
+from sslengine.data import load_split
+from sslengine.runner import Runner
+from sslengine.store import Store
+
+METHODS = ("supervised", "pseudo_label", "entmin", "fixmatch")
+
+
+def sklearn_reference(model, config: RunConfig) -> tuple[float, float]:
+    """Fit transductively on labeled + unlabeled (-1), score on the test part."""
+    split = load_split(config)
+    x = np.concatenate([split.x_labeled, split.x_unlabeled]).reshape(-1, 64)
+    y = np.concatenate([split.y_labeled, np.full(len(split.y_unlabeled), -1)])
+    started = time.perf_counter()
+    model.fit(x, y)
+    accuracy = float((model.predict(split.x_test.reshape(-1, 64)) == split.y_test).mean())
+    return accuracy, time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=RunConfig.steps)
+    args = parser.parse_args()
+
+    runner = Runner(Store(str(Path(tempfile.mkdtemp()) / "bench.db")))
+    results: dict[str, list[tuple[float, float]]] = {}
+    fixmatch_time_to_95 = []
+    for seed in range(args.seeds):
+        base = RunConfig(dataset="digits", labels_per_class=2, seed=seed, steps=args.steps)
+        results.setdefault("LabelSpreading (sklearn)", []).append(
+            sklearn_reference(LabelSpreading(kernel="knn", n_neighbors=7, max_iter=100), base))
+        results.setdefault("SelfTraining+LogReg (sklearn)", []).append(
+            sklearn_reference(SelfTrainingClassifier(LogisticRegression(max_iter=1000), threshold=0.9), base))
+        for method in METHODS:
+            config = RunConfig(**{**base.__dict__, "algorithm": method})
+            run_id = runner.start(config)
+            runner.wait(run_id)
+            run = runner.store.get_run(run_id)
+            assert run.status == "finished", run.error
+            results.setdefault(method, []).append((runner.store.final_scalars(run_id)["test_acc"], run.seconds))
+            if method == "fixmatch":
+                curve = runner.store.scalars(run_id).pivot(index="step", columns="key", values="value")
+                reached = curve[curve.test_acc >= 0.95]
+                fixmatch_time_to_95.append(reached.seconds.iloc[0] if len(reached) else float("nan"))
+            print(f"seed {seed} {method:14s} acc {results[method][-1][0]:.4f}  {run.seconds:6.1f} s", flush=True)
+
+    reference = np.mean([acc for acc, _ in results["LabelSpreading (sklearn)"]])
+    print(f"\ndigits, 2 labels per class, {args.seeds} seeds, {args.steps} steps, 1 torch thread")
+    print(f"{'method':32s} {'test acc':>9s} {'± std':>7s} {'vs LabelSpreading':>18s} {'seconds':>8s}")
+    for method, rows in results.items():
+        acc = np.array([a for a, _ in rows])
+        seconds = np.array([s for _, s in rows])
+        print(f"{method:32s} {acc.mean():9.4f} {acc.std():7.4f} {acc.mean() / reference:17.3f}x "
+              f"{seconds.mean():8.2f}")
+    times = ", ".join("never" if np.isnan(t) else f"{t:.1f} s" for t in fixmatch_time_to_95)
+    print(f"FixMatch first reaches 95 % test accuracy after: {times}")
+
+
+if __name__ == "__main__":
+    main()
