@@ -47,7 +47,7 @@ def main():
     for seed in range(args.seeds):
         base = RunConfig(dataset="digits", labels_per_class=2, seed=seed, steps=args.steps)
         results.setdefault("LabelSpreading (sklearn)", []).append(
-            sklearn_reference(LabelSpreading(kernel="knn", n_neighbors=7, max_iter=100), base))
+            sklearn_reference(LabelSpreading(kernel="knn", n_neighbors=15, max_iter=100), base))
         results.setdefault("SelfTraining+LogReg (sklearn)", []).append(
             sklearn_reference(SelfTrainingClassifier(LogisticRegression(max_iter=1000), threshold=0.9), base))
         for method in METHODS:

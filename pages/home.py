@@ -16,7 +16,7 @@ for run in store.list_runs():
     final = store.final_scalars(run.id)
     rows.append({"id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
                  "status": run.status, "test accuracy": final.get("test_acc"),
-                 "seconds": None if run.seconds is None else round(run.seconds, 1), "error": run.error})
+                 "seconds": None if run.seconds is None else round(run.seconds, 1), "error": run.error or ""})
 if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 else:
