@@ -1,6 +1,6 @@
 """Digits with 2 labels per class, 3 seeds: the engine's methods against scikit-learn's references.
 
-Run: python bench/digits_ssl.py [--seeds 3] [--steps N]
+Run: python -m bench.digits_ssl [--seeds 3] [--steps N]
 Prints test accuracy (mean and spread) and seconds per method, the ratio of each to LabelSpreading, and the
 time at which FixMatch first reaches 95 % test accuracy. LabelSpreading and SelfTrainingClassifier see
 exactly the same labeled, unlabeled and test points (sslengine.data.load_split).
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
@@ -64,7 +65,8 @@ def main():
             print(f"seed {seed} {method:14s} acc {results[method][-1][0]:.4f}  {run.seconds:6.1f} s", flush=True)
 
     reference = np.mean([acc for acc, _ in results["LabelSpreading (sklearn)"]])
-    print(f"\ndigits, 2 labels per class, {args.seeds} seeds, {args.steps} steps, 1 torch thread")
+    print(f"\ndigits, 2 labels per class, {args.seeds} seeds, {args.steps} steps, "
+          f"{torch.get_num_threads()} torch thread(s)")
     print(f"{'method':32s} {'test acc':>9s} {'± std':>7s} {'vs LabelSpreading':>18s} {'seconds':>8s}")
     for method, rows in results.items():
         acc = np.array([a for a, _ in rows])
