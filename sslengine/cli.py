@@ -67,12 +67,15 @@ def _finite(values: dict) -> dict:
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
 
 
-def _summary(store: Store, run_id: str) -> dict:
+def _summary(store: Store, run_id: str, with_config: bool = False) -> dict:
     run = store.get_run(run_id)
-    return {"run_id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
-            "status": run.status, "error": run.error, "device": run.device,
-            "seconds": None if run.seconds is None else round(run.seconds, 2),
-            "metrics": _finite(store.final_scalars(run.id))}
+    summary = {"run_id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
+               "status": run.status, "error": run.error, "device": run.device,
+               "seconds": None if run.seconds is None else round(run.seconds, 2),
+               "metrics": _finite(store.final_scalars(run.id))}
+    if with_config:
+        summary["config"] = dataclasses.asdict(run.config)
+    return summary
 
 
 def cmd_run(args) -> int:
@@ -122,8 +125,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     store = Store(args.store, must_exist=True)
-    summary = _summary(store, args.run_id)
-    summary["config"] = dataclasses.asdict(store.get_run(args.run_id).config)
+    summary = _summary(store, args.run_id, with_config=True)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -142,8 +144,7 @@ def cmd_export(args) -> int:
     steps = store.snapshot_steps(run_id)
     for step in steps:
         np.savez_compressed(args.out / f"step_{step}.npz", **store.arrays(run_id, step))
-    (args.out / "run.json").write_text(json.dumps(
-        {**_summary(store, run_id), "config": dataclasses.asdict(store.get_run(run_id).config)}, indent=2))
+    (args.out / "run.json").write_text(json.dumps(_summary(store, run_id, with_config=True), indent=2))
     print(f"exported {run_id} to {args.out}: scalars.csv, run.json, {len(steps)} snapshots")
     return 0
 
