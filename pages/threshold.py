@@ -1,54 +1,124 @@
-"""Pseudo-labels and threshold: a what-if over the stored probe logits of a FixMatch or Pseudo-Label run."""
+"""Pseudo-labels and threshold: start a FixMatch or Pseudo-Label run, watch it live, and ask what-if
+questions of its stored probe logits."""
 import numpy as np
 import streamlit as st
 
+from pages import _common as common
 from sslengine import plots
-from sslengine.probes import pseudo_label_stats
-from sslengine.store import Store
+from sslengine.config import DATASETS, RunConfig
+from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats
+
+FORM = "threshold-form"
+ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label"}
 
 st.title("Pseudo-labels and threshold")
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "
-    "trains the strongly augmented view on it only when that prediction is confident enough. Drag the "
-    "threshold and temperature: the charts recompute from the stored predictions, with no retraining, how "
-    "many pseudo-labels would pass and how many of those are wrong."
+    "trains the strongly augmented view on that label only when the prediction is confident enough. Watch "
+    "the mask rate (how many pass) against the accuracy of those that pass, then drag the threshold and "
+    "temperature: the charts recompute from the stored predictions, with no retraining."
 )
 st.latex(r"\ell_u = \frac{1}{\mu B}\sum_{b=1}^{\mu B} \mathbb{1}\!\left[\max q_b \ge \tau\right]"
          r"\,\mathrm{CE}\!\left(\arg\max q_b,\; f(\mathcal{A}(u_b))\right),\quad "
          r"q_b = \mathrm{softmax}\!\left(f(\alpha(u_b)) / T\right)")
+store = common.store()
 
-store = Store()
-runs = [run for run in store.list_runs() if run.algorithm in ("fixmatch", "pseudo_label")]
+
+def form_config() -> list[RunConfig]:
+    values = {field: st.session_state[f"{FORM}-{field}"] for field in
+              ("algorithm", "dataset", "labels_per_class", "threshold", "temperature", "lambda_u", "mu",
+               "steps", "seed")}
+    return [RunConfig(**values, device=common.device_choice(),
+                      name=f"{ALGORITHMS[values['algorithm']]} {values['dataset']} tau={values['threshold']}")]
+
+
+def select_started(run_ids: list[str]):
+    st.session_state["threshold-run"] = run_ids[0]
+
+
+defaults = RunConfig()
+with st.expander("Start a run", expanded=True):
+    with st.form(FORM, border=False):
+        a, b, c, d = st.columns(4)
+        a.selectbox("Method", list(ALGORITHMS), format_func=ALGORITHMS.get, key=f"{FORM}-algorithm")
+        with b:
+            st.selectbox("Dataset", DATASETS, index=DATASETS.index(defaults.dataset), key=f"{FORM}-dataset")
+            common.field_error(FORM, "dataset")
+        with c:
+            st.number_input("Labels per class", 1, 1000, defaults.labels_per_class, key=f"{FORM}-labels_per_class")
+            common.field_error(FORM, "labels_per_class")
+        with d:
+            st.number_input("Steps", 1, 100_000, defaults.steps, step=100, key=f"{FORM}-steps")
+            common.field_error(FORM, "steps")
+        a, b, c, d, e = st.columns(5)
+        a.slider("Threshold tau", 0.0, 1.0, defaults.threshold, 0.01, key=f"{FORM}-threshold")
+        b.slider("Temperature T", 0.1, 5.0, defaults.temperature, 0.1, key=f"{FORM}-temperature")
+        c.slider("Unlabeled weight lambda_u", 0.0, 5.0, defaults.lambda_u, 0.1, key=f"{FORM}-lambda_u")
+        d.number_input("mu (unlabeled per labeled)", 1, 32, defaults.mu, key=f"{FORM}-mu")
+        e.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=f"{FORM}-seed")
+        common.other_errors(FORM, {"dataset", "labels_per_class", "steps"})
+        st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
+                              on_click=common.start_runs, args=(FORM, form_config, select_started))
+
+runs = {run.id: run for run in store.list_runs() if run.algorithm in ALGORITHMS}
 if not runs:
-    st.info("No FixMatch or Pseudo-Label run in the store yet. Start one with "
+    st.info("No FixMatch or Pseudo-Label run in the store yet: press Start, or run "
             "`python -m sslengine run fixmatch --dataset digits`.")
     st.stop()
+if st.session_state.get("threshold-run") not in runs:
+    asked = st.query_params.get("run")
+    st.session_state["threshold-run"] = asked if asked in runs else next(iter(runs))
+run_id = st.selectbox("Run", list(runs), format_func=lambda i: common.run_label(runs[i]), key="threshold-run")
+st.query_params["run"] = run_id
 
-run = st.selectbox("Run", runs, format_func=lambda r: f"{r.name} ({r.status}, {r.id})")
-if run.status == "failed":
-    st.error(f"This run failed: {run.error}")
-scalars = store.scalars(run.id)
-st.plotly_chart(plots.curves_over_steps(
-    scalars, ["test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
-    "Accuracy, mask rate and pseudo-label accuracy over steps"))
 
-steps = store.snapshot_steps(run.id)
-if not steps:
-    st.info("This run has no probe snapshot yet.")
-    st.stop()
-step = st.select_slider("Snapshot at step", options=steps, value=steps[-1])
-left, right = st.columns(2)
-threshold = left.slider("Threshold tau (what-if)", 0.0, 1.0, float(run.config.threshold), 0.01)
-temperature = right.slider("Temperature T (what-if)", 0.1, 5.0, float(run.config.temperature), 0.1)
+@st.fragment(run_every=common.live_every(runs[run_id]))
+def show_run(run_id: str, was_live: bool):
+    run = store.get_run(run_id)
+    if was_live and common.live_every(run) is None:
+        st.rerun()  # the run ended: redraw everything once and stop ticking
+    if run.status == "failed":
+        st.error(f"This run failed: {run.error}")
+    step = store.last_step(run_id) or 0
+    st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
+    st.plotly_chart(plots.curves_over_steps(
+        store.scalars(run_id), ["test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
+        "Test accuracy, mask rate and pseudo-label accuracy over steps"), key="curves")
 
-snapshot = store.arrays(run.id, step)
-logits, target = snapshot["logits"], snapshot["target"]
-stats = pseudo_label_stats(logits, target, threshold, temperature)
-a, b, c = st.columns(3)
-a.metric("Share passing", f"{stats['mask_rate']:.1%}")
-b.metric("Accuracy of those passing",
-         "-" if np.isnan(stats["pseudo_label_acc_passing"]) else f"{stats['pseudo_label_acc_passing']:.1%}")
-c.metric("Accuracy of all argmax labels", f"{stats['pseudo_label_acc']:.1%}")
-left, right = st.columns(2)
-left.plotly_chart(plots.quantity_quality_curve(logits, target, threshold, temperature))
-right.plotly_chart(plots.confidence_histogram(logits, target, threshold, temperature))
+    steps = store.snapshot_steps(run_id)
+    if not steps:
+        st.info("This run has no probe snapshot yet.")
+        return
+    st.subheader("What if: threshold and temperature over one snapshot")
+    left, right = st.columns([3, 1])
+    follow = right.toggle("Follow the newest snapshot", value=True, key=f"follow-{run_id}",
+                          disabled=not was_live) and was_live
+    if follow or st.session_state.get(f"step-{run_id}") not in steps:
+        st.session_state[f"step-{run_id}"] = steps[-1]
+    step = left.select_slider("Snapshot at step", options=steps, key=f"step-{run_id}", disabled=follow)
+    a, b, c = st.columns([2, 2, 1])
+    threshold = a.slider("Threshold tau (what-if)", 0.0, 1.0, float(run.config.threshold), 0.01,
+                         key=f"tau-{run_id}")
+    temperature = b.slider("Temperature T (what-if)", 0.1, 5.0, float(run.config.temperature), 0.1,
+                           key=f"temperature-{run_id}")
+    log_y = c.toggle("Log counts", value=True, key="log-y")
+
+    arrays = common.snapshot(store.url, run_id, step)
+    logits, target = arrays["logits"], arrays["target"]
+    stats = pseudo_label_stats(logits, target, threshold, temperature)
+    a, b, c = st.columns(3)
+    a.metric("Share passing", f"{stats['mask_rate']:.1%}")
+    b.metric("Accuracy of those passing", "-" if np.isnan(stats["pseudo_label_acc_passing"])
+             else f"{stats['pseudo_label_acc_passing']:.1%}")
+    c.metric("Accuracy of all argmax labels", f"{stats['pseudo_label_acc']:.1%}")
+    a, b, c = st.columns(3)
+    a.plotly_chart(plots.quantity_quality_curve(logits, target, threshold, temperature), key="qq")
+    b.plotly_chart(plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
+    confidence, prediction = confidence_and_prediction(logits, temperature)
+    passing = confidence >= threshold
+    c.plotly_chart(plots.confusion_heatmap(confusion(target[passing], prediction[passing], logits.shape[1]),
+                                           f"Pseudo-labels passing: {passing.sum()} of {len(passing)}"),
+                   key="confusion")
+
+
+show_run(run_id, was_live=common.live_every(runs[run_id]) is not None)

@@ -47,6 +47,7 @@ class RunConfig:
     max_snapshots: int = 30
     probe_size: int = 1000
     name: str = ""
+    group: str = ""  # runs started together to be shown together, e.g. one comparison of four methods
 
     def validate(self) -> "RunConfig":
         _one_of("algorithm", self.algorithm, ALGORITHMS)

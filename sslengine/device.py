@@ -26,6 +26,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def available_devices() -> list[str]:
+    """The choices a page offers: auto, then every device present here."""
+    return ["auto", *(d for d, available in _AVAILABLE.items() if available())]
+
+
 def configure_threads() -> int:
     """Leave one core to the web server (and the OS): on 2 cores, training gets 1 thread.
 

@@ -1,22 +1,58 @@
-"""Plotly figures from data frames and probe arrays, shared by the pages and their tests."""
+"""Plotly figures from data frames and probe arrays, shared by the pages and their tests.
+
+Built with graph_objects rather than plotly.express: a live page redraws every second in the process that
+trains, and express costs several times more Python per figure. Every figure sets `uirevision`, so a
+redraw keeps the user's zoom and legend choices.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
-from .probes import confidence_and_prediction, quantity_quality
+from .probes import confidence_and_prediction, entropy, quantity_quality
 
 CORRECT, WRONG = "#2a9d8f", "#e76f51"
+# One color per run wherever runs are shown side by side (Okabe-Ito, readable for color-blind viewers).
+RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
+LABELS = {
+    "test_acc": "test accuracy",
+    "mask_rate": "mask rate (share passing)",
+    "pseudo_label_acc": "pseudo-label accuracy, all",
+    "pseudo_label_acc_passing": "pseudo-label accuracy, passing",
+    "loss": "loss", "loss_x": "labeled loss", "loss_u": "unlabeled loss",
+}
+KEY_COLORS = {"test_acc": "#0072B2", "mask_rate": "#E69F00", "pseudo_label_acc": "#CC79A7",
+              "pseudo_label_acc_passing": "#009E73"}
+_LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)
+
+
+def _layout(figure: go.Figure, title: str, revision: str, **layout) -> go.Figure:
+    figure.update_layout(title=title, uirevision=revision, legend=_LEGEND_BELOW,
+                         margin=dict(l=50, r=20, t=50, b=40), **layout)
+    return figure
 
 
 def curves_over_steps(scalars: pd.DataFrame, keys: list[str], title: str) -> go.Figure:
-    """Lines of the given scalar keys against step; `uirevision` keeps the user's zoom across redraws."""
-    frame = scalars[scalars.key.isin(keys)]
-    figure = px.line(frame, x="step", y="value", color="key", title=title, markers=len(frame) < 40)
-    figure.update_layout(uirevision=title, yaxis_range=[0, 1.02], legend_title_text="")
-    return figure
+    """One line per scalar key against step."""
+    figure = go.Figure()
+    for key in keys:
+        rows = scalars[scalars.key == key]
+        figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=LABELS.get(key, key),
+                                    line=dict(color=KEY_COLORS.get(key)),
+                                    mode="lines+markers" if len(rows) < 40 else "lines"))
+    return _layout(figure, title, title, xaxis_title="step", yaxis_range=[0, 1.02])
+
+
+def runs_over_steps(frames: dict[str, pd.DataFrame], key: str, colors: dict[str, str]) -> go.Figure:
+    """One line per run for one scalar key, each run in its own color."""
+    figure = go.Figure()
+    for label, scalars in frames.items():
+        rows = scalars[scalars.key == key]
+        figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=label, mode="lines",
+                                    line=dict(color=colors[label])))
+    title = LABELS.get(key, key)
+    return _layout(figure, title, f"runs-{key}", xaxis_title="step")
 
 
 def quantity_quality_curve(logits: np.ndarray, target: np.ndarray, threshold: float,
@@ -24,28 +60,93 @@ def quantity_quality_curve(logits: np.ndarray, target: np.ndarray, threshold: fl
     """Share of pseudo-labels passing and accuracy of those passing, against the threshold."""
     thresholds = np.linspace(0, 1, 101)
     share, accuracy = quantity_quality(logits, target, thresholds, temperature)
+    point_share, point_acc = quantity_quality(logits, target, np.array([threshold]), temperature)
     figure = go.Figure([
         go.Scatter(x=thresholds, y=share, name="share passing (quantity)"),
         go.Scatter(x=thresholds, y=accuracy, name="accuracy of those passing (quality)"),
+        go.Scatter(x=[threshold, threshold], y=[point_share[0], point_acc[0]], mode="markers",
+                   marker=dict(size=12, color="black"), name=f"threshold {threshold:.2f}"),
     ])
-    point_share, point_acc = quantity_quality(logits, target, np.array([threshold]), temperature)
-    figure.add_trace(go.Scatter(x=[threshold, threshold], y=[point_share[0], point_acc[0]], mode="markers",
-                                marker=dict(size=12, color="black"), name=f"threshold {threshold:.2f}"))
-    figure.update_layout(title="Quantity against quality", xaxis_title="confidence threshold",
-                         yaxis_range=[0, 1.02], uirevision="quantity-quality")
-    return figure
+    return _layout(figure, "Quantity against quality", "quantity-quality", xaxis_title="confidence threshold",
+                   yaxis_range=[0, 1.02])
 
 
-def confidence_histogram(logits: np.ndarray, target: np.ndarray, threshold: float,
-                         temperature: float) -> go.Figure:
-    """Confidence of the pseudo-labels, correct and wrong stacked, with the threshold drawn."""
+def confidence_histogram(logits: np.ndarray, target: np.ndarray, threshold: float, temperature: float,
+                         log_y: bool = True) -> go.Figure:
+    """Confidence of the pseudo-labels, correct and wrong overlaid, with the threshold drawn.
+
+    A log count axis keeps the few wrong labels visible beside the tall bar of confident correct ones.
+    """
     confidence, prediction = confidence_and_prediction(logits, temperature)
-    frame = pd.DataFrame({"confidence": confidence,
-                          "pseudo-label": np.where(prediction == target, "correct", "wrong")})
-    figure = px.histogram(frame, x="confidence", color="pseudo-label", nbins=40, range_x=[0, 1],
-                          color_discrete_map={"correct": CORRECT, "wrong": WRONG},
-                          category_orders={"pseudo-label": ["correct", "wrong"]},
-                          title="Confidence of pseudo-labels")
+    correct = prediction == target
+    bins = dict(start=0, end=1.0001, size=0.025)
+    figure = go.Figure([
+        go.Histogram(x=confidence[correct], xbins=bins, name="correct", marker_color=CORRECT, opacity=0.75),
+        go.Histogram(x=confidence[~correct], xbins=bins, name="wrong", marker_color=WRONG, opacity=0.75),
+    ])
     figure.add_vline(x=threshold, line_dash="dash", annotation_text="threshold")
-    figure.update_layout(barmode="stack", uirevision="histogram")
-    return figure
+    return _layout(figure, "Confidence of pseudo-labels", "histogram", barmode="overlay",
+                   xaxis=dict(title="confidence (max softmax)", range=[0, 1.01]),
+                   yaxis=dict(title="count", type="log" if log_y else "linear"))
+
+
+def confusion_heatmap(counts: np.ndarray, title: str) -> go.Figure:
+    """counts[true, predicted] as a heat map with the numbers written in."""
+    classes = [str(c) for c in range(len(counts))]
+    figure = go.Figure(go.Heatmap(z=counts, x=classes, y=classes, colorscale="Blues", text=counts,
+                                  texttemplate="%{text}", hovertemplate="true %{y}, pseudo-label %{x}: %{z}"
+                                  "<extra></extra>"))
+    return _layout(figure, title, "confusion", xaxis=dict(title="pseudo-label", type="category"),
+                   yaxis=dict(title="true class", type="category", autorange="reversed"))
+
+
+def entropy_histograms(logits: dict[str, np.ndarray], colors: dict[str, str]) -> go.Figure:
+    """Prediction entropy on the unlabeled probe, one overlaid histogram per run."""
+    figure = go.Figure()
+    high = max(np.log(next(iter(logits.values())).shape[-1]), 1e-6)
+    for label, values in logits.items():
+        figure.add_trace(go.Histogram(x=entropy(values), name=label, marker_color=colors[label], opacity=0.6,
+                                      xbins=dict(start=0, end=high * 1.0001, size=high / 30)))
+    return _layout(figure, "Prediction entropy on unlabeled data", "entropy", barmode="overlay",
+                   xaxis=dict(title="entropy (nats)", range=[0, high * 1.02]), yaxis_title="count")
+
+
+def decision_boundary(snapshot: dict[str, np.ndarray], first: dict[str, np.ndarray], title: str) -> go.Figure:
+    """P(class 1) over the grid (the argmax class for more classes), the 0.5 contour, the unlabeled probe
+    points by true class and the labeled points as large outlined markers.
+
+    `first` is the run's step-0 snapshot, which holds the grid and the points; `snapshot` the probabilities.
+    """
+    grid, probs = first["grid"], snapshot["grid_probs"]
+    side = int(round(np.sqrt(len(grid))))
+    xs, ys = grid[:side, 0], grid[::side, 1]
+    binary = probs.shape[1] == 2
+    z = (probs[:, 1] if binary else probs.argmax(1)).reshape(side, side)
+    figure = go.Figure(go.Contour(x=xs, y=ys, z=z, colorscale="RdBu_r", zmin=0, zmax=1 if binary else None,
+                                  contours=dict(start=0, end=1, size=0.1) if binary else None,
+                                  opacity=0.6, showscale=False, hoverinfo="skip", name="P(class 1)"))
+    if binary:
+        figure.add_trace(go.Contour(x=xs, y=ys, z=z, contours=dict(start=0.5, end=0.5, coloring="lines"),
+                                    line=dict(width=3, color="black"), showscale=False, hoverinfo="skip",
+                                    name="boundary"))
+    probe_x, target = first["probe_x"], snapshot["target"]
+    figure.add_trace(go.Scattergl(x=probe_x[:, 0], y=probe_x[:, 1], mode="markers", name="unlabeled",
+                                  marker=dict(size=4, color=target, colorscale="RdBu_r", opacity=0.7)))
+    figure.add_trace(go.Scatter(x=first["labeled_x"][:, 0], y=first["labeled_x"][:, 1], mode="markers",
+                                name="labeled", marker=dict(size=14, color=first["labeled_y"],
+                                                            colorscale="RdBu_r", symbol="star",
+                                                            line=dict(width=2, color="black"))))
+    return _layout(figure, title, f"boundary-{title}", showlegend=False, height=330,
+                   xaxis=dict(range=[xs[0], xs[-1]]), yaxis=dict(range=[ys[0], ys[-1]]))
+
+
+def accuracy_by_run(table: pd.DataFrame) -> go.Figure:
+    """Latest test accuracy of each run in `table` (columns name, id, algorithm, test accuracy), one bar
+    color per algorithm."""
+    figure = go.Figure()
+    for algorithm, rows in table.dropna(subset=["test accuracy"]).groupby("algorithm", sort=True):
+        figure.add_trace(go.Bar(x=rows["test accuracy"], y=rows["name"] + " · " + rows["id"].str[:6],
+                                orientation="h", name=algorithm))
+    return _layout(figure, "Latest test accuracy", "accuracy-by-run", xaxis=dict(title="test accuracy",
+                                                                                  range=[0, 1]),
+                   height=120 + 24 * len(table), yaxis=dict(autorange="reversed"))

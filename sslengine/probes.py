@@ -64,6 +64,14 @@ def confusion(target: np.ndarray, prediction: np.ndarray, num_classes: int) -> n
                                                                                                num_classes)
 
 
+def boundary_grid(points: np.ndarray, resolution: int = 60, margin: float = 0.5) -> np.ndarray:
+    """A resolution x resolution grid of 2-D points covering `points` plus a margin, row-major from the
+    bottom-left: where the page draws a 2-D model's decision boundary."""
+    low, high = points.min(axis=0) - margin, points.max(axis=0) + margin
+    xs, ys = np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution)
+    return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     was_training = model.training

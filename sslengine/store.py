@@ -229,6 +229,11 @@ class Store:
             frame = pd.DataFrame(conn.execute(query).all(), columns=["step", "key", "value"])
         return frame.astype({"step": "int64", "key": "object", "value": "float64"})
 
+    def scalars_of(self, run_ids: list[str]) -> pd.DataFrame:
+        """Long table run_id, step, key, value of several runs, in the order given."""
+        return pd.concat([self.scalars(run_id).assign(run_id=run_id) for run_id in run_ids],
+                         ignore_index=True)[["run_id", "step", "key", "value"]]
+
     def final_scalars(self, run_id: str) -> dict[str, float]:
         """The last logged value of each key."""
         last = (select(scalars.c.key, func.max(scalars.c.step).label("step"))

@@ -19,7 +19,7 @@ from .config import RunConfig
 from .data import load_split
 from .device import resolve_device
 from .models import build_model
-from .probes import accuracy, predict_logits, pseudo_label_stats
+from .probes import accuracy, boundary_grid, predict_logits, pseudo_label_stats
 from .store import Store
 
 # Weight initialisation draws from torch's global generator, which all run threads share.
@@ -57,9 +57,20 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
     snapshots = snapshot_schedule(config.steps, config.max_snapshots)
 
+    # 2-D data: the model's class probabilities over a grid, for decision boundaries, and the points.
+    grid = None
+    if data.kind == "points":
+        points = torch.cat([data.x_labeled, data.x_unlabeled, data.x_test]).cpu().numpy()
+        grid = torch.as_tensor(boundary_grid(points), device=device)
+
     def snapshot(step: int):
-        logits = predict_logits(evaluated, probe_x).float().cpu().numpy()
-        store.log_arrays(run_id, step, {"logits": logits, "target": probe_target})
+        values = {"logits": predict_logits(evaluated, probe_x).float().cpu().numpy(), "target": probe_target}
+        if grid is not None:
+            values["grid_probs"] = predict_logits(evaluated, grid).float().softmax(-1).cpu().numpy()
+        if step == 0 and grid is not None:
+            values |= {"grid": grid.cpu().numpy(), "probe_x": probe_x.cpu().numpy(),
+                       "labeled_x": data.x_labeled.cpu().numpy(), "labeled_y": data.y_labeled.cpu().numpy()}
+        store.log_arrays(run_id, step, values)
 
     store.log_scalars(run_id, 0, {"test_acc": accuracy(evaluated, data.x_test, data.y_test), "seconds": 0.0})
     snapshot(0)

@@ -1,3 +1,4 @@
+"""Every page through streamlit's AppTest: an empty store, finished runs, a failed run, starting runs."""
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -5,6 +6,9 @@ from sslengine.config import RunConfig
 from sslengine.probes import pseudo_label_stats
 from sslengine.runner import Runner
 from sslengine.store import Store
+
+PAGES = ("pages/threshold.py", "pages/entropy.py", "pages/runs.py", "pages/compare.py")
+SHORT = dict(dataset="moons", steps=40, log_every=5, n_samples=300)
 
 
 @pytest.fixture
@@ -14,45 +18,144 @@ def page_store(tmp_path, monkeypatch):
     return Store()
 
 
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file("../app.py", default_timeout=60).run()
+    return app.switch_page(page).run()
+
+
+def run_to_end(store: Store, **config) -> str:
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(**SHORT | config))
+    runner.wait(run_id)
+    return run_id
+
+
 def add_failed_run(store: Store, **config) -> str:
     run_id = store.create_run(RunConfig(**config))
     store.set_status(run_id, "failed", error="RuntimeError: boom")
     return run_id
 
 
-def test_home_lists_runs_from_the_store(page_store):
-    add_failed_run(page_store, name="first-run")
-    app = AppTest.from_file("../app.py").run(timeout=30)
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_with_an_empty_store_says_what_to_do(page_store, page):
+    app = open_page(page)
     assert not app.exception
-    table = app.dataframe[0].value
-    assert table["name"].tolist() == ["first-run"] and table["error"].tolist() == ["RuntimeError: boom"]
+    assert app.info and not app.get("plotly_chart")
 
 
-def test_home_with_an_empty_store_says_how_to_start(page_store):
-    app = AppTest.from_file("../app.py").run(timeout=30)
-    assert not app.exception and "No runs yet" in app.info[0].value
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_draws_saved_runs(page_store, page):
+    group = "moons test"
+    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch"):
+        run_to_end(page_store, algorithm=algorithm, group=group, name=algorithm)
+    app = open_page(page)
+    assert not app.exception and not app.error
+    assert len(app.get("plotly_chart")) >= 1
 
 
-def test_threshold_page_what_if_recomputes_share_passing_from_the_snapshot(page_store):
-    runner = Runner(page_store)
-    run_id = runner.start(RunConfig(dataset="moons", steps=40, log_every=5, n_samples=300))
-    runner.wait(run_id)
-    app = AppTest.from_file("../pages/threshold.py").run(timeout=30)
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_shows_a_failed_runs_error(page_store, page):
+    run_to_end(page_store, algorithm="fixmatch", group="g")
+    add_failed_run(page_store, algorithm="fixmatch", group="g")
+    app = open_page(page)
+    if page == "pages/threshold.py":
+        app.selectbox(key="threshold-run").select_index(0).run()
+    if page == "pages/compare.py":
+        app.multiselect(key="compare-runs").set_value([run.id for run in page_store.list_runs()]).run()
     assert not app.exception
-    assert len(app.get("plotly_chart")) == 3
+    shown = [e.value for e in app.error] + [str(app.dataframe[0].value["error"].tolist())] if page == \
+        "pages/runs.py" else [e.value for e in app.error]
+    assert any("RuntimeError: boom" in text for text in shown)
+
+
+def test_threshold_what_if_recomputes_share_passing_from_the_snapshot(page_store):
+    run_id = run_to_end(page_store, algorithm="fixmatch")
+    app = open_page("pages/threshold.py")
     snapshot = page_store.arrays(run_id, page_store.snapshot_steps(run_id)[-1])
     for threshold in (0.5, 0.99):
-        app.slider[0].set_value(threshold).run(timeout=30)
-        expected = pseudo_label_stats(snapshot["logits"], snapshot["target"], threshold, 1.0)["mask_rate"]
-        assert app.metric[0].value == f"{expected:.1%}"
+        app.slider(key=f"tau-{run_id}").set_value(threshold).run()
+        expected = pseudo_label_stats(snapshot["logits"], snapshot["target"], threshold, 1.0)
+        assert app.metric[0].value == f"{expected['mask_rate']:.1%}"
+        assert app.metric[2].value == f"{expected['pseudo_label_acc']:.1%}"
 
 
-def test_threshold_page_with_no_run_says_how_to_start_one(page_store):
-    app = AppTest.from_file("../pages/threshold.py").run(timeout=30)
-    assert not app.exception and "No FixMatch or Pseudo-Label run" in app.info[0].value
+def test_threshold_form_starts_a_run_with_its_values(page_store):
+    app = open_page("pages/threshold.py")
+    app.number_input(key="threshold-form-steps").set_value(30)
+    app.slider(key="threshold-form-threshold").set_value(0.8)
+    app.selectbox(key="threshold-form-dataset").select("moons")
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception and not app.error
+    (run,) = page_store.list_runs()
+    assert (run.config.steps, run.config.threshold, run.config.dataset) == (30, 0.8, "moons")
+    assert app.selectbox(key="threshold-run").value == run.id  # the page shows the run it started
+    Runner(page_store).wait(run.id)
 
 
-def test_threshold_page_shows_a_failed_runs_error(page_store):
-    add_failed_run(page_store)
-    app = AppTest.from_file("../pages/threshold.py").run(timeout=30)
-    assert not app.exception and "RuntimeError: boom" in app.error[0].value
+def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
+    app = open_page("pages/threshold.py")
+    app.number_input(key="threshold-form-labels_per_class").set_value(500)
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "labels_per_class: must be at most 121 for digits with these settings (its smallest class has 122 "
+        "training points), got 500"]
+    assert page_store.list_runs() == []
+
+
+def test_entropy_form_starts_four_methods_on_one_split(page_store):
+    app = open_page("pages/entropy.py")
+    app.number_input(key="entropy-form-steps").set_value(20)
+    app.slider(key="entropy-form-lambda").set_value(0.5)
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    runs = page_store.list_runs()
+    assert sorted(run.algorithm for run in runs) == ["entmin", "fixmatch", "pseudo_label", "supervised"]
+    assert len({run.config.group for run in runs}) == 1 and len({run.config.seed for run in runs}) == 1
+    assert {run.algorithm: run.config.lambda_u for run in runs}["entmin"] == 0.5
+    for run in runs:
+        Runner(page_store).wait(run.id)
+
+
+def test_runs_page_filters_renames_and_deletes_after_confirmation(page_store):
+    kept = run_to_end(page_store, algorithm="supervised", name="kept")
+    doomed = add_failed_run(page_store, name="doomed")
+    app = open_page("pages/runs.py")
+    app.multiselect(key="filter-status").set_value(["failed"]).run()
+    assert app.dataframe[0].value["name"].tolist() == ["doomed"]
+
+    app.multiselect(key="filter-status").set_value([]).run()
+    table = app.dataframe[0].value
+    select_rows(app, [table["id"].tolist().index(doomed)])
+    app.text_input[0].set_value("renamed")
+    app.get("form_submit_button")[0].click().run()
+    assert page_store.get_run(doomed).name == "renamed"
+
+    select_rows(app, [app.dataframe[0].value["id"].tolist().index(doomed)])
+    next(b for b in app.button if b.label.startswith("Delete")).click().run()
+    assert {run.id for run in page_store.list_runs()} == {kept, doomed}  # not before confirming
+    next(b for b in app.button if b.label == "Yes, delete").click().run()
+    assert [run.id for run in page_store.list_runs()] == [kept]
+    assert page_store.scalars(doomed).empty
+
+
+def select_rows(app: AppTest, rows: list[int]):
+    """Select dataframe rows the way the browser does: through the widget's state."""
+    app.session_state["runs-table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    app.run()
+
+
+def test_compare_marks_differing_settings_and_exports_every_runs_scalars(page_store):
+    first = run_to_end(page_store, algorithm="fixmatch", threshold=0.95)
+    second = run_to_end(page_store, algorithm="fixmatch", threshold=0.7)
+    app = open_page("pages/compare.py")
+    app.multiselect(key="compare-runs").set_value([first, second]).run()
+    assert not app.exception
+    configs = app.dataframe[0].value
+    assert configs.index[configs["differs"]].tolist() == ["threshold"]
+    assert app.get("download_button")[0].proto.label == "Download the scalars (CSV)"
+    table = page_store.scalars_of([first, second])
+    assert table.run_id.tolist() == [first] * len(page_store.scalars(first)) + [second] * len(
+        page_store.scalars(second))
+    assert table[table.run_id == second].drop(columns="run_id").reset_index(drop=True).equals(
+        page_store.scalars(second))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sslengine.probes import confusion, entropy, pseudo_label_stats, quantity_quality
+from sslengine.probes import boundary_grid, confusion, entropy, pseudo_label_stats, quantity_quality
 
 
 @pytest.fixture
@@ -66,3 +66,11 @@ def test_confusion_counts_pairs():
 def test_entropy_of_uniform_and_certain_predictions():
     h = entropy(np.array([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]]))
     assert h == pytest.approx([np.log(4), 0.0], abs=1e-9)
+
+
+def test_boundary_grid_covers_the_points_with_a_margin():
+    points = np.array([[0.0, -1.0], [2.0, 3.0], [1.0, 0.5]], dtype=np.float32)
+    grid = boundary_grid(points, resolution=5, margin=0.5)
+    assert grid.shape == (25, 2)
+    assert grid.min(axis=0).tolist() == [-0.5, -1.5] and grid.max(axis=0).tolist() == [2.5, 3.5]
+    assert grid[1, 0] > grid[0, 0] and grid[1, 1] == grid[0, 1]  # row-major, x varies fastest

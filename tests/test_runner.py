@@ -26,6 +26,18 @@ def test_start_returns_at_once_and_the_run_finishes_with_scalars_and_snapshots(s
     assert snapshot["logits"].shape == (len(snapshot["target"]), 2)
 
 
+def test_two_dimensional_runs_store_their_decision_boundary_and_points(store):
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="entmin", **QUICK))
+    runner.wait(run_id, timeout=60)
+    first, last = store.arrays(run_id, 0), store.arrays(run_id, 30)
+    assert first["grid"].shape == (60 * 60, 2) and first["labeled_x"].shape == (4, 2)
+    assert first["probe_x"].shape == (len(first["target"]), 2)
+    assert last["grid_probs"].shape == (60 * 60, 2) and "grid" not in last  # the grid is stored once
+    assert abs(last["grid_probs"].sum(axis=1) - 1).max() < 1e-5
+    assert not (first["grid_probs"] == last["grid_probs"]).all()  # the boundary moved
+
+
 def test_supervised_logs_no_pseudo_label_scalars(store):
     runner = Runner(store)
     run_id = runner.start(RunConfig(algorithm="supervised", **QUICK))

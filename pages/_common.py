@@ -1,0 +1,100 @@
+"""What every page shares: the cached store and runner, the sidebar, run pickers and start forms."""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from sslengine.config import ConfigError, RunConfig
+from sslengine.device import available_devices, configure_threads, resolve_device
+from sslengine.runner import Runner, check, get_runner
+from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
+
+# Pages tick this often while a run they show is in progress; one tick is a few small store reads.
+LIVE_SECONDS = 1.0
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store:
+    return Store(url)
+
+
+def store() -> Store:
+    """The store of $SSL_EXPLORER_STORE (or the default file), opened once per server process."""
+    return _store(resolve_url())
+
+
+def runner() -> Runner:
+    return get_runner(store().url)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def snapshot(url: str, run_id: str, step: int) -> dict:
+    """A snapshot's arrays; written once, so cached across reruns and sessions."""
+    return _store(url).arrays(run_id, step)
+
+
+def live_every(*runs: RunRecord) -> float | None:
+    """A fragment's `run_every`: tick while any of the runs is in progress, else stay still."""
+    return LIVE_SECONDS if any(run.status in ACTIVE for run in runs) else None
+
+
+def run_label(run: RunRecord) -> str:
+    return f"{run.name} · {run.status} · {run.id}"
+
+
+def sidebar():
+    with st.sidebar:
+        st.caption(f"Store: `{store().url}`")
+        st.selectbox("Device for new runs", available_devices(), key="device",
+                     help=f"auto picks {resolve_device('auto')} here; torch uses {configure_threads()} CPU "
+                          "thread(s), leaving a core to the web server")
+        _runs_in_progress()
+
+
+@st.fragment(run_every=2 * LIVE_SECONDS)
+def _runs_in_progress():
+    """Runs in progress anywhere (this server, the command line), each with a stop button."""
+    active = [run for run in store().list_runs() if run.status in ACTIVE]
+    st.subheader("In progress")
+    if not active:
+        st.caption("No run in progress.")
+    for run in active:
+        step = store().last_step(run.id) or 0
+        st.progress(min(step / run.config.steps, 1.0), text=f"{run.name} · step {step}/{run.config.steps}")
+        st.button("Stop", key=f"stop-{run.id}", on_click=runner().stop, args=(run.id,),
+                  disabled=run.stop_requested, help="stops within one step (runs of another process: "
+                                                    "at their next log step)")
+
+
+# Start forms ------------------------------------------------------------------------------------------
+def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Callable[[list[str]], None]):
+    """A form's submit callback: check every config first, start them all only if all pass.
+
+    A ConfigError is kept for `field_error` to show under the field it names; nothing is written then.
+    """
+    st.session_state[f"{form}-errors"] = {}
+    try:
+        configs = [check(config) for config in build()]
+    except ConfigError as error:
+        st.session_state[f"{form}-errors"] = {error.field: str(error)}
+        return
+    on_started([runner().start(config) for config in configs])
+
+
+def field_error(form: str, field: str):
+    """The message of the last submit's error on this field, right under it."""
+    message = st.session_state.get(f"{form}-errors", {}).get(field)
+    if message:
+        st.error(message, icon=":material/error:")
+
+
+def other_errors(form: str, shown: set[str]):
+    """Errors on fields the form does not show (the device chosen in the sidebar)."""
+    for field, message in st.session_state.get(f"{form}-errors", {}).items():
+        if field not in shown:
+            st.error(message, icon=":material/error:")
+
+
+def device_choice() -> str:
+    return st.session_state.get("device", "auto")

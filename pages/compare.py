@@ -1,0 +1,93 @@
+"""Compare: two to four runs side by side, one color per run in every chart."""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages import _common as common
+from sslengine import plots
+from sslengine.probes import pseudo_label_stats
+
+st.title("Compare")
+st.write(
+    "Lay two to four runs side by side: each keeps its color in every chart. The table lists their "
+    "settings with the ones that differ marked; the histograms and boundaries are taken at matched steps "
+    "(each run's latest snapshot at or before the chosen step)."
+)
+st.latex(r"\text{mask rate} = \frac{1}{N}\sum_{i=1}^{N} \mathbb{1}[\max_c p_c(u_i) \ge \tau],\qquad"
+         r"\text{pseudo-label accuracy} = \frac{\sum_i \mathbb{1}[\max p(u_i) \ge \tau]\,"
+         r"\mathbb{1}[\hat y_i = y_i]}{\sum_i \mathbb{1}[\max p(u_i) \ge \tau]}")
+store = common.store()
+runs = {run.id: run for run in store.list_runs()}
+if len(runs) < 2:
+    st.info("Compare needs at least two runs in the store; start some on the other pages or with "
+            "`python -m sslengine run ...`.")
+    st.stop()
+
+if "compare-runs" not in st.session_state:
+    asked = [run_id for run_id in st.query_params.get("runs", "").split(",") if run_id in runs]
+    st.session_state["compare-runs"] = asked[:4] or list(runs)[:2]
+chosen = st.multiselect("Runs (2 to 4)", list(runs), format_func=lambda i: common.run_label(runs[i]),
+                        max_selections=4, key="compare-runs")
+st.query_params["runs"] = ",".join(chosen)
+if len(chosen) < 2:
+    st.info("Choose at least two runs.")
+    st.stop()
+
+
+@st.fragment(run_every=common.live_every(*(runs[run_id] for run_id in chosen)))
+def show(run_ids: list[str], was_live: bool):
+    chosen_runs = [store.get_run(run_id) for run_id in run_ids]
+    if was_live and common.live_every(*chosen_runs) is None:
+        st.rerun()
+    labels = {run.id: f"{run.name} ({run.id[:6]})" for run in chosen_runs}
+    colors = dict(zip(labels.values(), plots.RUN_COLORS))
+    for run in chosen_runs:
+        if run.status == "failed":
+            st.error(f"{labels[run.id]} failed: {run.error}")
+
+    configs = pd.DataFrame({labels[run.id]: {k: str(v) for k, v in dataclasses.asdict(run.config).items()}
+                            for run in chosen_runs})
+    configs.insert(0, "differs", configs.nunique(axis=1) > 1)
+    st.dataframe(configs.style.apply(lambda row: ["background-color: #fde2d6" if row.differs else ""] * len(row),
+                                     axis=1), width="stretch", height=min(38 + 35 * len(configs), 400))
+
+    frames = {labels[run.id]: store.scalars(run.id) for run in chosen_runs}
+    keys = [key for key in ("test_acc", "mask_rate", "pseudo_label_acc_passing", "loss")
+            if any((frame.key == key).any() for frame in frames.values())]
+    png = {"toImageButtonOptions": {"format": "png", "scale": 2}}
+    for column, key in zip(st.columns(2) * 2, keys):
+        column.plotly_chart(plots.runs_over_steps(frames, key, colors), key=f"compare-{key}", config=png)
+    csv = store.scalars_of(run_ids).to_csv(index=False)
+    st.download_button("Download the scalars (CSV)", csv, file_name="scalars.csv",
+                       mime="text/csv", icon=":material/download:")
+    st.caption("Each chart's camera button saves it as PNG.")
+
+    snapshot_steps = {run.id: store.snapshot_steps(run.id) for run in chosen_runs}
+    if not all(snapshot_steps.values()):
+        return
+    all_steps = sorted(set().union(*snapshot_steps.values()))
+    step = st.select_slider("Matched step", options=all_steps, value=all_steps[-1])
+    matched = {run.id: max([s for s in snapshot_steps[run.id] if s <= step], default=snapshot_steps[run.id][0])
+               for run in chosen_runs}
+    snapshots = {run.id: common.snapshot(store.url, run.id, matched[run.id]) for run in chosen_runs}
+    threshold = st.slider("Threshold tau (what-if, all runs)", 0.0, 1.0, 0.95, 0.01, key="compare-tau")
+    for column, run in zip(st.columns(len(chosen_runs)), chosen_runs):
+        stats = pseudo_label_stats(snapshots[run.id]["logits"], snapshots[run.id]["target"], threshold)
+        passing = stats["pseudo_label_acc_passing"]
+        column.metric(f"{labels[run.id]} @ step {matched[run.id]}", f"{stats['mask_rate']:.1%} pass",
+                      "-" if np.isnan(passing) else f"{passing:.1%} of those correct", delta_color="off")
+    same_classes = len({snapshots[run.id]["logits"].shape[1] for run in chosen_runs}) == 1
+    if same_classes:
+        st.plotly_chart(plots.entropy_histograms({labels[run.id]: snapshots[run.id]["logits"]
+                                                  for run in chosen_runs}, colors), key="compare-entropy",
+                        config=png)
+    if all("grid_probs" in snapshots[run.id] for run in chosen_runs):
+        for column, run in zip(st.columns(len(chosen_runs)), chosen_runs):
+            column.plotly_chart(plots.decision_boundary(snapshots[run.id],
+                                                        common.snapshot(store.url, run.id, 0), labels[run.id]),
+                                key=f"compare-boundary-{run.id}", config=png)
+
+
+show(chosen, was_live=common.live_every(*(runs[run_id] for run_id in chosen)) is not None)

@@ -1,0 +1,104 @@
+"""Entropy minimization: supervised, EntMin, Pseudo-Label and FixMatch on one split, side by side."""
+import time
+
+import streamlit as st
+
+from pages import _common as common
+from sslengine import plots
+from sslengine.config import DATASETS, RunConfig
+
+FORM = "entropy-form"
+METHODS = {"supervised": "Supervised", "entmin": "EntMin", "pseudo_label": "Pseudo-Label",
+           "fixmatch": "FixMatch"}
+COLORS = dict(zip(METHODS.values(), plots.RUN_COLORS))
+
+st.title("Entropy minimization")
+st.write(
+    "With few labels, a supervised model may draw its boundary anywhere between the labeled points. "
+    "Entropy minimization adds the mean prediction entropy on unlabeled points to the loss, so the model "
+    "prefers boundaries through low-density gaps; Pseudo-Label (hard labels) and FixMatch (hard labels on "
+    "augmented views, above a threshold) push the same way. Watch the boundaries move away from the data "
+    "and the entropy histograms pile up at zero."
+)
+st.latex(r"\ell = \frac{1}{B}\sum_{b=1}^{B} \mathrm{CE}\!\left(y_b, p(x_b)\right)"
+         r" + \lambda \frac{1}{\mu B}\sum_{b=1}^{\mu B} H\!\left(p(u_b)\right),\quad"
+         r" H(p) = -\sum_c p_c \log p_c")
+store = common.store()
+
+
+def form_configs() -> list[RunConfig]:
+    values = {field: st.session_state[f"{FORM}-{field}"] for field in
+              ("dataset", "labels_per_class", "noise", "steps", "seed")}
+    group = f"{values['dataset']} {values['labels_per_class']}/class seed {values['seed']} " \
+            f"{time.strftime('%H:%M:%S')}"
+    return [RunConfig(algorithm=algorithm, **values, device=common.device_choice(), group=group,
+                      lambda_u=st.session_state[f"{FORM}-lambda"] if algorithm == "entmin" else 1.0,
+                      name=f"{label} · {group}")
+            for algorithm, label in METHODS.items()]
+
+
+def select_started(run_ids: list[str]):
+    st.session_state["entropy-group"] = store.get_run(run_ids[0]).config.group
+
+
+with st.expander("Run the four methods", expanded=True):
+    with st.form(FORM, border=False):
+        a, b, c, d, e, f = st.columns(6)
+        a.selectbox("Dataset", DATASETS, key=f"{FORM}-dataset")
+        with b:
+            st.number_input("Labels per class", 1, 1000, 2, key=f"{FORM}-labels_per_class")
+            common.field_error(FORM, "labels_per_class")
+        c.slider("EntMin weight lambda", 0.0, 5.0, 0.3, 0.1, key=f"{FORM}-lambda")
+        d.slider("Noise (moons, circles)", 0.0, 0.5, 0.1, 0.01, key=f"{FORM}-noise")
+        with e:
+            st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{FORM}-steps")
+            common.field_error(FORM, "steps")
+        f.number_input("Seed", 0, 2**31 - 1, 1, key=f"{FORM}-seed")  # a split where the gap matters
+        common.other_errors(FORM, {"labels_per_class", "steps"})
+        st.form_submit_button("Run all four", type="primary", icon=":material/play_arrow:",
+                              on_click=common.start_runs, args=(FORM, form_configs, select_started))
+
+groups: dict[str, list] = {}
+for run in store.list_runs():
+    if run.config.group and run.algorithm in METHODS:
+        groups.setdefault(run.config.group, []).append(run)
+if not groups:
+    st.info("No comparison yet: press Run all four.")
+    st.stop()
+if st.session_state.get("entropy-group") not in groups:
+    st.session_state["entropy-group"] = next(iter(groups))
+group = st.selectbox("Comparison", list(groups), key="entropy-group")
+
+
+@st.fragment(run_every=common.live_every(*groups[group]))
+def show_group(run_ids: list[str], was_live: bool):
+    runs = [store.get_run(run_id) for run_id in run_ids]
+    if was_live and common.live_every(*runs) is None:
+        st.rerun()
+    runs.sort(key=lambda run: list(METHODS).index(run.algorithm))
+    labels = {run.id: METHODS[run.algorithm] for run in runs}
+    for run in runs:
+        if run.status == "failed":
+            st.error(f"{labels[run.id]} failed: {run.error}")
+    frames = {labels[run.id]: store.scalars(run.id) for run in runs}
+    steps = sorted(set.intersection(*(set(store.snapshot_steps(run.id)) for run in runs)))
+    if not steps:
+        st.info("Waiting for the first snapshots.")
+        return
+    step = st.select_slider("Snapshot at step", options=steps, value=steps[-1])
+    snapshots = {run.id: common.snapshot(store.url, run.id, step) for run in runs}
+    if "grid_probs" in snapshots[runs[0].id]:
+        st.caption("Background: the model's P(class 1); black line: its decision boundary; stars: labeled "
+                   "points; dots: unlabeled points colored by their hidden true class.")
+        for column, run in zip(st.columns(len(runs)), runs):
+            first = common.snapshot(store.url, run.id, 0)
+            accuracy = frames[labels[run.id]].query("key == 'test_acc' and step <= @step").value
+            title = f"{labels[run.id]}: test {accuracy.iloc[-1]:.1%}" if len(accuracy) else labels[run.id]
+            column.plotly_chart(plots.decision_boundary(snapshots[run.id], first, title), key=f"boundary-{run.id}")
+    left, right = st.columns(2)
+    left.plotly_chart(plots.entropy_histograms(
+        {labels[run.id]: snapshots[run.id]["logits"] for run in runs}, COLORS), key="entropy")
+    right.plotly_chart(plots.runs_over_steps(frames, "test_acc", COLORS), key="accuracy")
+
+
+show_group([run.id for run in groups[group]], was_live=common.live_every(*groups[group]) is not None)

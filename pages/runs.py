@@ -1,0 +1,90 @@
+"""Runs: every run in the store, from this page or the command line; filter, stop, rename, delete, open."""
+import pandas as pd
+import streamlit as st
+
+from pages import _common as common
+from sslengine import plots
+from sslengine.store import ACTIVE
+
+# The page that shows a run best, by algorithm; others open in Compare.
+PAGE_OF = {"fixmatch": "pages/threshold.py", "pseudo_label": "pages/threshold.py"}
+
+st.title("Runs")
+st.write("Every run in the store, started here or with `python -m sslengine run ...`. Select rows to open, "
+         "compare, stop, rename or delete them.")
+store = common.store()
+
+
+@st.fragment(run_every=common.live_every(*store.list_runs()))
+def runs_table():
+    runs = store.list_runs()
+    if not runs:
+        st.info("No runs yet. Start one on the Pseudo-labels and threshold page, or with "
+                "`python -m sslengine run fixmatch --dataset digits`.")
+        return
+    a, b, c = st.columns(3)
+    algorithms = a.multiselect("Algorithm", sorted({run.algorithm for run in runs}), key="filter-algorithm")
+    datasets = b.multiselect("Dataset", sorted({run.dataset for run in runs}), key="filter-dataset")
+    statuses = c.multiselect("Status", sorted({run.status for run in runs}), key="filter-status")
+    shown = [run for run in runs if (not algorithms or run.algorithm in algorithms)
+             and (not datasets or run.dataset in datasets) and (not statuses or run.status in statuses)]
+    table = pd.DataFrame([{
+        "id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
+        "labels/class": run.config.labels_per_class, "status": run.status,
+        "test accuracy": store.final_scalars(run.id).get("test_acc"),
+        "step": store.last_step(run.id), "seconds": None if run.seconds is None else round(run.seconds, 1),
+        "created": pd.Timestamp(run.created, unit="s"), "error": run.error or "",
+    } for run in shown], columns=["id", "name", "algorithm", "dataset", "labels/class", "status",
+                                  "test accuracy", "step", "seconds", "created", "error"])
+    st.caption("Click a column header to sort.")
+    event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+                         key="runs-table", column_config={
+                             "test accuracy": st.column_config.NumberColumn(format="%.3f"),
+                             "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+    selected = [shown[i] for i in event.selection.rows]
+    if selected:
+        actions(selected)
+    st.plotly_chart(plots.accuracy_by_run(table), key="accuracy-by-run")
+
+
+def actions(selected):
+    ids = [run.id for run in selected]
+    a, b, c, d = st.columns(4)
+    if a.button("Open", disabled=len(selected) != 1, help="in the page that shows this method"):
+        page = PAGE_OF.get(selected[0].algorithm)
+        if page:
+            st.switch_page(page, query_params={"run": ids[0]})
+        st.switch_page("pages/compare.py", query_params={"runs": ids[0]})
+    if b.button("Compare", disabled=not 2 <= len(selected) <= 4, help="2 to 4 runs"):
+        st.switch_page("pages/compare.py", query_params={"runs": ",".join(ids)})
+    c.button("Stop", disabled=not any(run.status in ACTIVE for run in selected),
+             on_click=lambda: [common.runner().stop(run.id) for run in selected if run.status in ACTIVE])
+    if d.button(f"Delete {len(selected)}", type="secondary"):
+        st.session_state["confirm-delete"] = ids
+    if st.session_state.get("confirm-delete") == ids:
+        in_progress = [run.name for run in selected if run.status in ACTIVE]
+        if in_progress:
+            st.warning(f"Stop these runs before deleting them: {', '.join(in_progress)}")
+        else:
+            st.warning(f"Delete {len(ids)} run(s) and everything they logged? This cannot be undone.")
+            yes, no = st.columns(2)
+            if yes.button("Yes, delete", type="primary"):
+                for run_id in ids:
+                    store.delete_run(run_id)
+                del st.session_state["confirm-delete"]
+                st.rerun()
+            if no.button("Cancel"):
+                del st.session_state["confirm-delete"]
+                st.rerun()
+    if len(selected) == 1:
+        with st.form("rename", border=False):
+            name = st.text_input("New name", value=selected[0].name, max_chars=200)
+            if st.form_submit_button("Rename"):
+                if not name.strip():
+                    st.error("name: must not be empty")
+                else:
+                    store.rename(ids[0], name.strip())
+                    st.rerun()
+
+
+runs_table()
