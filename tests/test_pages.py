@@ -7,7 +7,7 @@ from sslengine.probes import pseudo_label_stats
 from sslengine.runner import Runner
 from sslengine.store import Store
 
-PAGES = ("pages/threshold.py", "pages/entropy.py", "pages/runs.py", "pages/compare.py")
+PAGES = ("views/threshold.py", "views/entropy.py", "views/runs.py", "views/compare.py")
 SHORT = dict(dataset="moons", steps=40, log_every=5, n_samples=300)
 
 
@@ -58,19 +58,19 @@ def test_every_page_shows_a_failed_runs_error(page_store, page):
     run_to_end(page_store, algorithm="fixmatch", group="g")
     add_failed_run(page_store, algorithm="fixmatch", group="g")
     app = open_page(page)
-    if page == "pages/threshold.py":
+    if page == "views/threshold.py":
         app.selectbox(key="threshold-run").select_index(0).run()
-    if page == "pages/compare.py":
+    if page == "views/compare.py":
         app.multiselect(key="compare-runs").set_value([run.id for run in page_store.list_runs()]).run()
     assert not app.exception
     shown = [e.value for e in app.error] + [str(app.dataframe[0].value["error"].tolist())] if page == \
-        "pages/runs.py" else [e.value for e in app.error]
+        "views/runs.py" else [e.value for e in app.error]
     assert any("RuntimeError: boom" in text for text in shown)
 
 
 def test_threshold_what_if_recomputes_share_passing_from_the_snapshot(page_store):
     run_id = run_to_end(page_store, algorithm="fixmatch")
-    app = open_page("pages/threshold.py")
+    app = open_page("views/threshold.py")
     snapshot = page_store.arrays(run_id, page_store.snapshot_steps(run_id)[-1])
     for threshold in (0.5, 0.99):
         app.slider(key=f"tau-{run_id}").set_value(threshold).run()
@@ -80,7 +80,7 @@ def test_threshold_what_if_recomputes_share_passing_from_the_snapshot(page_store
 
 
 def test_threshold_form_starts_a_run_with_its_values(page_store):
-    app = open_page("pages/threshold.py")
+    app = open_page("views/threshold.py")
     app.number_input(key="threshold-form-steps").set_value(30)
     app.slider(key="threshold-form-threshold").set_value(0.8)
     app.selectbox(key="threshold-form-dataset").select("moons")
@@ -93,7 +93,7 @@ def test_threshold_form_starts_a_run_with_its_values(page_store):
 
 
 def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
-    app = open_page("pages/threshold.py")
+    app = open_page("views/threshold.py")
     app.number_input(key="threshold-form-labels_per_class").set_value(500)
     app.get("form_submit_button")[0].click().run()
     assert not app.exception
@@ -104,7 +104,7 @@ def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
 
 
 def test_entropy_form_starts_four_methods_on_one_split(page_store):
-    app = open_page("pages/entropy.py")
+    app = open_page("views/entropy.py")
     app.number_input(key="entropy-form-steps").set_value(20)
     app.slider(key="entropy-form-lambda").set_value(0.5)
     app.get("form_submit_button")[0].click().run()
@@ -120,7 +120,7 @@ def test_entropy_form_starts_four_methods_on_one_split(page_store):
 def test_runs_page_filters_renames_and_deletes_after_confirmation(page_store):
     kept = run_to_end(page_store, algorithm="supervised", name="kept")
     doomed = add_failed_run(page_store, name="doomed")
-    app = open_page("pages/runs.py")
+    app = open_page("views/runs.py")
     app.multiselect(key="filter-status").set_value(["failed"]).run()
     assert app.dataframe[0].value["name"].tolist() == ["doomed"]
 
@@ -148,7 +148,7 @@ def select_rows(app: AppTest, rows: list[int]):
 def test_compare_marks_differing_settings_and_exports_every_runs_scalars(page_store):
     first = run_to_end(page_store, algorithm="fixmatch", threshold=0.95)
     second = run_to_end(page_store, algorithm="fixmatch", threshold=0.7)
-    app = open_page("pages/compare.py")
+    app = open_page("views/compare.py")
     app.multiselect(key="compare-runs").set_value([first, second]).run()
     assert not app.exception
     configs = app.dataframe[0].value

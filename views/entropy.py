@@ -3,7 +3,7 @@ import time
 
 import streamlit as st
 
-from pages import _common as common
+from views import _common as common
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
 

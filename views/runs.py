@@ -2,12 +2,12 @@
 import pandas as pd
 import streamlit as st
 
-from pages import _common as common
+from views import _common as common
 from sslengine import plots
 from sslengine.store import ACTIVE
 
 # The page that shows a run best, by algorithm; others open in Compare.
-PAGE_OF = {"fixmatch": "pages/threshold.py", "pseudo_label": "pages/threshold.py"}
+PAGE_OF = {"fixmatch": "views/threshold.py", "pseudo_label": "views/threshold.py"}
 
 st.title("Runs")
 st.write("Every run in the store, started here or with `python -m sslengine run ...`. Select rows to open, "
@@ -54,9 +54,9 @@ def actions(selected):
         page = PAGE_OF.get(selected[0].algorithm)
         if page:
             st.switch_page(page, query_params={"run": ids[0]})
-        st.switch_page("pages/compare.py", query_params={"runs": ids[0]})
+        st.switch_page("views/compare.py", query_params={"runs": ids[0]})
     if b.button("Compare", disabled=not 2 <= len(selected) <= 4, help="2 to 4 runs"):
-        st.switch_page("pages/compare.py", query_params={"runs": ",".join(ids)})
+        st.switch_page("views/compare.py", query_params={"runs": ",".join(ids)})
     c.button("Stop", disabled=not any(run.status in ACTIVE for run in selected),
              on_click=lambda: [common.runner().stop(run.id) for run in selected if run.status in ACTIVE])
     if d.button(f"Delete {len(selected)}", type="secondary"):

@@ -3,7 +3,7 @@ questions of its stored probe logits."""
 import numpy as np
 import streamlit as st
 
-from pages import _common as common
+from views import _common as common
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
 from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages import _common as common
+from views import _common as common
 from sslengine import plots
 from sslengine.probes import pseudo_label_stats
 
