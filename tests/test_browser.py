@@ -2,32 +2,18 @@
 
 `.ci/run` installs Debian's chromium and Playwright; a failing test leaves a screenshot in test-output/.
 """
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve
 from sslengine.config import RunConfig
 from sslengine.runner import Runner
 from sslengine.store import Store
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-output"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() or not shutil.which("streamlit"),
-                                reason=f"needs {CHROMIUM} and streamlit; .ci/run installs them")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}; .ci/run installs it")
 
 
 @pytest.fixture(scope="module")
@@ -38,37 +24,15 @@ def server(tmp_path_factory):
     short = dict(dataset="moons", steps=60, log_every=5, n_samples=300, group="saved")
     for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch"):
         runner.wait(runner.start(RunConfig(algorithm=algorithm, name=f"saved {algorithm}", **short)))
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=os.environ | {"SSL_EXPLORER_STORE": str(path)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the server did not start:\n{process.stdout.read().decode()}")
-            time.sleep(0.3)
-    yield url, store
-    process.terminate()
-    process.wait(10)
+    with serve(path) as url:
+        yield url, store
 
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"])
+    pytest.importorskip("playwright.sync_api")
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -92,16 +56,6 @@ def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
     page.wait_for_load_state("networkidle")
 
 
-def trace_length(page, title: str) -> int:
-    """Points in the first trace of the plotly chart with this title, from plotly's own parsed data
-    (streamlit wraps titles in <b>, and numeric arrays travel base64-encoded in `data`)."""
-    return page.evaluate("""title => {
-        const chart = [...document.querySelectorAll('.js-plotly-plot')]
-            .find(c => c.layout && c.layout.title && String(c.layout.title.text).includes(title));
-        return chart && chart._fullData.length ? chart._fullData[0].x.length : -1;
-    }""", title)
-
-
 @pytest.mark.parametrize("path", ["", "entropy", "runs", "compare"])  # "": the threshold page, the default
 def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     url, _ = server
@@ -123,10 +77,10 @@ def test_fixmatch_on_digits_from_the_page_goes_live_and_the_threshold_moves_the_
     (run_id,) = {run.id for run in store.list_runs()} - before
     run = store.get_run(run_id)
     assert (run.algorithm, run.dataset, run.config.steps) == ("fixmatch", "digits", RunConfig().steps)
-    first = trace_length(page, title)
+    first = chart_points(page, title)
     deadline = time.monotonic() + 60
-    while trace_length(page, title) < first + 2:  # the live chart gains points while the run trains
-        assert time.monotonic() < deadline, f"the live chart stayed at {trace_length(page, title)} points"
+    while chart_points(page, title) < first + 2:  # the live chart gains points while the run trains
+        assert time.monotonic() < deadline, f"the live chart stayed at {chart_points(page, title)} points"
         page.wait_for_timeout(250)
 
     share = page.locator('[data-testid="stMetric"]').first

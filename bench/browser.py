@@ -1,0 +1,76 @@
+"""The dashboard as a user meets it: a server process on a store, and headless Chromium driven by Playwright.
+
+Shared by the browser tests and the dashboard benchmark.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+# Without the networking flags Chromium keeps calling home, which a closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(store_path: str | Path, timeout: float = 60):
+    """`streamlit run app.py` on a free port over the given store; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+         str(port)], cwd=ROOT, env=os.environ | {"SSL_EXPLORER_STORE": str(store_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise RuntimeError(f"the dashboard did not start:\n{process.stdout.read().decode()}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextlib.contextmanager
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def chart_points(page, title: str) -> int:
+    """Points in the first trace of the plotly chart whose title contains `title`, -1 if there is none.
+
+    Read from plotly's parsed data: Streamlit wraps titles in <b>, and numeric arrays travel base64-encoded.
+    """
+    return page.evaluate("""title => {
+        const chart = [...document.querySelectorAll('.js-plotly-plot')]
+            .find(c => c.layout && c.layout.title && String(c.layout.title.text).includes(title));
+        return chart && chart._fullData.length ? chart._fullData[0].x.length : -1;
+    }""", title)

@@ -1,0 +1,104 @@
+"""Dashboard benchmark: `python -m bench.dashboard` (about 3 minutes on 2 cores).
+
+1. Server time of one what-if refresh of the threshold page (the whole script, as Streamlit's AppTest runs
+   it) over a stored snapshot of 1 000 and of 10 000 probe points; median of 15 slider moves.
+2. From the page, in headless Chromium with a fresh, empty store: seconds from pressing Start to the first
+   point on the live chart, with the defaults (FixMatch, digits).
+3. Training time of that run (its own `seconds` at the last step) against the same run from the command
+   line, in a separate process.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.browser import ROOT, chart_points, chromium, serve
+from sslengine.config import RunConfig
+from sslengine.store import ACTIVE, Store
+
+LIVE_CHART = "Test accuracy, mask rate and pseudo-label accuracy over steps"
+
+
+def synthetic_run(store: Store, probe_size: int) -> str:
+    """A finished FixMatch-shaped run: 100 log steps of scalars, 30 snapshots of 10-class probe logits."""
+    rng = np.random.default_rng(0)
+    run_id = store.create_run(RunConfig(name=f"probe {probe_size}", probe_size=probe_size))
+    for step in range(0, 1001, 10):
+        store.log_scalars(run_id, step, {key: rng.random() for key in
+                                         ("test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing")})
+    target = rng.integers(0, 10, probe_size)
+    for step in np.linspace(0, 1000, 30).round().astype(int):
+        logits = rng.normal(size=(probe_size, 10)) * 3
+        logits[np.arange(probe_size), target] += step / 200  # more confident and more right as it trains
+        store.log_arrays(run_id, int(step), {"logits": logits.astype(np.float32), "target": target})
+    store.set_status(run_id, "finished")
+    return run_id
+
+
+def refresh_seconds(probe_size: int, moves: int = 15) -> float:
+    from streamlit.testing.v1 import AppTest
+    import os
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["SSL_EXPLORER_STORE"] = str(Path(folder) / "runs.db")
+        run_id = synthetic_run(Store(), probe_size)
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        times = []
+        for threshold in np.linspace(0.5, 0.99, moves):
+            started = time.perf_counter()
+            app.slider(key=f"tau-{run_id}").set_value(float(threshold)).run()
+            times.append(time.perf_counter() - started)
+        assert not app.exception, app.exception
+        return statistics.median(times)
+
+
+def run_from_the_page() -> tuple[float, float]:
+    """(seconds from Start to the first live point, the run's own training seconds)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "runs.db"
+        store = Store(str(path))
+        with serve(path) as url, chromium() as browser:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_role("button", name="Start").wait_for()
+            page.wait_for_load_state("networkidle")
+            page.get_by_role("button", name="Start").click()
+            pressed = time.perf_counter()
+            while chart_points(page, LIVE_CHART) < 1:
+                page.wait_for_timeout(50)
+            first_point = time.perf_counter() - pressed
+            (run,) = store.list_runs()
+            while store.get_run(run.id).status in ACTIVE:
+                time.sleep(0.5)
+            return first_point, store.final_scalars(run.id)["seconds"]
+
+
+def run_from_the_command_line() -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        result = subprocess.run([sys.executable, "-m", "sslengine", "run", "fixmatch", "--json", "--store",
+                                 str(Path(folder) / "runs.db")], cwd=ROOT, capture_output=True, text=True,
+                                check=True)
+        return json.loads(result.stdout.splitlines()[-1])["metrics"]["seconds"]
+
+
+def main():
+    small, large = refresh_seconds(1_000), refresh_seconds(10_000)
+    print("what-if refresh of the threshold page, server time (median of 15 slider moves):")
+    print(f"  probe  1 000 points: {small * 1000:6.0f} ms   ({small / 0.3:.2f}x the 300 ms budget)")
+    print(f"  probe 10 000 points: {large * 1000:6.0f} ms   ({large / small:.2f}x the 1 000-point refresh)")
+    first_point, page_seconds = run_from_the_page()
+    cli_seconds = run_from_the_command_line()
+    print(f"default FixMatch on digits started from the page: first live point {first_point:.1f} s after Start")
+    print(f"training seconds with the page open: {page_seconds:.1f} s; from the command line: "
+          f"{cli_seconds:.1f} s; ratio {page_seconds / cli_seconds:.3f}")
+
+
+if __name__ == "__main__":
+    main()
