@@ -12,6 +12,9 @@ from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
 
 # Pages tick this often while a run they show is in progress; one tick is a few small store reads.
 LIVE_SECONDS = 1.0
+# Heavier views (several figures over a snapshot) follow a live run less often: the page draws in the
+# process that trains, and every second it holds the GIL is taken from training.
+SNAPSHOT_SECONDS = 3.0
 
 
 @st.cache_resource(show_spinner=False)
@@ -34,9 +37,9 @@ def snapshot(url: str, run_id: str, step: int) -> dict:
     return _store(url).arrays(run_id, step)
 
 
-def live_every(*runs: RunRecord) -> float | None:
+def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
     """A fragment's `run_every`: tick while any of the runs is in progress, else stay still."""
-    return LIVE_SECONDS if any(run.status in ACTIVE for run in runs) else None
+    return seconds if any(run.status in ACTIVE for run in runs) else None
 
 
 def run_label(run: RunRecord) -> str:

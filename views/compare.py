@@ -36,7 +36,8 @@ if len(chosen) < 2:
     st.stop()
 
 
-@st.fragment(run_every=common.live_every(*(runs[run_id] for run_id in chosen)))
+@st.fragment(run_every=common.live_every(*(runs[run_id] for run_id in chosen),
+                                         seconds=common.SNAPSHOT_SECONDS))
 def show(run_ids: list[str], was_live: bool):
     chosen_runs = [store.get_run(run_id) for run_id in run_ids]
     if was_live and common.live_every(*chosen_runs) is None:

@@ -70,7 +70,7 @@ if st.session_state.get("entropy-group") not in groups:
 group = st.selectbox("Comparison", list(groups), key="entropy-group")
 
 
-@st.fragment(run_every=common.live_every(*groups[group]))
+@st.fragment(run_every=common.live_every(*groups[group], seconds=common.SNAPSHOT_SECONDS))
 def show_group(run_ids: list[str], was_live: bool):
     runs = [store.get_run(run_id) for run_id in run_ids]
     if was_live and common.live_every(*runs) is None:

@@ -47,6 +47,11 @@ def runs_table():
     st.plotly_chart(plots.accuracy_by_run(table), key="accuracy-by-run")
 
 
+def stop_all(run_ids: list[str]):
+    for run_id in run_ids:
+        common.runner().stop(run_id)
+
+
 def actions(selected):
     ids = [run.id for run in selected]
     a, b, c, d = st.columns(4)
@@ -57,16 +62,17 @@ def actions(selected):
         st.switch_page("views/compare.py", query_params={"runs": ids[0]})
     if b.button("Compare", disabled=not 2 <= len(selected) <= 4, help="2 to 4 runs"):
         st.switch_page("views/compare.py", query_params={"runs": ",".join(ids)})
-    c.button("Stop", disabled=not any(run.status in ACTIVE for run in selected),
-             on_click=lambda: [common.runner().stop(run.id) for run in selected if run.status in ACTIVE])
+    in_progress = [run.id for run in selected if run.status in ACTIVE]
+    c.button("Stop", disabled=not in_progress, on_click=stop_all, args=(in_progress,))
     if d.button(f"Delete {len(selected)}", type="secondary"):
         st.session_state["confirm-delete"] = ids
     if st.session_state.get("confirm-delete") == ids:
-        in_progress = [run.name for run in selected if run.status in ACTIVE]
         if in_progress:
-            st.warning(f"Stop these runs before deleting them: {', '.join(in_progress)}")
+            st.warning("Stop these runs before deleting them: "
+                       f"{', '.join(run.name for run in selected if run.id in in_progress)}")
         else:
-            st.warning(f"Delete {len(ids)} run(s) and everything they logged? This cannot be undone.")
+            st.warning(f"Delete {', '.join(run.name for run in selected)} and everything they logged? "
+                       "This cannot be undone.")
             yes, no = st.columns(2)
             if yes.button("Yes, delete", type="primary"):
                 for run_id in ids:

@@ -73,7 +73,7 @@ st.query_params["run"] = run_id
 
 
 @st.fragment(run_every=common.live_every(runs[run_id]))
-def show_run(run_id: str, was_live: bool):
+def live_curves(run_id: str, was_live: bool):
     run = store.get_run(run_id)
     if was_live and common.live_every(run) is None:
         st.rerun()  # the run ended: redraw everything once and stop ticking
@@ -85,6 +85,10 @@ def show_run(run_id: str, was_live: bool):
         store.scalars(run_id), ["test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
         "Test accuracy, mask rate and pseudo-label accuracy over steps"), key="curves")
 
+
+@st.fragment(run_every=common.live_every(runs[run_id], seconds=common.SNAPSHOT_SECONDS))
+def what_if(run_id: str, was_live: bool):
+    run = store.get_run(run_id)
     steps = store.snapshot_steps(run_id)
     if not steps:
         st.info("This run has no probe snapshot yet.")
@@ -121,4 +125,6 @@ def show_run(run_id: str, was_live: bool):
                    key="confusion")
 
 
-show_run(run_id, was_live=common.live_every(runs[run_id]) is not None)
+was_live = common.live_every(runs[run_id]) is not None
+live_curves(run_id, was_live)
+what_if(run_id, was_live)
