@@ -1,12 +1,12 @@
-"""Dashboard benchmark: `python -m bench.dashboard` (about 3 minutes on 2 cores).
+"""Dashboard benchmark: `python -m bench.dashboard` (about 4 minutes on 2 cores).
 
 1. Server time of one what-if refresh of the threshold page (the whole script, as Streamlit's AppTest runs
    it) over a stored snapshot of 1 000 and of 10 000 probe points; median of 15 slider moves.
 2. From the page, in headless Chromium with a fresh, empty store: seconds from pressing Start to the first
-   point on the live chart, with the defaults (FixMatch, digits).
+   point on the live chart (FixMatch on digits).
 3. Training time of that run (its own `seconds` at the last step) against the same run from the command
-   line, in a separate process; three pairs, interleaved, since this shared machine's speed drifts by
-   10 % from one minute to the next; the median ratio is the figure.
+   line, in a separate process; several pairs, interleaved, since this shared machine's speed drifts by
+   10-20 % from one minute to the next; the median ratio is the figure.
 """
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ from sslengine.config import RunConfig
 from sslengine.store import ACTIVE, Store
 
 LIVE_CHART = "Test accuracy, mask rate and pseudo-label accuracy over steps"
+LIVE_KEYS = ("test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing")
+# Shorter runs than the default 1 000 steps, more of them: the page's cost per second is the same, and the
+# median of many pairs is steadier on a machine whose speed drifts.
+STEPS, PAIRS = 400, 5
 
 
 def synthetic_run(store: Store, probe_size: int) -> str:
@@ -32,8 +36,7 @@ def synthetic_run(store: Store, probe_size: int) -> str:
     rng = np.random.default_rng(0)
     run_id = store.create_run(RunConfig(name=f"probe {probe_size}", probe_size=probe_size))
     for step in range(0, 1001, 10):
-        store.log_scalars(run_id, step, {key: rng.random() for key in
-                                         ("test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing")})
+        store.log_scalars(run_id, step, {key: rng.random() for key in LIVE_KEYS})
     target = rng.integers(0, 10, probe_size)
     for step in np.linspace(0, 1000, 30).round().astype(int):
         logits = rng.normal(size=(probe_size, 10)) * 3
@@ -60,7 +63,7 @@ def refresh_seconds(probe_size: int, moves: int = 15) -> float:
         return statistics.median(times)
 
 
-def run_from_the_page() -> tuple[float, float]:
+def run_from_the_page(steps: int) -> tuple[float, float]:
     """(seconds from Start to the first live point, the run's own training seconds)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "runs.db"
@@ -70,6 +73,8 @@ def run_from_the_page() -> tuple[float, float]:
             page.goto(url)
             page.get_by_role("button", name="Start").wait_for()
             page.wait_for_load_state("networkidle")
+            steps_input = page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps")
+            steps_input.locator("input").fill(str(steps))
             page.get_by_role("button", name="Start").click()
             pressed = time.perf_counter()
             while chart_points(page, LIVE_CHART) < 1:
@@ -81,11 +86,11 @@ def run_from_the_page() -> tuple[float, float]:
             return first_point, store.final_scalars(run.id)["seconds"]
 
 
-def run_from_the_command_line() -> float:
+def run_from_the_command_line(steps: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
-        result = subprocess.run([sys.executable, "-m", "sslengine", "run", "fixmatch", "--json", "--store",
-                                 str(Path(folder) / "runs.db")], cwd=ROOT, capture_output=True, text=True,
-                                check=True)
+        result = subprocess.run([sys.executable, "-m", "sslengine", "run", "fixmatch", "--json", "--steps",
+                                 str(steps), "--store", str(Path(folder) / "runs.db")], cwd=ROOT,
+                                capture_output=True, text=True, check=True)
         return json.loads(result.stdout.splitlines()[-1])["metrics"]["seconds"]
 
 
@@ -94,14 +99,15 @@ def main():
     print("what-if refresh of the threshold page, server time (median of 15 slider moves):")
     print(f"  probe  1 000 points: {small * 1000:6.0f} ms   ({small / 0.3:.2f}x the 300 ms budget)")
     print(f"  probe 10 000 points: {large * 1000:6.0f} ms   ({large / small:.2f}x the 1 000-point refresh)")
-    print("default FixMatch on digits, started from the page in Chromium, against the command line:")
+    print(f"FixMatch on digits ({STEPS} steps, other settings default), started from the page in Chromium, "
+          "against the command line:")
     ratios = []
-    for _ in range(3):
-        cli_seconds = run_from_the_command_line()
-        first_point, page_seconds = run_from_the_page()
+    for _ in range(PAIRS):
+        cli_seconds = run_from_the_command_line(STEPS)
+        first_point, page_seconds = run_from_the_page(STEPS)
         ratios.append(page_seconds / cli_seconds)
-        print(f"  first live point {first_point:.1f} s after Start; training {page_seconds:.1f} s with the page "
-              f"open, {cli_seconds:.1f} s from the command line: ratio {ratios[-1]:.3f}")
+        print(f"  first live point {first_point:.1f} s after Start; training {page_seconds:.1f} s with the "
+              f"page open, {cli_seconds:.1f} s from the command line: ratio {ratios[-1]:.3f}")
     print(f"  median ratio, page open / command line: {statistics.median(ratios):.3f}")
 
 
