@@ -29,8 +29,8 @@ _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)
 
 def _layout(figure: go.Figure, title: str, revision: str, **layout) -> go.Figure:
     figure.update_layout(title=title, uirevision=revision, legend=_LEGEND_BELOW,
-                         margin=dict(l=50, r=20, t=50, b=40), **layout)
-    return figure
+                         margin=dict(l=50, r=20, t=50, b=40))
+    return figure.update_layout(**layout)
 
 
 def curves_over_steps(scalars: pd.DataFrame, keys: list[str], title: str) -> go.Figure:
@@ -62,8 +62,10 @@ def quantity_quality_curve(logits: np.ndarray, target: np.ndarray, threshold: fl
     share, accuracy = quantity_quality(logits, target, thresholds, temperature)
     point_share, point_acc = quantity_quality(logits, target, np.array([threshold]), temperature)
     figure = go.Figure([
-        go.Scatter(x=thresholds, y=share, name="share passing (quantity)"),
-        go.Scatter(x=thresholds, y=accuracy, name="accuracy of those passing (quality)"),
+        go.Scatter(x=thresholds, y=share, name="share passing (quantity)",
+                   line=dict(color=KEY_COLORS["mask_rate"])),
+        go.Scatter(x=thresholds, y=accuracy, name="accuracy of those passing (quality)",
+                   line=dict(color=KEY_COLORS["pseudo_label_acc_passing"])),
         go.Scatter(x=[threshold, threshold], y=[point_share[0], point_acc[0]], mode="markers",
                    marker=dict(size=12, color="black"), name=f"threshold {threshold:.2f}"),
     ])
@@ -149,4 +151,5 @@ def accuracy_by_run(table: pd.DataFrame) -> go.Figure:
                                 orientation="h", name=algorithm))
     return _layout(figure, "Latest test accuracy", "accuracy-by-run", xaxis=dict(title="test accuracy",
                                                                                   range=[0, 1]),
-                   height=120 + 24 * len(table), yaxis=dict(autorange="reversed"))
+                   height=120 + 24 * len(table), yaxis=dict(autorange="reversed"),
+                   legend=dict(orientation="v", x=1.02, y=1))
