@@ -21,9 +21,13 @@ from .store import Store, UnknownRun
 # Flags of `run` that map one to one onto RunConfig fields.
 RUN_FLAGS = {
     "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
-    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "device": str,
+    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "ema_decay": float,
+    "device": str,
     "name": str, "group": str,
 }
+
+
+PER_METHOD = {"lambda_u", "ema_decay"}  # None: RunConfig fills in the method's default
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
     defaults = RunConfig()
     for field, kind in RUN_FLAGS.items():
-        run.add_argument("--" + field.replace("_", "-"), type=kind, default=getattr(defaults, field),
-                         help=f"default: {getattr(defaults, field)!r}")
+        default = getattr(defaults, field) if field not in PER_METHOD else None
+        run.add_argument("--" + field.replace("_", "-"), type=kind, default=default,
+                         help="default: the method's own" if field in PER_METHOD else f"default: {default!r}")
     run.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
     listing = command("list", "list the runs in the store")

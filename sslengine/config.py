@@ -33,12 +33,12 @@ class RunConfig:
     seed: int = 0
     threshold: float = 0.95
     temperature: float = 1.0
-    lambda_u: float = 1.0
+    lambda_u: float | None = None  # None: the method's own default (METHOD_DEFAULTS)
     mu: int = 7
     batch_size: int = 16
     lr: float = 0.1
     weight_decay: float = 5e-4
-    ema_decay: float = 0.99
+    ema_decay: float | None = None  # None: the method's own default
     # Two-dimensional toy sets only.
     n_samples: int = 1000
     noise: float = 0.1
@@ -48,6 +48,14 @@ class RunConfig:
     probe_size: int = 1000
     name: str = ""
     group: str = ""  # runs started together to be shown together, e.g. one comparison of four methods
+
+    def __post_init__(self):
+        """Fill the fields left None with the method's defaults: a consistency weight of 1 suits a
+        cross-entropy term (FixMatch) but not a softmax MSE averaged over classes (Pi-Model)."""
+        method = _ALGORITHM_CLASSES.get(self.algorithm)
+        for field, value in (method.defaults if method else {}).items():
+            if getattr(self, field) is None:
+                setattr(self, field, value)
 
     def validate(self) -> "RunConfig":
         _one_of("algorithm", self.algorithm, ALGORITHMS)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
                         delete, event, func, insert, select, update)
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .config import ConfigError, RunConfig
 
@@ -132,7 +133,11 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:  # IF NOT EXISTS: processes opening a new store at once all succeed
+            for table in metadata.sorted_tables:
+                conn.execute(CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
         self.mark_interrupted()
 
     # Runs ---------------------------------------------------------------------------------------------

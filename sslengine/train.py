@@ -49,6 +49,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
            if method.uses_ema else None)
     evaluated = ema.module if ema is not None else model
+    method.teacher = ema.module if ema is not None else None
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k, config.steps))
@@ -95,6 +96,8 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
             values = {"loss": result.loss.item(), **{k: v.item() for k, v in result.terms.items()},
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
                       "test_acc": accuracy(evaluated, data.x_test, data.y_test)}
+            if ema is not None:
+                values["student_test_acc"] = accuracy(model, data.x_test, data.y_test)
             if result.unlabeled_logits is not None:
                 values |= pseudo_label_stats(result.unlabeled_logits.detach().float().cpu().numpy(),
                                              data.y_unlabeled[unlabeled].cpu().numpy(),

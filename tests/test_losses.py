@@ -1,13 +1,17 @@
 """Each loss against the same quantity computed by hand from its formula."""
+import copy
 import math
 
 import pytest
 import torch
 
-from sslengine.algorithms.base import pseudo_labels
+from sslengine.algorithms import ALGORITHMS
+from sslengine.algorithms.base import pseudo_labels, sigmoid_rampup, softmax_mse
 from sslengine.algorithms.entmin import entropy_loss
 from sslengine.algorithms.fixmatch import fixmatch_loss
 from sslengine.algorithms.pseudo_label import pseudo_label_loss
+from sslengine.config import RunConfig
+from sslengine.models import build_model
 
 
 def softmax_row(row, temperature=1.0):
@@ -73,3 +77,39 @@ def test_entropy_loss_is_mean_shannon_entropy_in_nats():
 def test_entropy_loss_bounds():
     assert entropy_loss(torch.zeros(3, 4)).item() == pytest.approx(math.log(4))
     assert entropy_loss(torch.tensor([[50.0, 0.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_softmax_mse_is_the_squared_distance_of_softmaxes_over_classes_and_samples():
+    expected = sum(sum((p - q) ** 2 for p, q in zip(softmax_row(a), softmax_row(b)))
+                   for a, b in zip(WEAK, STRONG)) / (len(WEAK) * len(WEAK[0]))
+    assert softmax_mse(torch.tensor(WEAK), torch.tensor(STRONG)).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_sigmoid_rampup_rises_from_exp_minus_5_to_one_then_stays():
+    assert sigmoid_rampup(0.0, 0.4) == pytest.approx(math.exp(-5))
+    assert sigmoid_rampup(0.2, 0.4) == pytest.approx(math.exp(-5 * 0.25))
+    assert sigmoid_rampup(0.4, 0.4) == sigmoid_rampup(0.9, 0.4) == 1.0
+
+
+@pytest.mark.parametrize("algorithm", ["pi_model", "mean_teacher"])
+def test_consistency_methods_weigh_the_unlabeled_term_by_the_ramp(algorithm):
+    """loss = loss_x + ramp * lambda_u * loss_u, with the terms the step reports."""
+    config = RunConfig(algorithm=algorithm, dataset="digits")
+    torch.manual_seed(0)
+    model = build_model("image", 10)
+    method = ALGORITHMS[algorithm](model, config, torch.Generator().manual_seed(0))
+    method.teacher = copy.deepcopy(model)  # the loop's EMA, here frozen at the start
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1)
+    weight = sigmoid_rampup(0.1, 0.4) * config.lambda_u
+    expected = result.terms["loss_x"] + weight * result.terms["loss_u"]
+    assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    result.loss.backward()
+    assert all(p.grad is None for p in method.teacher.parameters())  # only the student learns
+
+
+def test_each_method_fills_the_fields_left_to_it():
+    assert (RunConfig(algorithm="fixmatch").lambda_u, RunConfig(algorithm="fixmatch").ema_decay) == (1.0, 0.99)
+    assert (RunConfig(algorithm="mean_teacher").lambda_u, RunConfig(algorithm="mean_teacher").ema_decay) == (
+        10.0, 0.95)
+    assert RunConfig(algorithm="pi_model", lambda_u=3.0).lambda_u == 3.0  # an explicit value wins

@@ -100,3 +100,22 @@ def test_four_threads_writing_at_once_lose_no_row(tmp_path):
 def test_store_uses_write_ahead_logging(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_many_openers_of_a_fresh_store_at_once_all_succeed(tmp_path):
+    path = str(tmp_path / "fresh.db")
+    barrier, errors = threading.Barrier(8), []
+
+    def open_store():
+        barrier.wait()
+        try:
+            Store(path).list_runs()
+        except Exception as error:  # collected, so the test names what went wrong
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -1,6 +1,8 @@
 """One file per method; this table maps the names used by the config, the CLI and the pages."""
 from .entmin import EntMin
 from .fixmatch import FixMatch
+from .mean_teacher import MeanTeacher
+from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
 from .supervised import Supervised
 
@@ -9,4 +11,6 @@ ALGORITHMS = {
     "pseudo_label": PseudoLabel,
     "entmin": EntMin,
     "fixmatch": FixMatch,
+    "pi_model": PiModel,
+    "mean_teacher": MeanTeacher,
 }

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,9 +36,22 @@ def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch
     return (F.cross_entropy(logits, labels, reduction="none") * mask).mean()
 
 
+def softmax_mse(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
+    """1/(C N) sum ||softmax(a) - softmax(b)||^2: the consistency of Pi-Model and Mean Teacher."""
+    return (logits_a.softmax(dim=-1) - logits_b.softmax(dim=-1)).pow(2).mean()
+
+
+def sigmoid_rampup(progress: float, length: float) -> float:
+    """exp(-5 (1 - t)^2) with t = progress / length, then 1 (Laine and Aila's ramp-up)."""
+    t = min(progress / length, 1.0) if length > 0 else 1.0
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
 class Algorithm:
+    defaults = {"lambda_u": 1.0, "ema_decay": 0.99}  # RunConfig fields left None take these
     uses_unlabeled = True
     uses_ema = False  # evaluate an exponential moving average of the weights
+    teacher: nn.Module | None = None  # that average, set by the loop when uses_ema
 
     def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator):
         self.model = model
