@@ -45,7 +45,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         model = build_model(data.kind, data.num_classes).to(device)
     if data.kind == "image":
         model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
-    method = ALGORITHMS[config.algorithm](model, config, rng)
+    method = ALGORITHMS[config.algorithm](model, config, rng, num_unlabeled=len(data.y_unlabeled))
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
            if method.uses_ema else None)
     evaluated = ema.module if ema is not None else model
@@ -84,7 +84,8 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         labeled = torch.randint(n_labeled, (config.batch_size,), device=device, generator=rng)
         unlabeled = torch.randint(n_unlabeled, (config.batch_size * config.mu,), device=device, generator=rng)
         result = method.train_step(data.x_labeled[labeled], data.y_labeled[labeled],
-                                   data.x_unlabeled[unlabeled], progress=(step - 1) / config.steps)
+                                   data.x_unlabeled[unlabeled], progress=(step - 1) / config.steps,
+                                   unlabeled_index=unlabeled)
         optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
         optimizer.step()
@@ -94,6 +95,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
 
         if step % config.log_every == 0 or step == config.steps:
             values = {"loss": result.loss.item(), **{k: v.item() for k, v in result.terms.items()},
+                      **{k: v.item() for k, v in result.monitors.items()},
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
                       "test_acc": accuracy(evaluated, data.x_test, data.y_test)}
             if ema is not None:

@@ -30,8 +30,10 @@ def test_fixmatch_beats_supervised_on_digits_with_two_labels_per_class(runner, s
     assert fixmatch >= supervised + 0.10
 
 
-@pytest.mark.parametrize("algorithm", ["pi_model", "mean_teacher"])
-def test_consistency_methods_beat_supervised_on_digits_with_two_labels_per_class(runner, supervised, algorithm):
+@pytest.mark.parametrize("algorithm,margin", [("pi_model", 0.05), ("mean_teacher", 0.05), ("flexmatch", 0.10),
+                                              ("freematch", 0.10)])
+def test_each_method_beats_supervised_on_digits_with_two_labels_per_class(runner, supervised, algorithm, margin):
     accuracy = final_test_acc(runner, algorithm=algorithm)
-    # Measured at seed 0 with each method's defaults: Pi-Model 0.915, Mean Teacher 0.907.
-    assert accuracy >= supervised + 0.05
+    # Measured at seed 0 with each method's defaults: Pi-Model 0.915, Mean Teacher 0.907, FlexMatch 0.957,
+    # FreeMatch 0.954.
+    assert accuracy >= supervised + margin

@@ -9,6 +9,8 @@ from sslengine.algorithms import ALGORITHMS
 from sslengine.algorithms.base import pseudo_labels, sigmoid_rampup, softmax_mse
 from sslengine.algorithms.entmin import entropy_loss
 from sslengine.algorithms.fixmatch import fixmatch_loss
+from sslengine.algorithms.flexmatch import flexmatch_thresholds
+from sslengine.algorithms.freematch import freematch_update
 from sslengine.algorithms.pseudo_label import pseudo_label_loss
 from sslengine.config import RunConfig
 from sslengine.models import build_model
@@ -97,10 +99,10 @@ def test_consistency_methods_weigh_the_unlabeled_term_by_the_ramp(algorithm):
     config = RunConfig(algorithm=algorithm, dataset="digits")
     torch.manual_seed(0)
     model = build_model("image", 10)
-    method = ALGORITHMS[algorithm](model, config, torch.Generator().manual_seed(0))
+    method = ALGORITHMS[algorithm](model, config, torch.Generator().manual_seed(0), num_unlabeled=8)
     method.teacher = copy.deepcopy(model)  # the loop's EMA, here frozen at the start
     x = torch.rand(12, 1, 8, 8)
-    result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
     weight = sigmoid_rampup(0.1, 0.4) * config.lambda_u
     expected = result.terms["loss_x"] + weight * result.terms["loss_u"]
     assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
@@ -113,3 +115,46 @@ def test_each_method_fills_the_fields_left_to_it():
     assert (RunConfig(algorithm="mean_teacher").lambda_u, RunConfig(algorithm="mean_teacher").ema_decay) == (
         10.0, 0.95)
     assert RunConfig(algorithm="pi_model", lambda_u=3.0).lambda_u == 3.0  # an explicit value wins
+
+
+def test_flexmatch_thresholds_follow_each_classes_share_of_passing_samples():
+    # 10 unlabeled samples: class 0 passed last for 4, class 1 for 2, class 2 for none, 4 never passed.
+    memory = torch.tensor([0, 0, 0, 0, 1, 1, -1, -1, -1, -1])
+    got = flexmatch_thresholds(memory, num_classes=3, tau=0.9)
+    beta = [4 / 4, 2 / 4, 0 / 4]  # sigma / max(max sigma = 4, unseen = 4)
+    assert got.tolist() == pytest.approx([0.9 * b / (2 - b) for b in beta])
+
+
+def test_flexmatch_thresholds_warm_up_from_zero_while_most_samples_are_unseen():
+    memory = torch.tensor([0, 1] + [-1] * 98)
+    beta = 1 / 98  # one sample each against 98 unseen
+    assert flexmatch_thresholds(memory, 2, 0.95).tolist() == pytest.approx([0.95 * beta / (2 - beta)] * 2)
+    assert flexmatch_thresholds(torch.tensor([1, 1, 0, 1]), 2, 0.95).tolist() == pytest.approx(
+        [0.95 * (1 / 3) / (2 - 1 / 3), 0.95])
+
+
+def test_flexmatch_remembers_only_samples_above_the_fixed_threshold():
+    config = RunConfig(algorithm="flexmatch", dataset="moons", threshold=0.6)
+    torch.manual_seed(0)
+    method = ALGORITHMS["flexmatch"](build_model("points", 2), config, torch.Generator().manual_seed(0),
+                                     num_unlabeled=20)
+    x_unlabeled, index = torch.randn(8, 2), torch.arange(10, 18)
+    result = method.train_step(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), x_unlabeled, 0.0, index)
+    confidence, labels = result.unlabeled_logits.softmax(-1).max(-1)
+    expected = torch.full((20,), -1)
+    expected[index[confidence >= 0.6]] = labels[confidence >= 0.6]
+    assert method.latest_passing.tolist() == expected.tolist()
+    assert result.monitors["threshold_0"].item() == 0.0  # all 20 unseen before this step
+
+
+def test_freematch_thresholds_are_the_emas_of_confidence_and_class_distribution():
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.5, 0.25, 0.25], [0.6, 0.3, 0.1]])
+    tau, p = torch.tensor(1 / 3), torch.full((3,), 1 / 3)
+    for _ in range(2):
+        tau, p, thresholds = freematch_update(tau, p, probs, momentum=0.9)
+    mean_max = (0.7 + 0.8 + 0.5 + 0.6) / 4
+    mean_p = [(0.7 + 0.1 + 0.5 + 0.6) / 4, (0.2 + 0.8 + 0.25 + 0.3) / 4, (0.1 + 0.1 + 0.25 + 0.1) / 4]
+    want_tau = 0.81 * (1 / 3) + 0.09 * mean_max + 0.1 * mean_max  # two EMA steps by hand
+    want_p = [0.81 * (1 / 3) + 0.19 * m for m in mean_p]
+    assert tau.item() == pytest.approx(want_tau)
+    assert thresholds.tolist() == pytest.approx([want_tau * q / max(want_p) for q in want_p])

@@ -7,7 +7,8 @@ from sslengine import plots
 from sslengine.store import ACTIVE
 
 # The page that shows a run best, by algorithm; others open in Compare.
-PAGE_OF = {"fixmatch": "views/threshold.py", "pseudo_label": "views/threshold.py"}
+PAGE_OF = {algorithm: "views/threshold.py" for algorithm in ("fixmatch", "pseudo_label", "flexmatch",
+                                                              "freematch")}
 
 st.title("Runs")
 st.write("Every run in the store, started here or with `python -m sslengine run ...`. Select rows to open, "

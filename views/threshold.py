@@ -9,7 +9,8 @@ from sslengine.config import DATASETS, RunConfig
 from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats
 
 FORM = "threshold-form"
-ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label"}
+ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch",
+              "freematch": "FreeMatch"}
 
 st.title("Pseudo-labels and threshold")
 st.write(
@@ -62,8 +63,8 @@ with st.expander("Start a run", expanded=True):
 
 runs = {run.id: run for run in store.list_runs() if run.algorithm in ALGORITHMS}
 if not runs:
-    st.info("No FixMatch or Pseudo-Label run in the store yet: press Start, or run "
-            "`python -m sslengine run fixmatch --dataset digits`.")
+    st.info("No pseudo-labelling run (FixMatch, Pseudo-Label, FlexMatch, FreeMatch) in the store yet: press "
+            "Start, or run `python -m sslengine run fixmatch --dataset digits`.")
     st.stop()
 if st.session_state.get("threshold-run") not in runs:
     asked = st.query_params.get("run")

@@ -1,6 +1,8 @@
 """One file per method; this table maps the names used by the config, the CLI and the pages."""
 from .entmin import EntMin
 from .fixmatch import FixMatch
+from .flexmatch import FlexMatch
+from .freematch import FreeMatch
 from .mean_teacher import MeanTeacher
 from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
@@ -13,4 +15,6 @@ ALGORITHMS = {
     "fixmatch": FixMatch,
     "pi_model": PiModel,
     "mean_teacher": MeanTeacher,
+    "flexmatch": FlexMatch,
+    "freematch": FreeMatch,
 }

@@ -23,6 +23,7 @@ class StepResult:
     loss: torch.Tensor
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # each loss term, for logging
     unlabeled_logits: torch.Tensor | None = None  # the logits pseudo-labels are read from (weak view)
+    monitors: dict[str, torch.Tensor] = field(default_factory=dict)  # other state to log, e.g. thresholds
 
 
 def pseudo_labels(logits: torch.Tensor, threshold: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,14 +54,16 @@ class Algorithm:
     uses_ema = False  # evaluate an exponential moving average of the weights
     teacher: nn.Module | None = None  # that average, set by the loop when uses_ema
 
-    def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator):
+    def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_unlabeled: int):
         self.model = model
         self.config = config
         self.rng = generator
+        self.num_unlabeled = num_unlabeled
 
     def train_step(self, x_labeled: torch.Tensor, y_labeled: torch.Tensor, x_unlabeled: torch.Tensor,
-                   progress: float) -> StepResult:
-        """One step's loss; `progress` in [0, 1) is the share of training done, for ramp-ups."""
+                   progress: float, unlabeled_index: torch.Tensor) -> StepResult:
+        """One step's loss. `progress` in [0, 1) is the share of training done, for ramp-ups;
+        `unlabeled_index` says which unlabeled samples `x_unlabeled` holds, for per-sample memories."""
         raise NotImplementedError
 
     def forward_together(self, *batches: torch.Tensor) -> tuple[torch.Tensor, ...]:

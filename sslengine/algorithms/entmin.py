@@ -15,7 +15,7 @@ def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
 
 
 class EntMin(Algorithm):
-    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress):
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_u = self.forward_together(augment.weak(x_labeled, self.rng),
                                                    augment.weak(x_unlabeled, self.rng))
         loss_x = F.cross_entropy(logits_x, y_labeled)

@@ -18,7 +18,7 @@ def fixmatch_loss(logits_weak, logits_strong, threshold, temperature):
 class FixMatch(Algorithm):
     uses_ema = True
 
-    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress):
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         logits_x, logits_weak, logits_strong = self.forward_together(
             augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),

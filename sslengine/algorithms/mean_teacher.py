@@ -17,7 +17,7 @@ class MeanTeacher(Algorithm):
     defaults = {"lambda_u": 10.0, "ema_decay": 0.95}
     uses_ema = True  # the loop keeps the teacher, evaluates it as test_acc and the student as student_test_acc
 
-    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress):
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_student = self.forward_together(augment.weak(x_labeled, self.rng),
                                                          augment.weak(x_unlabeled, self.rng))
         with torch.no_grad():

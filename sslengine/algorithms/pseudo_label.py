@@ -18,7 +18,7 @@ def pseudo_label_loss(logits_u, threshold, temperature):
 
 
 class PseudoLabel(Algorithm):
-    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress):
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         logits_x, logits_u = self.forward_together(augment.weak(x_labeled, self.rng),
                                                    augment.weak(x_unlabeled, self.rng))

@@ -11,6 +11,6 @@ from .base import Algorithm, StepResult
 class Supervised(Algorithm):
     uses_unlabeled = False
 
-    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress):
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         loss_x = F.cross_entropy(self.model(augment.weak(x_labeled, self.rng)), y_labeled)
         return StepResult(loss_x, {"loss_x": loss_x})
