@@ -153,3 +153,29 @@ def accuracy_by_run(table: pd.DataFrame) -> go.Figure:
                                                                                   range=[0, 1]),
                    height=120 + 24 * len(table), yaxis=dict(autorange="reversed"),
                    legend=dict(orientation="v", x=1.02, y=1))
+
+
+def class_thresholds(scalars: pd.DataFrame, tau: float) -> go.Figure:
+    """Per-class thresholds (keys threshold_<class>) over steps, with the fixed tau they adapt from."""
+    figure = go.Figure()
+    keys = sorted({key for key in scalars.key.unique() if key.startswith("threshold_")},
+                  key=lambda key: int(key.removeprefix("threshold_")))
+    for key in keys:
+        rows = scalars[scalars.key == key]
+        figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=f"class {key.removeprefix('threshold_')}",
+                                    mode="lines"))
+    figure.add_hline(y=tau, line_dash="dash", annotation_text=f"fixed tau {tau:.2f}")
+    return _layout(figure, "Per-class thresholds over steps", "class-thresholds", xaxis_title="step",
+                   yaxis_range=[0, 1.02], legend=dict(orientation="v", x=1.02, y=1))
+
+
+def accuracy_by_class(counts: np.ndarray, title: str) -> go.Figure:
+    """From counts[true, pseudo-label]: the share of each pseudo-label class that is right, and how many."""
+    given = counts.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        accuracy = np.diag(counts) / given
+    figure = go.Figure(go.Bar(x=[str(c) for c in range(len(counts))], y=accuracy, marker_color=CORRECT,
+                              text=[f"{n}" for n in given], textposition="outside",
+                              hovertemplate="pseudo-label %{x}: %{y:.1%} right of %{text}<extra></extra>"))
+    return _layout(figure, title, "accuracy-by-class", xaxis=dict(title="pseudo-label", type="category"),
+                   yaxis=dict(title="accuracy (bar label: how many)", range=[0, 1.1]))

@@ -1,4 +1,6 @@
 """Every page through streamlit's AppTest: an empty store, finished runs, a failed run, starting runs."""
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -160,3 +162,16 @@ def test_compare_marks_differing_settings_and_exports_every_runs_scalars(page_st
         page_store.scalars(second))
     assert table[table.run_id == second].drop(columns="run_id").reset_index(drop=True).equals(
         page_store.scalars(second))
+
+
+def test_adaptive_threshold_runs_show_each_classes_threshold_over_steps(page_store):
+    run_id = run_to_end(page_store, algorithm="flexmatch")
+    app = open_page("views/threshold.py")
+    assert not app.exception
+    charts = {json.loads(chart.proto.spec)["layout"]["title"]["text"]: json.loads(chart.proto.spec)
+              for chart in app.get("plotly_chart")}
+    thresholds = charts["Per-class thresholds over steps"]
+    assert [trace["name"] for trace in thresholds["data"]] == ["class 0", "class 1"]
+    logged = page_store.scalars(run_id).query("key == 'threshold_1'").value.tolist()
+    assert len(logged) == len(page_store.scalars(run_id).query("key == 'loss'"))  # every log step
+    assert "Accuracy of the passing pseudo-labels, by class" in charts

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from sslengine.plots import accuracy_by_class
 from sslengine.probes import boundary_grid, confusion, entropy, pseudo_label_stats, quantity_quality
 
 
@@ -74,3 +75,15 @@ def test_boundary_grid_covers_the_points_with_a_margin():
     assert grid.shape == (25, 2)
     assert grid.min(axis=0).tolist() == [-0.5, -1.5] and grid.max(axis=0).tolist() == [2.5, 3.5]
     assert grid[1, 0] > grid[0, 0] and grid[1, 1] == grid[0, 1]  # row-major, x varies fastest
+
+
+def test_accuracy_by_class_is_each_pseudo_label_class_share_right():
+    target = np.array([0, 0, 1, 1, 1, 2])
+    prediction = np.array([0, 1, 1, 1, 0, 0])
+    figure = accuracy_by_class(confusion(target, prediction, 3), "t")
+    bars = figure.data[0]
+    for c in range(3):
+        given = prediction == c
+        expected = (target[given] == c).mean() if given.any() else np.nan
+        assert np.isclose(bars.y[c], expected, equal_nan=True)
+        assert bars.text[c] == str(given.sum())

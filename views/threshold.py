@@ -82,9 +82,16 @@ def live_curves(run_id: str, was_live: bool):
         st.error(f"This run failed: {run.error}")
     step = store.last_step(run_id) or 0
     st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
-    st.plotly_chart(plots.curves_over_steps(
-        store.scalars(run_id), ["test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
-        "Test accuracy, mask rate and pseudo-label accuracy over steps"), key="curves")
+    scalars = store.scalars(run_id)
+    curves = plots.curves_over_steps(
+        scalars, ["test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
+        "Test accuracy, mask rate and pseudo-label accuracy over steps")
+    if scalars.key.str.startswith("threshold_").any():  # FlexMatch, FreeMatch: thresholds adapt per class
+        left, right = st.columns(2)
+        left.plotly_chart(curves, key="curves")
+        right.plotly_chart(plots.class_thresholds(scalars, run.config.threshold), key="class-thresholds")
+    else:
+        st.plotly_chart(curves, key="curves")
 
 
 @st.fragment(run_every=common.live_every(runs[run_id], seconds=common.SNAPSHOT_SECONDS))
@@ -121,9 +128,11 @@ def what_if(run_id: str, was_live: bool):
     b.plotly_chart(plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
     confidence, prediction = confidence_and_prediction(logits, temperature)
     passing = confidence >= threshold
-    c.plotly_chart(plots.confusion_heatmap(confusion(target[passing], prediction[passing], logits.shape[1]),
-                                           f"Pseudo-labels passing: {passing.sum()} of {len(passing)}"),
+    counts = confusion(target[passing], prediction[passing], logits.shape[1])
+    c.plotly_chart(plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passing.sum()} of {len(passing)}"),
                    key="confusion")
+    st.plotly_chart(plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
+                    key="accuracy-by-class")
 
 
 was_live = common.live_every(runs[run_id]) is not None
