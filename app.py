@@ -10,6 +10,8 @@ navigation = st.navigation([
             default=True),
     st.Page("views/entropy.py", title="Entropy minimization", icon=":material/scatter_plot:",
             url_path="entropy"),
+    st.Page("views/consistency.py", title="Consistency and teachers", icon=":material/school:",
+            url_path="consistency"),
     st.Page("views/runs.py", title="Runs", icon=":material/table:", url_path="runs"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ])

@@ -179,3 +179,13 @@ def accuracy_by_class(counts: np.ndarray, title: str) -> go.Figure:
                               hovertemplate="pseudo-label %{x}: %{y:.1%} right of %{text}<extra></extra>"))
     return _layout(figure, title, "accuracy-by-class", xaxis=dict(title="pseudo-label", type="category"),
                    yaxis=dict(title="accuracy (bar label: how many)", range=[0, 1.1]))
+
+
+def series_over_steps(series: list[tuple[str, pd.DataFrame, str, str, str]], title: str) -> go.Figure:
+    """Lines of (label, scalars, key, color, dash) against step: several keys of several runs in one chart."""
+    figure = go.Figure()
+    for label, scalars, key, color, dash in series:
+        rows = scalars[scalars.key == key]
+        figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=label, mode="lines",
+                                    line=dict(color=color, dash=dash)))
+    return _layout(figure, title, f"series-{title}", xaxis_title="step")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -81,5 +82,7 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 20
     return logits
 
 
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return (predict_logits(model, x).argmax(dim=-1) == y).float().mean().item()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy (the validation loss) of the model on (x, y)."""
+    logits = predict_logits(model, x).float()
+    return (logits.argmax(dim=-1) == y).float().mean().item(), F.cross_entropy(logits, y).item()

@@ -19,7 +19,7 @@ from .config import RunConfig
 from .data import load_split
 from .device import resolve_device
 from .models import build_model
-from .probes import accuracy, boundary_grid, predict_logits, pseudo_label_stats
+from .probes import boundary_grid, evaluate, predict_logits, pseudo_label_stats
 from .store import Store
 
 # Weight initialisation draws from torch's global generator, which all run threads share.
@@ -73,7 +73,14 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
                        "labeled_x": data.x_labeled.cpu().numpy(), "labeled_y": data.y_labeled.cpu().numpy()}
         store.log_arrays(run_id, step, values)
 
-    store.log_scalars(run_id, 0, {"test_acc": accuracy(evaluated, data.x_test, data.y_test), "seconds": 0.0})
+    def test_scalars() -> dict[str, float]:
+        """Accuracy and loss on the test part, of the evaluated model and, when that is an EMA, the student."""
+        values = dict(zip(("test_acc", "test_loss"), evaluate(evaluated, data.x_test, data.y_test)))
+        if ema is not None:
+            values["student_test_acc"] = evaluate(model, data.x_test, data.y_test)[0]
+        return values
+
+    store.log_scalars(run_id, 0, test_scalars() | {"seconds": 0.0})
     snapshot(0)
     started = time.perf_counter()
     n_labeled, n_unlabeled = len(data.y_labeled), len(data.y_unlabeled)
@@ -95,11 +102,9 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
 
         if step % config.log_every == 0 or step == config.steps:
             values = {"loss": result.loss.item(), **{k: v.item() for k, v in result.terms.items()},
-                      **{k: v.item() for k, v in result.monitors.items()},
+                      **{k: float(v) for k, v in result.monitors.items()},
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
-                      "test_acc": accuracy(evaluated, data.x_test, data.y_test)}
-            if ema is not None:
-                values["student_test_acc"] = accuracy(model, data.x_test, data.y_test)
+                      **test_scalars()}
             if result.unlabeled_logits is not None:
                 values |= pseudo_label_stats(result.unlabeled_logits.detach().float().cpu().numpy(),
                                              data.y_unlabeled[unlabeled].cpu().numpy(),

@@ -22,7 +22,7 @@ def server(tmp_path_factory):
     path = tmp_path_factory.mktemp("browser") / "runs.db"
     store, runner = Store(str(path)), Runner(Store(str(path)))
     short = dict(dataset="moons", steps=60, log_every=5, n_samples=300, group="saved")
-    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch"):
+    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch", "pi_model", "mean_teacher"):
         runner.wait(runner.start(RunConfig(algorithm=algorithm, name=f"saved {algorithm}", **short)))
     with serve(path) as url:
         yield url, store
@@ -56,7 +56,8 @@ def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
     page.wait_for_load_state("networkidle")
 
 
-@pytest.mark.parametrize("path", ["", "entropy", "runs", "compare"])  # "": the threshold page, the default
+# "": the threshold page, the default
+@pytest.mark.parametrize("path", ["", "entropy", "consistency", "runs", "compare"])
 def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     url, _ = server
     page.goto(f"{url}/{path}")

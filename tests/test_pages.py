@@ -9,7 +9,7 @@ from sslengine.probes import pseudo_label_stats
 from sslengine.runner import Runner
 from sslengine.store import Store
 
-PAGES = ("views/threshold.py", "views/entropy.py", "views/runs.py", "views/compare.py")
+PAGES = ("views/threshold.py", "views/entropy.py", "views/consistency.py", "views/runs.py", "views/compare.py")
 SHORT = dict(dataset="moons", steps=40, log_every=5, n_samples=300)
 
 
@@ -48,7 +48,7 @@ def test_every_page_with_an_empty_store_says_what_to_do(page_store, page):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_draws_saved_runs(page_store, page):
     group = "moons test"
-    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch"):
+    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch", "pi_model", "mean_teacher"):
         run_to_end(page_store, algorithm=algorithm, group=group, name=algorithm)
     app = open_page(page)
     assert not app.exception and not app.error
@@ -57,8 +57,9 @@ def test_every_page_draws_saved_runs(page_store, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_shows_a_failed_runs_error(page_store, page):
-    run_to_end(page_store, algorithm="fixmatch", group="g")
-    add_failed_run(page_store, algorithm="fixmatch", group="g")
+    algorithm = "pi_model" if page == "views/consistency.py" else "fixmatch"
+    run_to_end(page_store, algorithm=algorithm, group="g")
+    add_failed_run(page_store, algorithm=algorithm, group="g")
     app = open_page(page)
     if page == "views/threshold.py":
         app.selectbox(key="threshold-run").select_index(0).run()
@@ -118,6 +119,24 @@ def test_entropy_form_starts_four_methods_on_one_split(page_store):
     assert {run.algorithm: run.config.lambda_u for run in runs}["entmin"] == 0.5
     for run in runs:
         Runner(page_store).wait(run.id)
+
+
+def test_consistency_form_starts_pi_model_and_mean_teacher_with_the_chosen_decay(page_store):
+    app = open_page("views/consistency.py")
+    app.number_input(key="consistency-form-steps").set_value(20)
+    app.slider(key="consistency-form-ema_decay").set_value(0.9)
+    app.get("form_submit_button")[0].click().run()
+    assert not app.exception
+    runs = {run.algorithm: run for run in page_store.list_runs()}
+    assert set(runs) == {"pi_model", "mean_teacher"}
+    assert runs["mean_teacher"].config.ema_decay == 0.9 and runs["pi_model"].config.ema_decay == 0.99
+    assert runs["pi_model"].config.group == runs["mean_teacher"].config.group
+    for run in runs.values():
+        Runner(page_store).wait(run.id)
+    app.run()
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert titles == ["Test accuracy: Pi-Model, teacher and student", "Training against validation loss",
+                      "Consistency weight w(t) * lambda"]
 
 
 def test_runs_page_filters_renames_and_deletes_after_confirmation(page_store):

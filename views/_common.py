@@ -43,7 +43,8 @@ def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
 
 
 def run_label(run: RunRecord) -> str:
-    return f"{run.name} · {run.status} · {run.id}"
+    # No status here: a keyed selectbox keeps the labels it first drew, so a status would go stale.
+    return f"{run.name} · {run.id}"
 
 
 def sidebar():

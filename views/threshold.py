@@ -77,6 +77,7 @@ st.query_params["run"] = run_id
 def live_curves(run_id: str, was_live: bool):
     run = store.get_run(run_id)
     if was_live and common.live_every(run) is None:
+        st.session_state[f"ended-{run_id}"] = True  # the what-if moves to the final snapshot
         st.rerun()  # the run ended: redraw everything once and stop ticking
     if run.status == "failed":
         st.error(f"This run failed: {run.error}")
@@ -105,7 +106,8 @@ def what_if(run_id: str, was_live: bool):
     left, right = st.columns([3, 1])
     follow = right.toggle("Follow the newest snapshot", value=True, key=f"follow-{run_id}",
                           disabled=not was_live) and was_live
-    if follow or st.session_state.get(f"step-{run_id}") not in steps:
+    chosen = st.session_state.get(f"step-{run_id}")
+    if follow or st.session_state.pop(f"ended-{run_id}", False) or chosen not in steps:
         st.session_state[f"step-{run_id}"] = steps[-1]
     step = left.select_slider("Snapshot at step", options=steps, key=f"step-{run_id}", disabled=follow)
     a, b, c = st.columns([2, 2, 1])

@@ -23,7 +23,7 @@ class StepResult:
     loss: torch.Tensor
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # each loss term, for logging
     unlabeled_logits: torch.Tensor | None = None  # the logits pseudo-labels are read from (weak view)
-    monitors: dict[str, torch.Tensor] = field(default_factory=dict)  # other state to log, e.g. thresholds
+    monitors: dict[str, float | torch.Tensor] = field(default_factory=dict)  # other state to log: thresholds
 
 
 def pseudo_labels(logits: torch.Tensor, threshold: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:

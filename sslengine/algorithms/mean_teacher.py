@@ -25,4 +25,5 @@ class MeanTeacher(Algorithm):
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = softmax_mse(logits_student, logits_teacher)
         weight = sigmoid_rampup(progress, RAMP_UP) * self.config.lambda_u
-        return StepResult(loss_x + weight * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_teacher)
+        return StepResult(loss_x + weight * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_teacher,
+                          monitors={"consistency_weight": weight})

@@ -21,4 +21,5 @@ class PiModel(Algorithm):
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = softmax_mse(logits_a, logits_b.detach())
         weight = sigmoid_rampup(progress, RAMP_UP) * self.config.lambda_u
-        return StepResult(loss_x + weight * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_a)
+        return StepResult(loss_x + weight * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_a,
+                          monitors={"consistency_weight": weight})

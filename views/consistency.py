@@ -1,0 +1,108 @@
+"""Consistency and teachers: Pi-Model against Mean Teacher on one split, with the teacher's EMA decay."""
+import time
+
+import streamlit as st
+
+from views import _common as common
+from sslengine import plots
+from sslengine.config import DATASETS, RunConfig
+
+FORM = "consistency-form"
+METHODS = {"pi_model": "Pi-Model", "mean_teacher": "Mean Teacher"}
+PI, TEACHER, STUDENT = plots.RUN_COLORS[0], plots.RUN_COLORS[1], plots.RUN_COLORS[2]
+
+st.title("Consistency and teachers")
+st.write(
+    "Both methods ask the model to give the same answer on two noisy views of each unlabeled image. The "
+    "Pi-Model's target is its own second pass; Mean Teacher's is a teacher whose weights are an exponential "
+    "moving average of the student's, so the target is steadier. Drag the EMA decay: a slow teacher lags "
+    "behind its student, a fast one is as noisy as the Pi-Model. With few labels the training loss on the "
+    "labeled images is near zero within a hundred steps; the gap to the validation loss is the over-fitting "
+    "that consistency on unlabeled data narrows as its weight ramps up."
+)
+st.latex(r"\ell = \mathrm{CE}\big(y, f_\theta(x)\big) + w(t)\,\lambda\,\frac{1}{C\,\mu B}\sum_u"
+         r"\big\lVert \mathrm{softmax} f_\theta(\mathcal{A}(u)) - \mathrm{softmax} f_{\theta'}(\mathcal{A}'(u))"
+         r"\big\rVert^2")
+st.latex(r"\theta' = \theta \text{ (Pi-Model)},\qquad \theta' \leftarrow \alpha\theta' + (1-\alpha)\theta"
+         r"\text{ after each step (Mean Teacher)},\qquad w(t) = e^{-5(1 - t / 0.4)^2} \text{ then } 1")
+store = common.store()
+
+
+def form_configs() -> list[RunConfig]:
+    values = {field: st.session_state[f"{FORM}-{field}"] for field in
+              ("dataset", "labels_per_class", "lambda_u", "steps", "seed")}
+    group = f"{values['dataset']} {values['labels_per_class']}/class alpha " \
+            f"{st.session_state[f'{FORM}-ema_decay']} {time.strftime('%H:%M:%S')}"
+    return [RunConfig(algorithm=algorithm, **values, device=common.device_choice(), group=group,
+                      ema_decay=st.session_state[f"{FORM}-ema_decay"] if algorithm == "mean_teacher" else None,
+                      name=f"{label} · {group}")
+            for algorithm, label in METHODS.items()]
+
+
+def select_started(run_ids: list[str]):
+    st.session_state["consistency-group"] = store.get_run(run_ids[0]).config.group
+
+
+mean_teacher = RunConfig(algorithm="mean_teacher")
+with st.expander("Run both", expanded=True):
+    with st.form(FORM, border=False):
+        a, b, c, d, e, f = st.columns(6)
+        a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
+        with b:
+            st.number_input("Labels per class", 1, 1000, 2, key=f"{FORM}-labels_per_class")
+            common.field_error(FORM, "labels_per_class")
+        c.slider("Teacher EMA decay alpha", 0.5, 0.999, mean_teacher.ema_decay, 0.001, format="%.3f",
+                 key=f"{FORM}-ema_decay")
+        d.slider("Consistency weight lambda", 0.0, 50.0, mean_teacher.lambda_u, 0.5, key=f"{FORM}-lambda_u")
+        with e:
+            st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{FORM}-steps")
+            common.field_error(FORM, "steps")
+        f.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
+        common.other_errors(FORM, {"labels_per_class", "steps"})
+        st.form_submit_button("Run both", type="primary", icon=":material/play_arrow:",
+                              on_click=common.start_runs, args=(FORM, form_configs, select_started))
+
+groups: dict[str, dict] = {}
+for run in store.list_runs():
+    if run.config.group and run.algorithm in METHODS:
+        groups.setdefault(run.config.group, {}).setdefault(run.algorithm, run)  # the newest of each
+if not groups:
+    st.info("No comparison yet: press Run both, or start `python -m sslengine run pi-model --group G` and "
+            "`python -m sslengine run mean-teacher --group G`.")
+    st.stop()
+if st.session_state.get("consistency-group") not in groups:
+    st.session_state["consistency-group"] = next(iter(groups))
+group = st.selectbox("Comparison", list(groups), key="consistency-group")
+
+
+@st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
+def show_group(run_ids: dict[str, str], was_live: bool):
+    runs = {algorithm: store.get_run(run_id) for algorithm, run_id in run_ids.items()}
+    if was_live and common.live_every(*runs.values()) is None:
+        st.rerun()
+    for algorithm, run in runs.items():
+        if run.status == "failed":
+            st.error(f"{METHODS[algorithm]} failed: {run.error}")
+    frames = {algorithm: store.scalars(run.id) for algorithm, run in runs.items()}
+    pi, mt = frames.get("pi_model"), frames.get("mean_teacher")
+    accuracy, ramp, losses = [], [], []
+    if pi is not None:
+        accuracy.append(("Pi-Model", pi, "test_acc", PI, "solid"))
+        ramp.append(("Pi-Model", pi, "consistency_weight", PI, "solid"))
+        losses += [("Pi-Model, training (labeled)", pi, "loss_x", PI, "dot"),
+                   ("Pi-Model, validation", pi, "test_loss", PI, "solid")]
+    if mt is not None:
+        accuracy += [("Mean Teacher: teacher", mt, "test_acc", TEACHER, "solid"),
+                     ("Mean Teacher: student", mt, "student_test_acc", STUDENT, "solid")]
+        ramp.append(("Mean Teacher", mt, "consistency_weight", TEACHER, "dash"))
+        losses += [("Mean Teacher, training (labeled)", mt, "loss_x", TEACHER, "dot"),
+                   ("Mean Teacher (teacher), validation", mt, "test_loss", TEACHER, "solid")]
+    left, right = st.columns(2)
+    left.plotly_chart(plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student"),
+                      key="accuracy")
+    right.plotly_chart(plots.series_over_steps(losses, "Training against validation loss"), key="losses")
+    st.plotly_chart(plots.series_over_steps(ramp, "Consistency weight w(t) * lambda"), key="ramp")
+
+
+show_group({algorithm: run.id for algorithm, run in groups[group].items()},
+           was_live=common.live_every(*groups[group].values()) is not None)
