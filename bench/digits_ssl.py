@@ -23,7 +23,7 @@ from sslengine.runner import Runner
 from sslengine.store import Store
 
 METHODS = ("supervised", "pseudo_label", "entmin", "fixmatch", "pi_model", "mean_teacher", "flexmatch",
-           "freematch")
+           "freematch", "s4l_rotation")
 
 
 def sklearn_reference(model, config: RunConfig) -> tuple[float, float]:

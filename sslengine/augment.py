@@ -35,6 +35,16 @@ def strong(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return cutout(rand_augment(x, STRONG_OPS_PER_SAMPLE, g), CUTOUT_MAX, g)
 
 
+def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Turn sample i by turns[i] quarter turns counter-clockwise: images in their plane, 2-D points about 0."""
+    if x.dim() == 2:
+        angle = turns.to(x.dtype) * (torch.pi / 2)
+        cos, sin = angle.cos(), angle.sin()
+        return torch.stack([cos * x[:, 0] - sin * x[:, 1], sin * x[:, 0] + cos * x[:, 1]], dim=1)
+    all_turns = torch.stack([x.rot90(k, dims=(-2, -1)) for k in range(4)])  # 4 x N x C x H x W
+    return all_turns[turns, torch.arange(len(x), device=x.device)]
+
+
 def _uniform(n: int, low: float, high: float, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return low + (high - low) * torch.rand(n, device=like.device, dtype=like.dtype, generator=g)
 

@@ -70,3 +70,17 @@ def test_views_are_reproducible_from_the_generator():
     a = augment.strong(x, torch.Generator().manual_seed(7))
     b = augment.strong(x, torch.Generator().manual_seed(7))
     assert torch.equal(a, b)
+
+
+def test_rotate_quarters_turns_each_image_by_its_own_count():
+    x = torch.arange(2 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3)
+    turns = torch.tensor([1, 3])
+    got = augment.rotate_quarters(x, turns)
+    for i, k in enumerate(turns.tolist()):
+        assert torch.equal(got[i], torch.rot90(x[i], k, dims=(-2, -1)))
+
+
+def test_rotate_quarters_turns_points_about_the_origin():
+    points = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    got = augment.rotate_quarters(points, torch.tensor([1, 2, 3]))
+    assert torch.allclose(got, torch.tensor([[0.0, 1.0], [-1.0, 0.0], [2.0, 0.0]]), atol=1e-6)

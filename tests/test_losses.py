@@ -158,3 +158,16 @@ def test_freematch_thresholds_are_the_emas_of_confidence_and_class_distribution(
     want_p = [0.81 * (1 / 3) + 0.19 * m for m in mean_p]
     assert tau.item() == pytest.approx(want_tau)
     assert thresholds.tolist() == pytest.approx([want_tau * q / max(want_p) for q in want_p])
+
+
+def test_s4l_rotation_adds_the_rotation_cross_entropy_and_trains_its_head():
+    config = RunConfig(algorithm="s4l_rotation", dataset="digits", lambda_u=0.5)
+    torch.manual_seed(0)
+    model = build_model("image", 10)
+    method = ALGORITHMS["s4l_rotation"](model, config, torch.Generator().manual_seed(0), num_unlabeled=8)
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert result.loss.item() == pytest.approx((result.terms["loss_x"] + 0.5 * result.terms["loss_u"]).item())
+    result.loss.backward()
+    assert model.rotation_head.weight.grad.abs().sum() > 0
+    assert any(p is model.rotation_head.weight for p in model.parameters())  # the optimizer sees it

@@ -6,6 +6,7 @@ from .freematch import FreeMatch
 from .mean_teacher import MeanTeacher
 from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
+from .s4l_rotation import S4LRotation
 from .supervised import Supervised
 
 ALGORITHMS = {
@@ -17,4 +18,5 @@ ALGORITHMS = {
     "mean_teacher": MeanTeacher,
     "flexmatch": FlexMatch,
     "freematch": FreeMatch,
+    "s4l_rotation": S4LRotation,
 }
