@@ -171,3 +171,19 @@ def test_s4l_rotation_adds_the_rotation_cross_entropy_and_trains_its_head():
     result.loss.backward()
     assert model.rotation_head.weight.grad.abs().sum() > 0
     assert any(p is model.rotation_head.weight for p in model.parameters())  # the optimizer sees it
+
+
+def test_noisy_student_learns_from_labels_alone_then_from_a_frozen_teachers_argmax():
+    config = RunConfig(algorithm="noisy_student", dataset="digits", lambda_u=0.7)
+    torch.manual_seed(0)
+    model = build_model("image", 10)
+    method = ALGORITHMS["noisy_student"](model, config, torch.Generator().manual_seed(0), num_unlabeled=8)
+    x = torch.rand(12, 1, 8, 8)
+    first = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
+    assert set(first.terms) == {"loss_x"} and first.loss is first.terms["loss_x"]
+
+    later = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.3, unlabeled_index=torch.arange(8))
+    assert later.monitors["round"] == 1 and method.frozen_teacher is not model
+    assert later.loss.item() == pytest.approx((later.terms["loss_x"] + 0.7 * later.terms["loss_u"]).item())
+    later.loss.backward()
+    assert all(p.grad is None for p in method.frozen_teacher.parameters())

@@ -4,6 +4,7 @@ from .fixmatch import FixMatch
 from .flexmatch import FlexMatch
 from .freematch import FreeMatch
 from .mean_teacher import MeanTeacher
+from .noisy_student import NoisyStudent
 from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
 from .s4l_rotation import S4LRotation
@@ -19,4 +20,5 @@ ALGORITHMS = {
     "flexmatch": FlexMatch,
     "freematch": FreeMatch,
     "s4l_rotation": S4LRotation,
+    "noisy_student": NoisyStudent,
 }
