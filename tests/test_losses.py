@@ -93,13 +93,19 @@ def test_sigmoid_rampup_rises_from_exp_minus_5_to_one_then_stays():
     assert sigmoid_rampup(0.4, 0.4) == sigmoid_rampup(0.9, 0.4) == 1.0
 
 
+def digits_method(algorithm: str, **config):
+    """A method on a fresh digits-sized model, seeded, over 8 unlabeled samples."""
+    torch.manual_seed(0)
+    return ALGORITHMS[algorithm](build_model("image", 10), RunConfig(algorithm=algorithm, dataset="digits",
+                                                                     **config),
+                                 torch.Generator().manual_seed(0), num_unlabeled=8)
+
+
 @pytest.mark.parametrize("algorithm", ["pi_model", "mean_teacher"])
 def test_consistency_methods_weigh_the_unlabeled_term_by_the_ramp(algorithm):
     """loss = loss_x + ramp * lambda_u * loss_u, with the terms the step reports."""
-    config = RunConfig(algorithm=algorithm, dataset="digits")
-    torch.manual_seed(0)
-    model = build_model("image", 10)
-    method = ALGORITHMS[algorithm](model, config, torch.Generator().manual_seed(0), num_unlabeled=8)
+    method = digits_method(algorithm)
+    config, model = method.config, method.model
     method.teacher = copy.deepcopy(model)  # the loop's EMA, here frozen at the start
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
@@ -161,10 +167,8 @@ def test_freematch_thresholds_are_the_emas_of_confidence_and_class_distribution(
 
 
 def test_s4l_rotation_adds_the_rotation_cross_entropy_and_trains_its_head():
-    config = RunConfig(algorithm="s4l_rotation", dataset="digits", lambda_u=0.5)
-    torch.manual_seed(0)
-    model = build_model("image", 10)
-    method = ALGORITHMS["s4l_rotation"](model, config, torch.Generator().manual_seed(0), num_unlabeled=8)
+    method = digits_method("s4l_rotation", lambda_u=0.5)
+    model = method.model
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
     assert result.loss.item() == pytest.approx((result.terms["loss_x"] + 0.5 * result.terms["loss_u"]).item())
@@ -174,10 +178,8 @@ def test_s4l_rotation_adds_the_rotation_cross_entropy_and_trains_its_head():
 
 
 def test_noisy_student_learns_from_labels_alone_then_from_a_frozen_teachers_argmax():
-    config = RunConfig(algorithm="noisy_student", dataset="digits", lambda_u=0.7)
-    torch.manual_seed(0)
-    model = build_model("image", 10)
-    method = ALGORITHMS["noisy_student"](model, config, torch.Generator().manual_seed(0), num_unlabeled=8)
+    method = digits_method("noisy_student", lambda_u=0.7)
+    model = method.model
     x = torch.rand(12, 1, 8, 8)
     first = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
     assert set(first.terms) == {"loss_x"} and first.loss is first.terms["loss_x"]

@@ -25,6 +25,13 @@ def open_page(page: str) -> AppTest:
     return app.switch_page(page).run()
 
 
+def submit(app: AppTest, form: str, **values) -> AppTest:
+    """Set the form's widgets (keyed `<form>-<field>`) and press its submit button."""
+    for field, value in values.items():
+        app.get_by_key(f"{form}-{field}").set_value(value)
+    return app.get("form_submit_button")[0].click().run()
+
+
 def run_to_end(store: Store, **config) -> str:
     runner = Runner(store)
     run_id = runner.start(RunConfig(**SHORT | config))
@@ -84,11 +91,7 @@ def test_threshold_what_if_recomputes_share_passing_from_the_snapshot(page_store
 
 
 def test_threshold_form_starts_a_run_with_its_values(page_store):
-    app = open_page("views/threshold.py")
-    app.number_input(key="threshold-form-steps").set_value(30)
-    app.slider(key="threshold-form-threshold").set_value(0.8)
-    app.selectbox(key="threshold-form-dataset").select("moons")
-    app.get("form_submit_button")[0].click().run()
+    app = submit(open_page("views/threshold.py"), "threshold-form", steps=30, threshold=0.8, dataset="moons")
     assert not app.exception and not app.error
     (run,) = page_store.list_runs()
     assert (run.config.steps, run.config.threshold, run.config.dataset) == (30, 0.8, "moons")
@@ -97,9 +100,7 @@ def test_threshold_form_starts_a_run_with_its_values(page_store):
 
 
 def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
-    app = open_page("views/threshold.py")
-    app.number_input(key="threshold-form-labels_per_class").set_value(500)
-    app.get("form_submit_button")[0].click().run()
+    app = submit(open_page("views/threshold.py"), "threshold-form", labels_per_class=500)
     assert not app.exception
     assert [e.value for e in app.error] == [
         "labels_per_class: must be at most 121 for digits with these settings (its smallest class has 122 "
@@ -108,10 +109,7 @@ def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
 
 
 def test_entropy_form_starts_four_methods_on_one_split(page_store):
-    app = open_page("views/entropy.py")
-    app.number_input(key="entropy-form-steps").set_value(20)
-    app.slider(key="entropy-form-lambda").set_value(0.5)
-    app.get("form_submit_button")[0].click().run()
+    app = submit(open_page("views/entropy.py"), "entropy-form", steps=20, **{"lambda": 0.5})
     assert not app.exception
     runs = page_store.list_runs()
     assert sorted(run.algorithm for run in runs) == ["entmin", "fixmatch", "pseudo_label", "supervised"]
@@ -122,10 +120,7 @@ def test_entropy_form_starts_four_methods_on_one_split(page_store):
 
 
 def test_consistency_form_starts_pi_model_and_mean_teacher_with_the_chosen_decay(page_store):
-    app = open_page("views/consistency.py")
-    app.number_input(key="consistency-form-steps").set_value(20)
-    app.slider(key="consistency-form-ema_decay").set_value(0.9)
-    app.get("form_submit_button")[0].click().run()
+    app = submit(open_page("views/consistency.py"), "consistency-form", steps=20, ema_decay=0.9)
     assert not app.exception
     runs = {run.algorithm: run for run in page_store.list_runs()}
     assert set(runs) == {"pi_model", "mean_teacher"}

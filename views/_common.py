@@ -86,6 +86,20 @@ def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Call
     on_started([runner().start(config) for config in configs])
 
 
+def form_values(form: str, fields: tuple[str, ...]) -> dict:
+    """The submitted values of a form's widgets, keyed `<form>-<field>`."""
+    return {field: st.session_state[f"{form}-{field}"] for field in fields}
+
+
+def run_groups(methods) -> dict[str, dict[str, RunRecord]]:
+    """Runs started together (same config.group) among these methods: group -> method -> newest run."""
+    groups: dict[str, dict[str, RunRecord]] = {}
+    for run in store().list_runs():
+        if run.config.group and run.algorithm in methods:
+            groups.setdefault(run.config.group, {}).setdefault(run.algorithm, run)
+    return groups
+
+
 def field_error(form: str, field: str):
     """The message of the last submit's error on this field, right under it."""
     message = st.session_state.get(f"{form}-errors", {}).get(field)

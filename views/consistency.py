@@ -29,8 +29,7 @@ store = common.store()
 
 
 def form_configs() -> list[RunConfig]:
-    values = {field: st.session_state[f"{FORM}-{field}"] for field in
-              ("dataset", "labels_per_class", "lambda_u", "steps", "seed")}
+    values = common.form_values(FORM, ("dataset", "labels_per_class", "lambda_u", "steps", "seed"))
     group = f"{values['dataset']} {values['labels_per_class']}/class alpha " \
             f"{st.session_state[f'{FORM}-ema_decay']} {time.strftime('%H:%M:%S')}"
     return [RunConfig(algorithm=algorithm, **values, device=common.device_choice(), group=group,
@@ -62,10 +61,7 @@ with st.expander("Run both", expanded=True):
         st.form_submit_button("Run both", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
-groups: dict[str, dict] = {}
-for run in store.list_runs():
-    if run.config.group and run.algorithm in METHODS:
-        groups.setdefault(run.config.group, {}).setdefault(run.algorithm, run)  # the newest of each
+groups = common.run_groups(METHODS)
 if not groups:
     st.info("No comparison yet: press Run both, or start `python -m sslengine run pi-model --group G` and "
             "`python -m sslengine run mean-teacher --group G`.")

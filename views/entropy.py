@@ -27,8 +27,7 @@ store = common.store()
 
 
 def form_configs() -> list[RunConfig]:
-    values = {field: st.session_state[f"{FORM}-{field}"] for field in
-              ("dataset", "labels_per_class", "noise", "steps", "seed")}
+    values = common.form_values(FORM, ("dataset", "labels_per_class", "noise", "steps", "seed"))
     group = f"{values['dataset']} {values['labels_per_class']}/class seed {values['seed']} " \
             f"{time.strftime('%H:%M:%S')}"
     return [RunConfig(algorithm=algorithm, **values, device=common.device_choice(), group=group,
@@ -58,10 +57,7 @@ with st.expander("Run the four methods", expanded=True):
         st.form_submit_button("Run all four", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
-groups: dict[str, list] = {}
-for run in store.list_runs():
-    if run.config.group and run.algorithm in METHODS:
-        groups.setdefault(run.config.group, []).append(run)
+groups = common.run_groups(METHODS)
 if not groups:
     st.info("No comparison yet: press Run all four.")
     st.stop()
@@ -70,7 +66,7 @@ if st.session_state.get("entropy-group") not in groups:
 group = st.selectbox("Comparison", list(groups), key="entropy-group")
 
 
-@st.fragment(run_every=common.live_every(*groups[group], seconds=common.SNAPSHOT_SECONDS))
+@st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
 def show_group(run_ids: list[str], was_live: bool):
     runs = [store.get_run(run_id) for run_id in run_ids]
     if was_live and common.live_every(*runs) is None:
@@ -101,4 +97,5 @@ def show_group(run_ids: list[str], was_live: bool):
     right.plotly_chart(plots.runs_over_steps(frames, "test_acc", COLORS), key="accuracy")
 
 
-show_group([run.id for run in groups[group]], was_live=common.live_every(*groups[group]) is not None)
+show_group([run.id for run in groups[group].values()],
+           was_live=common.live_every(*groups[group].values()) is not None)

@@ -26,9 +26,8 @@ store = common.store()
 
 
 def form_config() -> list[RunConfig]:
-    values = {field: st.session_state[f"{FORM}-{field}"] for field in
-              ("algorithm", "dataset", "labels_per_class", "threshold", "temperature", "lambda_u", "mu",
-               "steps", "seed")}
+    values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "threshold", "temperature",
+                                       "lambda_u", "mu", "steps", "seed"))
     return [RunConfig(**values, device=common.device_choice(),
                       name=f"{ALGORITHMS[values['algorithm']]} {values['dataset']} tau={values['threshold']}")]
 
