@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from sslengine.algorithms import ALGORITHMS
 from sslengine.algorithms.base import pseudo_labels, sigmoid_rampup, softmax_mse
@@ -189,3 +190,30 @@ def test_noisy_student_learns_from_labels_alone_then_from_a_frozen_teachers_argm
     assert later.loss.item() == pytest.approx((later.terms["loss_x"] + 0.7 * later.terms["loss_u"]).item())
     later.loss.backward()
     assert all(p.grad is None for p in method.frozen_teacher.parameters())
+
+
+def test_meta_pseudo_labels_feedback_is_the_students_labeled_loss_drop_after_one_sgd_step():
+    method = digits_method("meta_pseudo_labels", lr=0.05)
+    model, x = method.model, torch.rand(12, 1, 8, 8)
+    y, pseudo = torch.arange(4), torch.randint(10, (8,))
+    student = copy.deepcopy(model)
+    with torch.no_grad():
+        before = F.cross_entropy(student(x[:4]), y)
+    F.cross_entropy(student(x)[4:], pseudo).backward()
+    with torch.no_grad():
+        for p in student.parameters():
+            p -= 0.05 * p.grad
+        after = F.cross_entropy(student(x[:4]), y)
+
+    h = method._labeled_loss_drop(F.cross_entropy(model(x)[4:], pseudo), x[:4], y)
+    assert h == pytest.approx((before - after).item(), rel=1e-4, abs=1e-6)
+
+
+def test_meta_pseudo_labels_steps_the_teacher_and_leaves_the_student_to_the_loop():
+    method = digits_method("meta_pseudo_labels")
+    teacher_before = [p.clone() for p in method.teacher_net.parameters()]
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert any(not torch.equal(a, b) for a, b in zip(teacher_before, method.teacher_net.parameters()))
+    assert all(p.grad is None for p in method.model.parameters())  # the loop backpropagates result.loss
+    assert result.loss is result.terms["loss_u"] and "mpl_feedback" in result.monitors

@@ -4,6 +4,7 @@ from .fixmatch import FixMatch
 from .flexmatch import FlexMatch
 from .freematch import FreeMatch
 from .mean_teacher import MeanTeacher
+from .meta_pseudo_labels import MetaPseudoLabels
 from .noisy_student import NoisyStudent
 from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
@@ -21,4 +22,5 @@ ALGORITHMS = {
     "freematch": FreeMatch,
     "s4l_rotation": S4LRotation,
     "noisy_student": NoisyStudent,
+    "meta_pseudo_labels": MetaPseudoLabels,
 }
