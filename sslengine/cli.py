@@ -27,7 +27,8 @@ RUN_FLAGS = {
 }
 
 
-PER_METHOD = {"lambda_u", "ema_decay"}  # None: RunConfig fills in the method's default
+# Fields whose default is None: RunConfig fills in the method's own value.
+PER_METHOD = {field.name for field in dataclasses.fields(RunConfig) if field.default is None}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -33,7 +33,7 @@ class RunConfig:
     seed: int = 0
     threshold: float = 0.95
     temperature: float = 1.0
-    lambda_u: float | None = None  # None: the method's own default (METHOD_DEFAULTS)
+    lambda_u: float | None = None  # None: the method's own default (Algorithm.defaults)
     mu: int = 7
     batch_size: int = 16
     lr: float = 0.1

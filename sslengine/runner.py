@@ -28,7 +28,7 @@ class Runner:
         self._stops: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
-        configure_threads()
+        self.torch_threads = configure_threads()  # shown by the pages; set once, not on every redraw
 
     def start(self, config: RunConfig, parent: str | None = None) -> str:
         """Validate, record the run as queued, start its thread, and return its id at once.

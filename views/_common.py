@@ -6,7 +6,7 @@ from typing import Callable
 import streamlit as st
 
 from sslengine.config import ConfigError, RunConfig
-from sslengine.device import available_devices, configure_threads, resolve_device
+from sslengine.device import available_devices, resolve_device
 from sslengine.runner import Runner, check, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
 
@@ -51,8 +51,8 @@ def sidebar():
     with st.sidebar:
         st.caption(f"Store: `{store().url}`")
         st.selectbox("Device for new runs", available_devices(), key="device",
-                     help=f"auto picks {resolve_device('auto')} here; torch uses {configure_threads()} CPU "
-                          "thread(s), leaving a core to the web server")
+                     help=f"auto picks {resolve_device('auto')} here; torch uses {runner().torch_threads} "
+                          "CPU thread(s), leaving a core to the web server")
         _runs_in_progress()
 
 

@@ -5,10 +5,9 @@ A method subclasses `Algorithm` and writes only `train_step`; the loop, optimise
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -26,9 +25,14 @@ class StepResult:
     monitors: dict[str, float | torch.Tensor] = field(default_factory=dict)  # other state to log: thresholds
 
 
+def confidence_and_labels(logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """max p and argmax p with p = softmax(logits / temperature), detached: a pseudo-label and its confidence."""
+    return (logits.detach() / temperature).softmax(dim=-1).max(dim=-1)
+
+
 def pseudo_labels(logits: torch.Tensor, threshold: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Hard labels argmax p and the mask max p >= threshold, with p = softmax(logits / temperature)."""
-    confidence, labels = (logits.detach() / temperature).softmax(dim=-1).max(dim=-1)
+    confidence, labels = confidence_and_labels(logits, temperature)
     return labels, (confidence >= threshold).float()
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import augment
-from .base import Algorithm, StepResult, masked_cross_entropy
+from .base import Algorithm, StepResult, confidence_and_labels, masked_cross_entropy
 
 UNSEEN = -1
 
@@ -36,7 +36,7 @@ class FlexMatch(Algorithm):
             augment.strong(x_unlabeled, self.rng))
         if self.latest_passing is None:
             self.latest_passing = torch.full((self.num_unlabeled,), UNSEEN, device=x_unlabeled.device)
-        confidence, labels = (logits_weak.detach() / c.temperature).softmax(dim=-1).max(dim=-1)
+        confidence, labels = confidence_and_labels(logits_weak, c.temperature)
         thresholds = flexmatch_thresholds(self.latest_passing, logits_weak.shape[1], c.threshold)
         mask = (confidence >= thresholds[labels]).float()
         passing = confidence >= c.threshold

@@ -13,7 +13,8 @@ RAMP_UP = 0.4  # share of training over which w rises from 0 to 1
 
 class PiModel(Algorithm):
     # Softmax MSE averaged over classes is small: it needs a weight near 10 (measured on digits).
-    defaults = {"lambda_u": 10.0, "ema_decay": 0.99}
+    defaults = Algorithm.defaults | {"lambda_u": 10.0}
+
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_a, logits_b = self.forward_together(
             augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
