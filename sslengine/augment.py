@@ -21,6 +21,8 @@ MAX_ROTATE_DEGREES = 30.0
 MAX_SHEAR = 0.3
 MAX_TRANSLATE = 0.3  # of the image side
 CUTOUT_MAX = 0.5  # of the image side
+AFFINE_MAX_SCALE = 0.2  # random_affine scales by 1 +- this
+AFFINE_MAX_SHIFT = 0.25  # random_affine shifts by up to this, in [-1, 1] units (an eighth of the side)
 
 
 def weak(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -43,6 +45,25 @@ def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
         return torch.stack([cos * x[:, 0] - sin * x[:, 1], sin * x[:, 0] + cos * x[:, 1]], dim=1)
     all_turns = torch.stack([x.rot90(k, dims=(-2, -1)) for k in range(4)])  # 4 x N x C x H x W
     return all_turns[turns, torch.arange(len(x), device=x.device)]
+
+
+def random_affine(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate, scale, shear and shift each sample at random; return the views and each sample's 2x3 map.
+
+    Images are warped with the map (output -> input coordinates, in [-1, 1] units); 2-D points are moved by
+    it directly. The maps are what a transformation-prediction head learns to read back (EnAET).
+    """
+    n = x.shape[0]
+    angle = _uniform(n, -MAX_ROTATE_DEGREES, MAX_ROTATE_DEGREES, x, g) * math.pi / 180
+    scale = _uniform(n, 1 - AFFINE_MAX_SCALE, 1 + AFFINE_MAX_SCALE, x, g)
+    shear = _uniform(n, -MAX_SHEAR, MAX_SHEAR, x, g)
+    shift = _uniform(2 * n, -AFFINE_MAX_SHIFT, AFFINE_MAX_SHIFT, x, g).view(n, 2)
+    cos, sin = angle.cos() * scale, angle.sin() * scale
+    theta = torch.stack([torch.stack([cos, cos * shear - sin, shift[:, 0]], dim=1),
+                         torch.stack([sin, sin * shear + cos, shift[:, 1]], dim=1)], dim=1)
+    if x.dim() == 2:
+        return torch.einsum("nij,nj->ni", theta[:, :, :2], x) + theta[:, :, 2], theta
+    return _warp(x, theta), theta
 
 
 def _uniform(n: int, low: float, high: float, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:

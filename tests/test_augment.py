@@ -84,3 +84,21 @@ def test_rotate_quarters_turns_points_about_the_origin():
     points = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
     got = augment.rotate_quarters(points, torch.tensor([1, 2, 3]))
     assert torch.allclose(got, torch.tensor([[0.0, 1.0], [-1.0, 0.0], [2.0, 0.0]]), atol=1e-6)
+
+
+def test_random_affine_moves_points_by_the_map_it_returns(g):
+    points = torch.randn(50, 2)
+    moved, theta = augment.random_affine(points, g)
+    by_hand = torch.stack([m[:, :2] @ p + m[:, 2] for m, p in zip(theta, points)])
+    assert torch.allclose(moved, by_hand, atol=1e-6)
+
+
+def test_random_affine_draws_a_rotation_scaled_within_bounds_per_image(g):
+    images = torch.rand(200, 1, 8, 8)
+    views, theta = augment.random_affine(images, g)
+    assert views.shape == images.shape
+    # det = scale^2 for rotation * scale * shear: so every scale lies in 1 +- AFFINE_MAX_SCALE.
+    scale = torch.linalg.det(theta[:, :, :2]).sqrt()
+    assert scale.min() >= 1 - augment.AFFINE_MAX_SCALE - 1e-6 and scale.max() <= 1 + augment.AFFINE_MAX_SCALE + 1e-6
+    assert scale.std() > 0.05 and theta[:, :, 2].abs().max() <= augment.AFFINE_MAX_SHIFT
+    assert torch.allclose(views[0], augment._warp(images[:1], theta[:1])[0])

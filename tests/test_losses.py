@@ -6,8 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sslengine import augment
 from sslengine.algorithms import ALGORITHMS
 from sslengine.algorithms.base import pseudo_labels, sigmoid_rampup, softmax_mse
+from sslengine.algorithms.enaet import prediction_kl, transformation_loss
 from sslengine.algorithms.entmin import entropy_loss
 from sslengine.algorithms.fixmatch import fixmatch_loss
 from sslengine.algorithms.flexmatch import flexmatch_thresholds
@@ -167,15 +169,58 @@ def test_freematch_thresholds_are_the_emas_of_confidence_and_class_distribution(
     assert thresholds.tolist() == pytest.approx([want_tau * q / max(want_p) for q in want_p])
 
 
-def test_s4l_rotation_adds_the_rotation_cross_entropy_and_trains_its_head():
+def test_s4l_rotation_predicts_the_quarter_turns_of_strong_views_of_every_image():
     method = digits_method("s4l_rotation", lambda_u=0.5)
     model = method.model
     x = torch.rand(12, 1, 8, 8)
+    replay = torch.Generator().set_state(method.rng.get_state())
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
     assert result.loss.item() == pytest.approx((result.terms["loss_x"] + 0.5 * result.terms["loss_u"]).item())
+
+    # The same views drawn again, then turned one image at a time with rot90.
+    turns = torch.randint(4, (12,), generator=replay)
+    strong = augment.strong(x, replay)
+    rotated = torch.stack([image.rot90(int(k), dims=(-2, -1)) for image, k in zip(strong, turns)])
+    upright = augment.weak(x[:4], replay)
+    embedding = model.embed(torch.cat([upright, rotated]))
+    logits = model.rotation_head(embedding[4:]).tolist()
+    by_hand = sum(cross_entropy_row(row, int(k)) for row, k in zip(logits, turns)) / 12
+    assert result.terms["loss_u"].item() == pytest.approx(by_hand, rel=1e-4)
+
     result.loss.backward()
-    assert model.rotation_head.weight.grad.abs().sum() > 0
-    assert any(p is model.rotation_head.weight for p in model.parameters())  # the optimizer sees it
+    assert model.rotation_head[0].weight.grad.abs().sum() > 0
+    assert any(p is model.rotation_head[0].weight for p in model.parameters())  # the optimizer sees it
+
+
+def test_enaet_transformation_loss_is_the_mse_against_the_map_minus_identity():
+    theta = torch.tensor([[[1.2, 0.1, 0.3], [-0.2, 0.9, 0.0]], [[1.0, 0.0, -0.1], [0.0, 1.0, 0.2]]])
+    predicted = torch.tensor([[0.1, 0.0, 0.2, -0.1, 0.0, 0.1], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    target = [[0.2, 0.1, 0.3, -0.2, -0.1, 0.0], [0.0, 0.0, -0.1, 0.0, 0.0, 0.2]]
+    by_hand = sum((p - t) ** 2 for row_p, row_t in zip(predicted.tolist(), target)
+                  for p, t in zip(row_p, row_t)) / 12
+    assert transformation_loss(predicted, theta).item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_enaet_kl_matches_hand_computation_and_holds_the_original_fixed():
+    original = torch.tensor(WEAK, requires_grad=True)
+    transformed = torch.tensor(STRONG, requires_grad=True)
+    by_hand = sum(sum(p * math.log(p / q) for p, q in zip(softmax_row(w), softmax_row(s)))
+                  for w, s in zip(WEAK, STRONG)) / len(WEAK)
+    kl = prediction_kl(original, transformed)
+    assert kl.item() == pytest.approx(by_hand, rel=1e-5)
+    kl.backward()
+    assert original.grad is None and transformed.grad.abs().sum() > 0
+
+
+def test_enaet_adds_the_weighted_transformation_and_kl_terms_and_trains_its_head():
+    method = digits_method("enaet", lambda_u=0.5)
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    terms = result.terms
+    assert terms["loss_u"].item() == pytest.approx((terms["loss_transformation"] + terms["loss_kl"]).item())
+    assert result.loss.item() == pytest.approx((terms["loss_x"] + 0.5 * terms["loss_u"]).item(), rel=1e-6)
+    result.loss.backward()
+    assert method.model.transformation_head[0].weight.grad.abs().sum() > 0
 
 
 def test_noisy_student_learns_from_labels_alone_then_from_a_frozen_teachers_argmax():

@@ -1,4 +1,5 @@
 """One file per method; this table maps the names used by the config, the CLI and the pages."""
+from .enaet import EnAET
 from .entmin import EntMin
 from .fixmatch import FixMatch
 from .flexmatch import FlexMatch
@@ -23,4 +24,5 @@ ALGORITHMS = {
     "s4l_rotation": S4LRotation,
     "noisy_student": NoisyStudent,
     "meta_pseudo_labels": MetaPseudoLabels,
+    "enaet": EnAET,
 }

@@ -1,8 +1,13 @@
 """S4L-Rotation (Zhai et al., 2019): the supervised loss plus predicting each image's rotation, on all images.
 
-loss = CE(y, f(weak(x_l))) + lambda_u * 1/|L + U| sum_{x in L + U} CE(r_x, g(rot_{r_x}(weak(x)))),
-r_x uniform in {0, 90, 180, 270} degrees, g a 4-way head on the shared embedding. Each image gets one random
-rotation per step rather than all four: the same expectation at a quarter of the cost.
+loss = CE(y, f(weak(x_l))) + lambda_u * 1/|L + U| sum_{x in L + U} CE(r_x, g(rot_{r_x}(strong(x)))),
+r_x uniform in {0, 90, 180, 270} degrees, g a small MLP head on the shared embedding. Each image gets one
+random rotation per step rather than all four: the same expectation at a quarter of the cost.
+
+Two choices for 8x8 digits, measured at seed 0 against supervised 0.809: rotating weak views leaves a
+shortcut (where the ink sits tells the rotation: 97 % rotation accuracy) and the features it teaches hurt
+(0.76-0.79); rotating strong views closes it (0.82), and an MLP rather than a linear rotation head keeps
+the pretext's own features off the shared embedding (0.835).
 """
 import torch
 import torch.nn.functional as F
@@ -12,17 +17,23 @@ from .. import augment
 from .base import Algorithm, StepResult
 
 
+def rotated_views(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's strong view turned by a random number of quarter turns, and that number."""
+    turns = torch.randint(4, (len(x),), device=x.device, generator=generator)
+    return augment.rotate_quarters(augment.strong(x, generator), turns), turns
+
+
 class S4LRotation(Algorithm):
     def __init__(self, model, config, generator, num_unlabeled):
         super().__init__(model, config, generator, num_unlabeled)
+        width = model.head.in_features
         # On the model, so that the optimizer trains it and checkpoints carry it.
-        model.rotation_head = nn.Linear(model.head.in_features, 4).to(next(model.parameters()).device)
+        model.rotation_head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 4)).to(
+            next(model.parameters()).device)
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        everything = augment.weak(torch.cat([x_labeled, x_unlabeled]), self.rng)
-        turns = torch.randint(4, (len(everything),), device=everything.device, generator=self.rng)
-        rotated = augment.rotate_quarters(everything, turns)
-        upright = everything[:len(x_labeled)]
+        rotated, turns = rotated_views(torch.cat([x_labeled, x_unlabeled]), self.rng)
+        upright = augment.weak(x_labeled, self.rng)
         embedding = self.model.embed(torch.cat([upright, rotated]))  # one pass: BatchNorm sees both
         logits_x = self.model.head(embedding[:len(upright)])
         logits_rotation = self.model.rotation_head(embedding[len(upright):])
