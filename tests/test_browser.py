@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve
-from sslengine.config import RunConfig
+from sslengine.config import ALGORITHMS, RunConfig
 from sslengine.runner import Runner
 from sslengine.store import Store
 
@@ -22,7 +22,7 @@ def server(tmp_path_factory):
     path = tmp_path_factory.mktemp("browser") / "runs.db"
     store, runner = Store(str(path)), Runner(Store(str(path)))
     short = dict(dataset="moons", steps=60, log_every=5, n_samples=300, group="saved")
-    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch", "pi_model", "mean_teacher"):
+    for algorithm in ALGORITHMS:
         runner.wait(runner.start(RunConfig(algorithm=algorithm, name=f"saved {algorithm}", **short)))
     with serve(path) as url:
         yield url, store
@@ -64,6 +64,19 @@ def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     wait_until_drawn(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator(".js-plotly-plot").count() >= 1
+
+
+@pytest.mark.parametrize("algorithm", ["flexmatch", "freematch"])
+def test_adaptive_thresholds_chart_is_filled_for_a_saved_run(server, page, algorithm):
+    url, store = server
+    (run,) = [run for run in store.list_runs() if run.algorithm == algorithm]
+    page.goto(f"{url}/?run={run.id}")
+    wait_until_drawn(page, charts=3)
+    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')]
+        .some(c => c.layout && String(c.layout.title.text).includes('Per-class thresholds'))""", timeout=30_000)
+    logged = store.scalars(run.id).query("key == 'threshold_0'")
+    assert chart_points(page, "Per-class thresholds over steps") == len(logged) > 5
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_fixmatch_on_digits_from_the_page_goes_live_and_the_threshold_moves_the_share(server, page):
