@@ -21,6 +21,8 @@ MAX_ROTATE_DEGREES = 30.0
 MAX_SHEAR = 0.3
 MAX_TRANSLATE = 0.3  # of the image side
 CUTOUT_MAX = 0.5  # of the image side
+SIMCLR_MAX_CONTRAST = 0.5  # contrast and brightness factors in 1 +- this
+SIMCLR_NOISE = 0.1  # standard deviation of the added Gaussian noise
 AFFINE_MAX_SCALE = 0.2  # random_affine scales by 1 +- this
 AFFINE_MAX_SHIFT = 0.25  # random_affine shifts by up to this, in [-1, 1] units (an eighth of the side)
 
@@ -47,23 +49,43 @@ def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     return all_turns[turns, torch.arange(len(x), device=x.device)]
 
 
-def random_affine(x: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate, scale, shear and shift each sample at random; return the views and each sample's 2x3 map.
+def random_affine(x: torch.Tensor, g: torch.Generator, strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate, scale, shear and shift each sample at random, every range times `strength`; return the views
+    and each sample's 2x3 map.
 
     Images are warped with the map (output -> input coordinates, in [-1, 1] units); 2-D points are moved by
     it directly. The maps are what a transformation-prediction head learns to read back (EnAET).
     """
     n = x.shape[0]
-    angle = _uniform(n, -MAX_ROTATE_DEGREES, MAX_ROTATE_DEGREES, x, g) * math.pi / 180
-    scale = _uniform(n, 1 - AFFINE_MAX_SCALE, 1 + AFFINE_MAX_SCALE, x, g)
-    shear = _uniform(n, -MAX_SHEAR, MAX_SHEAR, x, g)
-    shift = _uniform(2 * n, -AFFINE_MAX_SHIFT, AFFINE_MAX_SHIFT, x, g).view(n, 2)
+    angle = _uniform(n, -1, 1, x, g) * (strength * MAX_ROTATE_DEGREES * math.pi / 180)
+    scale = 1 + _uniform(n, -1, 1, x, g) * (strength * AFFINE_MAX_SCALE)
+    shear = _uniform(n, -1, 1, x, g) * (strength * MAX_SHEAR)
+    shift = _uniform(2 * n, -1, 1, x, g).view(n, 2) * (strength * AFFINE_MAX_SHIFT)
     cos, sin = angle.cos() * scale, angle.sin() * scale
     theta = torch.stack([torch.stack([cos, cos * shear - sin, shift[:, 0]], dim=1),
                          torch.stack([sin, sin * shear + cos, shift[:, 1]], dim=1)], dim=1)
     if x.dim() == 2:
         return torch.einsum("nij,nj->ni", theta[:, :, :2], x) + theta[:, :, 2], theta
     return _warp(x, theta), theta
+
+
+def simclr_view(x: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
+    """One SimCLR view per sample, every magnitude times `strength` (s in the paper).
+
+    Grey images (digits): a random affine map, contrast and brightness, Gaussian noise, cutout: SimCLR's
+    crop and colour distortion have no 8x8 grey counterpart, and these make the two views of a digit
+    differ as much as two hands writing it. Points: Gaussian jitter.
+    """
+    if x.dim() == 2:
+        return x + strength * POINT_JITTER_STRONG * _normal(x, g)
+    n = x.shape[0]
+    per_sample = (n, 1, 1, 1)
+    x, _ = random_affine(x, g, strength)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = 1 + strength * SIMCLR_MAX_CONTRAST * _uniform(n, -1, 1, x, g).view(per_sample)
+    brightness = 1 + strength * SIMCLR_MAX_CONTRAST * _uniform(n, -1, 1, x, g).view(per_sample)
+    x = (mean + (x - mean) * contrast) * brightness + strength * SIMCLR_NOISE * _normal(x, g)
+    return cutout(x, strength * CUTOUT_MAX, g).clamp(0, 1)
 
 
 def _uniform(n: int, low: float, high: float, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -22,7 +22,7 @@ from .store import Store, UnknownRun
 RUN_FLAGS = {
     "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
     "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "ema_decay": float,
-    "device": str,
+    "projection_layers": int, "augment_strength": float, "device": str,
     "name": str, "group": str,
 }
 

@@ -32,13 +32,16 @@ class RunConfig:
     steps: int = 1000
     seed: int = 0
     threshold: float = 0.95
-    temperature: float = 1.0
-    lambda_u: float | None = None  # None: the method's own default (Algorithm.defaults)
-    mu: int = 7
-    batch_size: int = 16
+    temperature: float | None = None  # None: the method's own default (Algorithm.defaults)
+    lambda_u: float | None = None
+    mu: int | None = None  # unlabeled per labeled; SimCLR's contrastive batch is batch_size * mu
+    batch_size: int | None = None
     lr: float = 0.1
     weight_decay: float = 5e-4
-    ema_decay: float | None = None  # None: the method's own default
+    ema_decay: float | None = None
+    # Contrastive methods only.
+    projection_layers: int = 2  # SimCLR's head: 2 layers, or 3 as in SimCLRv2
+    augment_strength: float = 1.0  # s, scaling every SimCLR view's magnitudes
     # Two-dimensional toy sets only.
     n_samples: int = 1000
     noise: float = 0.1
@@ -66,6 +69,8 @@ class RunConfig:
         _at_least("lambda_u", self.lambda_u, 0.0)
         _in_range("ema_decay", self.ema_decay, 0.0, 1.0)
         _in_range("noise", self.noise, 0.0, 1.0)
+        _one_of("projection_layers", self.projection_layers, (2, 3))
+        _in_range("augment_strength", self.augment_strength, 0.0, 2.0)
         _positive("lr", self.lr)
         _at_least("weight_decay", self.weight_decay, 0.0)
         for field in ("labels_per_class", "steps", "mu", "batch_size", "log_every", "max_snapshots",
@@ -93,7 +98,7 @@ class RunConfig:
 
 def _one_of(field, value, allowed):
     if value not in allowed:
-        raise ConfigError(field, f"{value!r} is not one of {', '.join(allowed)}")
+        raise ConfigError(field, f"{value!r} is not one of {', '.join(map(str, allowed))}")
 
 
 def _in_range(field, value, low, high):

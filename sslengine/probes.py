@@ -2,12 +2,14 @@
 
 The training loop stores raw logits of a fixed probe set; everything here is a pure function of those, so a
 page can ask "what if the threshold were 0.8, the temperature 2?" of any snapshot with no retraining.
+Methods that learn a representation are measured on their embeddings: kNN and linear-probe accuracy.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -86,3 +88,29 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
     """Accuracy and mean cross-entropy (the validation loss) of the model on (x, y)."""
     logits = predict_logits(model, x).float()
     return (logits.argmax(dim=-1) == y).float().mean().item(), F.cross_entropy(logits, y).item()
+
+
+@torch.no_grad()
+def embeddings(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """The backbone's embedding e(x) of each sample, L2-normalised, in eval mode."""
+    was_training = model.training
+    model.eval()
+    embedded = torch.cat([model.embed(chunk) for chunk in x.split(batch_size)]).float()
+    model.train(was_training)
+    return F.normalize(embedded, dim=1)
+
+
+def knn_accuracy(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor,
+                 k: int = 20) -> float:
+    """Each test sample takes the majority class of its k most cosine-similar train samples (rows are
+    unit vectors); ties go to the lower class."""
+    nearest = (test @ train.T).topk(k, dim=1).indices
+    votes = F.one_hot(train_y[nearest], int(train_y.max()) + 1).sum(dim=1)
+    return (votes.argmax(dim=1) == test_y).float().mean().item()
+
+
+def linear_probe_accuracy(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor,
+                          test_y: torch.Tensor) -> float:
+    """A logistic regression fitted on frozen embeddings of the labeled samples, scored on the test set."""
+    probe = LogisticRegression(max_iter=1000).fit(train.cpu().numpy(), train_y.cpu().numpy())
+    return float((probe.predict(test.cpu().numpy()) == test_y.cpu().numpy()).mean())

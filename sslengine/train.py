@@ -19,7 +19,8 @@ from .config import RunConfig
 from .data import load_split
 from .device import resolve_device
 from .models import build_model
-from .probes import boundary_grid, evaluate, predict_logits, pseudo_label_stats
+from .probes import (boundary_grid, embeddings, evaluate, knn_accuracy, linear_probe_accuracy, predict_logits,
+                     pseudo_label_stats)
 from .store import Store
 
 # Weight initialisation draws from torch's global generator, which all run threads share.
@@ -57,6 +58,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     probe_x = augment.weak(data.x_unlabeled[:config.probe_size], rng)  # one fixed weak view
     probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
     snapshots = snapshot_schedule(config.steps, config.max_snapshots)
+    x_train, y_train = torch.cat([data.x_labeled, data.x_unlabeled]), torch.cat([data.y_labeled, data.y_unlabeled])
 
     # 2-D data: the model's class probabilities over a grid, for decision boundaries, and the points.
     grid = None
@@ -65,19 +67,41 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         grid = torch.as_tensor(boundary_grid(points), device=device)
 
     def snapshot(step: int):
-        values = {"logits": predict_logits(evaluated, probe_x).float().cpu().numpy(), "target": probe_target}
-        if grid is not None:
+        values = {"target": probe_target}
+        if method.has_classifier:
+            values["logits"] = predict_logits(evaluated, probe_x).float().cpu().numpy()
+        if method.learns_representation:  # the probe set, then the labeled samples, to mark them on maps
+            both = torch.cat([probe_x, data.x_labeled])
+            values["embedding"] = embeddings(evaluated, both).cpu().numpy().astype(np.float16)
+        if grid is not None and method.has_classifier:
             values["grid_probs"] = predict_logits(evaluated, grid).float().softmax(-1).cpu().numpy()
+        if step == 0 and (grid is not None or method.learns_representation):
+            values |= {"probe_x": probe_x.cpu().numpy(), "labeled_x": data.x_labeled.cpu().numpy(),
+                       "labeled_y": data.y_labeled.cpu().numpy()}
         if step == 0 and grid is not None:
-            values |= {"grid": grid.cpu().numpy(), "probe_x": probe_x.cpu().numpy(),
-                       "labeled_x": data.x_labeled.cpu().numpy(), "labeled_y": data.y_labeled.cpu().numpy()}
+            values["grid"] = grid.cpu().numpy()
         store.log_arrays(run_id, step, values)
+        if method.learns_representation:
+            store.log_scalars(run_id, step, representation_scalars())
 
     def test_scalars() -> dict[str, float]:
         """Accuracy and loss on the test part, of the evaluated model and, when that is an EMA, the student."""
+        if not method.has_classifier:
+            return {}
         values = dict(zip(("test_acc", "test_loss"), evaluate(evaluated, data.x_test, data.y_test)))
         if ema is not None:
             values["student_test_acc"] = evaluate(model, data.x_test, data.y_test)[0]
+        return values
+
+    def representation_scalars() -> dict[str, float]:
+        """At snapshots (a pass over all the data): kNN accuracy of the embedding against all train labels,
+        and the accuracy of a linear probe fitted on the run's labeled samples alone."""
+        train, test = embeddings(evaluated, x_train), embeddings(evaluated, data.x_test)
+        values = {"knn_acc": knn_accuracy(train, y_train, test, data.y_test),
+                  "linear_probe_acc": linear_probe_accuracy(train[:len(data.y_labeled)], data.y_labeled,
+                                                            test, data.y_test)}
+        if not method.has_classifier:
+            values["test_acc"] = values["linear_probe_acc"]  # the probe is the classifier
         return values
 
     store.log_scalars(run_id, 0, test_scalars() | {"seconds": 0.0})

@@ -102,3 +102,11 @@ def test_random_affine_draws_a_rotation_scaled_within_bounds_per_image(g):
     assert scale.min() >= 1 - augment.AFFINE_MAX_SCALE - 1e-6 and scale.max() <= 1 + augment.AFFINE_MAX_SCALE + 1e-6
     assert scale.std() > 0.05 and theta[:, :, 2].abs().max() <= augment.AFFINE_MAX_SHIFT
     assert torch.allclose(views[0], augment._warp(images[:1], theta[:1])[0])
+
+
+def test_simclr_views_differ_per_sample_and_grow_with_strength(g):
+    x = torch.rand(256, 1, 8, 8)
+    mild, harsh = augment.simclr_view(x, 0.5, g), augment.simclr_view(x, 1.5, g)
+    assert mild.shape == x.shape and 0 <= mild.min() and mild.max() <= 1
+    assert (augment.simclr_view(x, 1.0, g) - augment.simclr_view(x, 1.0, g)).abs().mean() > 0.05
+    assert (harsh - x).abs().mean() > 1.3 * (mild - x).abs().mean()

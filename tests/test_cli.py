@@ -50,6 +50,8 @@ BAD_INPUTS = [
     (["run", "mixmatch"], "algorithm: 'mixmatch' is not one of supervised, pseudo_label, entmin, fixmatch"),
     (["run", "fixmatch", "--steps", "0"], "steps: must be an integer >= 1, got 0"),
     (["run", "fixmatch", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
+    (["run", "simclr", "--projection-layers", "4"], "projection_layers: 4 is not one of 2, 3"),
+    (["run", "simclr", "--augment-strength", "3"], "augment_strength: must be in [0, 2], got 3.0"),
     (["show", "0000dead"], "run_id: no run '0000dead'"),
     (["export", "0000dead", "--out", "x"], "run_id: no run '0000dead'"),
     (["delete", "0000dead"], "run_id: no run '0000dead'"),

@@ -15,6 +15,7 @@ from sslengine.algorithms.fixmatch import fixmatch_loss
 from sslengine.algorithms.flexmatch import flexmatch_thresholds
 from sslengine.algorithms.freematch import freematch_update
 from sslengine.algorithms.pseudo_label import pseudo_label_loss
+from sslengine.algorithms.simclr import nt_xent
 from sslengine.config import RunConfig
 from sslengine.models import build_model
 
@@ -262,3 +263,37 @@ def test_meta_pseudo_labels_steps_the_teacher_and_leaves_the_student_to_the_loop
     assert any(not torch.equal(a, b) for a, b in zip(teacher_before, method.teacher_net.parameters()))
     assert all(p.grad is None for p in method.model.parameters())  # the loop backpropagates result.loss
     assert result.loss is result.terms["loss_u"] and "mpl_feedback" in result.monitors
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0, 2.0])
+def test_nt_xent_matches_a_loop_over_all_pairs(temperature):
+    torch.manual_seed(0)
+    z_a, z_b = torch.randn(5, 3), torch.randn(5, 3)
+    views = [v / v.norm() for v in torch.cat([z_a, z_b]).tolist() for v in [torch.tensor(v)]]
+    n = len(z_a)
+    total = 0.0
+    for i in range(2 * n):
+        positive = (i + n) % (2 * n)
+        logits = {k: float(views[i] @ views[k]) / temperature for k in range(2 * n) if k != i}
+        total += -math.log(math.exp(logits[positive]) / sum(math.exp(v) for v in logits.values()))
+    assert nt_xent(z_a, z_b, temperature).item() == pytest.approx(total / (2 * n), rel=1e-5)
+
+
+def test_nt_xent_is_lower_when_the_two_views_agree():
+    torch.manual_seed(0)
+    z = torch.randn(8, 16)
+    assert nt_xent(z, z + 0.01 * torch.randn(8, 16), 0.5) < nt_xent(z, torch.randn(8, 16), 0.5)
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_simclr_step_is_nt_xent_through_a_head_of_the_asked_depth(layers):
+    method = digits_method("simclr", projection_layers=layers)
+    assert sum(isinstance(m, torch.nn.Linear) for m in method.model.projection) == layers
+    x = torch.rand(12, 1, 8, 8)
+    replay = torch.Generator().set_state(method.rng.get_state())
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    views = torch.cat([augment.simclr_view(x[4:], 1.0, replay), augment.simclr_view(x[4:], 1.0, replay)])
+    z = method.model.projection(method.model.embed(views))  # the unlabeled images only
+    assert result.loss.item() == pytest.approx(nt_xent(z[:8], z[8:], 0.2).item(), rel=1e-5)
+    result.loss.backward()
+    assert method.model.projection[-1].weight.grad.abs().sum() > 0 and method.model.head.weight.grad is None

@@ -1,9 +1,11 @@
 """Probe-derived metrics against brute-force counting."""
 import numpy as np
 import pytest
+import torch
 
 from sslengine.plots import accuracy_by_class
-from sslengine.probes import boundary_grid, confusion, entropy, pseudo_label_stats, quantity_quality
+from sslengine.probes import (boundary_grid, confusion, entropy, knn_accuracy, linear_probe_accuracy,
+                              pseudo_label_stats, quantity_quality)
 
 
 @pytest.fixture
@@ -87,3 +89,33 @@ def test_accuracy_by_class_is_each_pseudo_label_class_share_right():
         expected = (target[given] == c).mean() if given.any() else np.nan
         assert np.isclose(bars.y[c], expected, equal_nan=True)
         assert bars.text[c] == str(given.sum())
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_knn_accuracy_matches_brute_force(k):
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(200, 8))
+    train /= np.linalg.norm(train, axis=1, keepdims=True)
+    test = rng.normal(size=(50, 8))
+    test /= np.linalg.norm(test, axis=1, keepdims=True)
+    train_y, test_y = rng.integers(0, 3, 200), rng.integers(0, 3, 50)
+    right = 0
+    for x, y in zip(test, test_y):
+        cosines = [float(x @ t) for t in train]
+        nearest = sorted(range(len(train)), key=lambda i: -cosines[i])[:k]
+        votes = [sum(train_y[i] == c for i in nearest) for c in range(3)]
+        right += votes.index(max(votes)) == y  # ties to the lower class
+    got = knn_accuracy(*(torch.tensor(a) for a in (train, train_y, test, test_y)), k=k)
+    assert got == pytest.approx(right / len(test))
+
+
+def test_linear_probe_separates_separable_embeddings_from_two_labels_per_class():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4) * 3
+    def sample(n):
+        y = rng.integers(0, 4, n)
+        return torch.tensor(centres[y] + rng.normal(size=(n, 4)) * 0.3, dtype=torch.float32), torch.tensor(y)
+    train, train_y = sample(8)
+    test, test_y = sample(200)
+    assert linear_probe_accuracy(train, train_y, test, test_y) > 0.95
+    assert linear_probe_accuracy(train, (train_y + 1) % 4, test, test_y) < 0.05  # it follows the labels

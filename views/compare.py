@@ -55,7 +55,7 @@ def show(run_ids: list[str], was_live: bool):
                                      axis=1), width="stretch", height=min(38 + 35 * len(configs), 400))
 
     frames = {labels[run.id]: store.scalars(run.id) for run in chosen_runs}
-    keys = [key for key in ("test_acc", "mask_rate", "pseudo_label_acc_passing", "loss")
+    keys = [key for key in ("test_acc", "mask_rate", "pseudo_label_acc_passing", "knn_acc", "loss")
             if any((frame.key == key).any() for frame in frames.values())]
     png = {"toImageButtonOptions": {"format": "png", "scale": 2}}
     for column, key in zip(st.columns(2) * 2, keys):
@@ -73,16 +73,17 @@ def show(run_ids: list[str], was_live: bool):
     matched = {run.id: max([s for s in snapshot_steps[run.id] if s <= step], default=snapshot_steps[run.id][0])
                for run in chosen_runs}
     snapshots = {run.id: common.snapshot(store.url, run.id, matched[run.id]) for run in chosen_runs}
-    threshold = st.slider("Threshold tau (what-if, all runs)", 0.0, 1.0, 0.95, 0.01, key="compare-tau")
-    for column, run in zip(st.columns(len(chosen_runs)), chosen_runs):
+    classified = [run for run in chosen_runs if "logits" in snapshots[run.id]]  # SimCLR has embeddings only
+    if classified:
+        threshold = st.slider("Threshold tau (what-if, all runs)", 0.0, 1.0, 0.95, 0.01, key="compare-tau")
+    for column, run in zip(st.columns(max(len(classified), 1)), classified):
         stats = pseudo_label_stats(snapshots[run.id]["logits"], snapshots[run.id]["target"], threshold)
         passing = stats["pseudo_label_acc_passing"]
         column.metric(f"{labels[run.id]} @ step {matched[run.id]}", f"{stats['mask_rate']:.1%} pass",
                       "-" if np.isnan(passing) else f"{passing:.1%} of those correct", delta_color="off")
-    same_classes = len({snapshots[run.id]["logits"].shape[1] for run in chosen_runs}) == 1
-    if same_classes:
+    if len({snapshots[run.id]["logits"].shape[1] for run in classified}) == 1:
         st.plotly_chart(plots.entropy_histograms({labels[run.id]: snapshots[run.id]["logits"]
-                                                  for run in chosen_runs}, colors), key="compare-entropy",
+                                                  for run in classified}, colors), key="compare-entropy",
                         config=png)
     if all("grid_probs" in snapshots[run.id] for run in chosen_runs):
         for column, run in zip(st.columns(len(chosen_runs)), chosen_runs):

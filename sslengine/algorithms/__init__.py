@@ -10,6 +10,7 @@ from .noisy_student import NoisyStudent
 from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
 from .s4l_rotation import S4LRotation
+from .simclr import SimCLR
 from .supervised import Supervised
 
 ALGORITHMS = {
@@ -25,4 +26,5 @@ ALGORITHMS = {
     "noisy_student": NoisyStudent,
     "meta_pseudo_labels": MetaPseudoLabels,
     "enaet": EnAET,
+    "simclr": SimCLR,
 }

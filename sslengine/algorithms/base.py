@@ -53,9 +53,12 @@ def sigmoid_rampup(progress: float, length: float) -> float:
 
 
 class Algorithm:
-    defaults = {"lambda_u": 1.0, "ema_decay": 0.99}  # RunConfig fields left None take these
+    # RunConfig fields left None take these.
+    defaults = {"lambda_u": 1.0, "ema_decay": 0.99, "temperature": 1.0, "batch_size": 16, "mu": 7}
     uses_unlabeled = True
     uses_ema = False  # evaluate an exponential moving average of the weights
+    has_classifier = True  # the model's head is trained: log test accuracy and probe logits
+    learns_representation = False  # log kNN and linear-probe accuracy of the embedding, store embeddings
     teacher: nn.Module | None = None  # that average, set by the loop when uses_ema
 
     def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_unlabeled: int):
