@@ -2,7 +2,7 @@
 sslengine/."""
 import streamlit as st
 
-from views._common import sidebar
+from views._common import layout_worker, sidebar
 
 st.set_page_config(page_title="SSL Explorer", page_icon=":material/science:", layout="wide")
 navigation = st.navigation([
@@ -12,8 +12,10 @@ navigation = st.navigation([
             url_path="entropy"),
     st.Page("views/consistency.py", title="Consistency and teachers", icon=":material/school:",
             url_path="consistency"),
+    st.Page("views/embeddings.py", title="Embeddings", icon=":material/bubble_chart:", url_path="embeddings"),
     st.Page("views/runs.py", title="Runs", icon=":material/table:", url_path="runs"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ])
 sidebar()
+layout_worker()  # starts compiling UMAP in the background
 navigation.run()

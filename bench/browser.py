@@ -32,7 +32,8 @@ def serve(store_path: str | Path, timeout: float = 60):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port)], cwd=ROOT, env=os.environ | {"SSL_EXPLORER_STORE": str(store_path)},
+         str(port)], cwd=ROOT,
+        env=os.environ | {"SSL_EXPLORER_STORE": str(store_path), "SSL_EXPLORER_LAYOUTS": "on"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

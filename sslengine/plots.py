@@ -189,3 +189,36 @@ def series_over_steps(series: list[tuple[str, pd.DataFrame, str, str, str]], tit
         figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=label, mode="lines",
                                     line=dict(color=color, dash=dash)))
     return _layout(figure, title, f"series-{title}", xaxis_title="step")
+
+
+CLASS_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+                "#999999", "#882255")
+_SHADES = " ░▒▓█"
+
+
+def image_as_text(image: np.ndarray) -> str:
+    """A small grey image as rows of shade characters, for a hover label (plotly's cannot hold pictures)."""
+    grey = image.reshape(-1, image.shape[-1]) if image.ndim > 1 else image.reshape(1, -1)
+    levels = np.clip((grey * len(_SHADES)).astype(int), 0, len(_SHADES) - 1)
+    return "<br>".join("".join(_SHADES[level] * 2 for level in row) for row in levels)
+
+
+def embedding_map(layout: np.ndarray, target: np.ndarray, n_labeled: int, hover: list[str], title: str,
+                  extent: float = 2.8) -> go.Figure:
+    """The probe points by true class, the last `n_labeled` rows (the labeled samples) as outlined stars.
+    Fixed axes, so that maps of successive steps (aligned in sslengine.layouts) overlay."""
+    figure = go.Figure()
+    probe = len(layout) - n_labeled
+    for c in np.unique(target):
+        for labeled, rows in ((False, np.arange(probe)), (True, np.arange(probe, len(layout)))):
+            rows = rows[target[rows] == c]
+            marker = (dict(size=15, symbol="star", line=dict(width=1.5, color="black")) if labeled
+                      else dict(size=6, opacity=0.75))
+            figure.add_trace(go.Scattergl(
+                x=layout[rows, 0], y=layout[rows, 1], mode="markers", name=f"{c}{' labeled' if labeled else ''}",
+                legendgroup=str(c), showlegend=not labeled, marker=marker | dict(color=CLASS_COLORS[c % 10]),
+                text=[hover[i] for i in rows],
+                hovertemplate=f"class {c}{' (labeled)' if labeled else ''}<br>%{{text}}<extra></extra>"))
+    axis = dict(range=[-extent, extent], showticklabels=False, zeroline=False, title=None)
+    return _layout(figure, title, "embedding-map", xaxis=axis, yaxis=axis | dict(scaleanchor="x"), height=560,
+                   hoverlabel=dict(font_family="monospace"), legend=dict(orientation="v", x=1.02, y=1))

@@ -268,6 +268,30 @@ class Store:
             return list(conn.execute(select(arrays.c.step).where(arrays.c.run_id == run_id).distinct()
                                      .order_by(arrays.c.step)).scalars())
 
+    def array_keys(self, run_id: str) -> dict[int, set[str]]:
+        """Which arrays each snapshot holds, by step in order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(arrays.c.step, arrays.c.key).where(arrays.c.run_id == run_id)
+                                .order_by(arrays.c.step)).all()
+        keys: dict[int, set[str]] = {}
+        for step, key in rows:
+            keys.setdefault(step, set()).add(key)
+        return keys
+
+    def runs_missing(self, key: str, have: str) -> list[str]:
+        """Runs with a snapshot that holds `have` but not yet `key`: work for a derived-array worker."""
+        other = arrays.alias()
+        lacking = ~select(other.c.key).where(other.c.run_id == arrays.c.run_id, other.c.step == arrays.c.step,
+                                             other.c.key == key).exists()
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(arrays.c.run_id).where(arrays.c.key == have, lacking).distinct())
+                        .scalars())
+
+    def array(self, run_id: str, step: int, key: str) -> np.ndarray:
+        with self.engine.connect() as conn:
+            return _from_npy(conn.execute(select(arrays.c.data).where(
+                arrays.c.run_id == run_id, arrays.c.step == step, arrays.c.key == key)).scalar_one())
+
     def arrays(self, run_id: str, step: int) -> dict[str, np.ndarray]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(arrays.c.key, arrays.c.data)

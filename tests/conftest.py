@@ -1,6 +1,13 @@
+import os
+
 import pytest
 
 from sslengine.store import Store
+
+
+# The pages' UMAP process is started by the browser tests' real servers only: under AppTest every test's
+# store would get one, each compiling umap-learn. The map tests call sslengine.layouts directly.
+os.environ["SSL_EXPLORER_LAYOUTS"] = "off"
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
 
 
 # "": the threshold page, the default
-@pytest.mark.parametrize("path", ["", "entropy", "consistency", "runs", "compare"])
+@pytest.mark.parametrize("path", ["", "entropy", "consistency", "embeddings", "runs", "compare"])
 def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     url, _ = server
     page.goto(f"{url}/{path}")

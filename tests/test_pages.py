@@ -5,11 +5,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sslengine.config import RunConfig
+from sslengine.layouts import fill_layouts
 from sslengine.probes import pseudo_label_stats
 from sslengine.runner import Runner
 from sslengine.store import Store
 
-PAGES = ("views/threshold.py", "views/entropy.py", "views/consistency.py", "views/runs.py", "views/compare.py")
+PAGES = ("views/threshold.py", "views/entropy.py", "views/consistency.py", "views/embeddings.py", "views/runs.py",
+         "views/compare.py")
 SHORT = dict(dataset="moons", steps=40, log_every=5, n_samples=300)
 
 
@@ -55,8 +57,8 @@ def test_every_page_with_an_empty_store_says_what_to_do(page_store, page):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_draws_saved_runs(page_store, page):
     group = "moons test"
-    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch", "pi_model", "mean_teacher"):
-        run_to_end(page_store, algorithm=algorithm, group=group, name=algorithm)
+    for algorithm in ("supervised", "entmin", "pseudo_label", "fixmatch", "pi_model", "mean_teacher", "simclr"):
+        run_to_end(page_store, algorithm=algorithm, group=group, name=algorithm, batch_size=64)
     app = open_page(page)
     assert not app.exception and not app.error
     assert len(app.get("plotly_chart")) >= 1
@@ -64,7 +66,7 @@ def test_every_page_draws_saved_runs(page_store, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_shows_a_failed_runs_error(page_store, page):
-    algorithm = "pi_model" if page == "views/consistency.py" else "fixmatch"
+    algorithm = {"views/consistency.py": "pi_model", "views/embeddings.py": "simclr"}.get(page, "fixmatch")
     run_to_end(page_store, algorithm=algorithm, group="g")
     add_failed_run(page_store, algorithm=algorithm, group="g")
     app = open_page(page)
@@ -106,6 +108,36 @@ def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
         "labels_per_class: must be at most 121 for digits with these settings (its smallest class has 122 "
         "training points), got 500"]
     assert page_store.list_runs() == []
+
+
+def test_embeddings_form_starts_simclr_with_its_values_and_names_a_bad_field(page_store):
+    app = submit(open_page("views/embeddings.py"), "embeddings-form", labels_per_class=500)
+    assert [e.value for e in app.error][0].startswith("labels_per_class: must be at most")
+    assert page_store.list_runs() == []
+    app = submit(app, "embeddings-form", labels_per_class=2, dataset="moons", steps=20, temperature=0.5,
+                 batch_size=64, augment_strength=0.5, projection_layers=3)
+    assert not app.exception and not app.error
+    (run,) = page_store.list_runs()
+    config = run.config
+    assert (config.algorithm, config.temperature, config.batch_size, config.mu, config.augment_strength,
+            config.projection_layers) == ("simclr", 0.5, 64, 1, 0.5, 3)
+    assert app.selectbox(key="embeddings-run").value == run.id
+    Runner(page_store).wait(run.id)
+
+
+def test_embeddings_map_is_pca_until_the_umap_is_stored_then_umap_at_the_chosen_step(page_store):
+    run_id = run_to_end(page_store, algorithm="simclr", batch_size=64, max_snapshots=3)
+    title = lambda app: [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")][-1]
+    app = open_page("views/embeddings.py")
+    assert title(app).startswith("PCA (UMAP is being computed) of the probe embeddings at step 40")
+    fill_layouts(page_store, run_id)
+    app.toggle(key="embeddings-follow").set_value(False).run()
+    app.select_slider(key="embeddings-step").set_value(20).run()
+    assert not app.exception
+    assert title(app) == "UMAP of the probe embeddings at step 20"
+    spec = json.loads(app.get("plotly_chart")[-1].proto.spec)
+    stars = [trace for trace in spec["data"] if trace["name"].endswith("labeled")]
+    assert sum(len(trace["x"]) for trace in stars) == 2 * 2  # moons: 2 classes, 2 labels each
 
 
 def test_entropy_form_starts_four_methods_on_one_split(page_store):
@@ -189,3 +221,15 @@ def test_adaptive_threshold_runs_show_each_classes_threshold_over_steps(page_sto
     logged = page_store.scalars(run_id).query("key == 'threshold_1'").value.tolist()
     assert len(logged) == len(page_store.scalars(run_id).query("key == 'loss'"))  # every log step
     assert "Accuracy of the passing pseudo-labels, by class" in charts
+
+
+def test_compare_lays_a_simclr_run_beside_a_classifier(page_store):
+    """A SimCLR run stores embeddings, not logits: Compare draws its curves and what-if for the others."""
+    simclr = run_to_end(page_store, algorithm="simclr", batch_size=64)
+    fixmatch = run_to_end(page_store, algorithm="fixmatch")
+    app = open_page("views/compare.py")
+    app.multiselect(key="compare-runs").set_value([simclr, fixmatch]).run()
+    assert not app.exception
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert any("knn_acc" in title for title in titles), titles
+    assert len(app.metric) == 1  # the what-if threshold speaks of FixMatch only

@@ -1,12 +1,17 @@
 """What every page shares: the cached store and runner, the sidebar, run pickers and start forms."""
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import streamlit as st
 
 from sslengine.config import ConfigError, RunConfig
 from sslengine.device import available_devices, resolve_device
+from sslengine.layouts import start_worker
 from sslengine.runner import Runner, check, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
 
@@ -15,6 +20,8 @@ LIVE_SECONDS = 1.0
 # Heavier views (several figures over a snapshot) follow a live run less often: the page draws in the
 # process that trains, and every second it holds the GIL is taken from training.
 SNAPSHOT_SECONDS = 3.0
+LAYOUTS_ENV = "SSL_EXPLORER_LAYOUTS"
+LAYOUT_LOG = Path(tempfile.gettempdir()) / f"ssl-explorer-layouts-{os.getpid()}.log"
 
 
 @st.cache_resource(show_spinner=False)
@@ -35,6 +42,25 @@ def runner() -> Runner:
 def snapshot(url: str, run_id: str, step: int) -> dict:
     """A snapshot's arrays; written once, so cached across reruns and sessions."""
     return _store(url).arrays(run_id, step)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def snapshot_array(url: str, run_id: str, step: int, key: str):
+    """One array of a snapshot, for arrays added after the snapshot was written (the UMAP maps)."""
+    return _store(url).array(run_id, step, key)
+
+
+@st.cache_resource(show_spinner=False)
+def _layout_worker(url: str) -> subprocess.Popen | None:
+    if os.environ.get(LAYOUTS_ENV, "on") == "off":
+        return None
+    return start_worker(url, str(LAYOUT_LOG))
+
+
+def layout_worker() -> subprocess.Popen | None:
+    """The store's UMAP process, started with the app so that umap-learn is compiled before it is needed;
+    None when $SSL_EXPLORER_LAYOUTS is off (the page tests, a server that should spend no CPU on maps)."""
+    return _layout_worker(resolve_url())
 
 
 def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:

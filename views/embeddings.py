@@ -1,0 +1,127 @@
+"""Embeddings: start a SimCLR run and watch its representation form clusters, in PCA at once and UMAP after."""
+import time
+
+import numpy as np
+import streamlit as st
+
+from views import _common as common
+from sslengine import plots
+from sslengine.config import DATASETS, RunConfig
+from sslengine.layouts import pca_2d
+from sslengine.store import ACTIVE
+
+FORM = "embeddings-form"
+
+st.title("Embeddings")
+st.write(
+    "SimCLR learns without labels: two random views of each image must pick each other out among all the "
+    "views of the batch. Watch the kNN accuracy climb while the map of a fixed probe set (coloured by the "
+    "true class, which the method never sees; stars are the few labeled images) goes from one cloud to one "
+    "cluster per class. Drag the step slider to see the clusters form: each map starts from the one before."
+)
+st.latex(r"\ell = \frac{1}{2N}\sum_{i=1}^{2N} -\log \frac{\exp(\mathrm{sim}(z_i, z_{j(i)})/T)}"
+         r"{\sum_{k \ne i} \exp(\mathrm{sim}(z_i, z_k)/T)},\qquad z = g(e(\mathrm{view}(x)))")
+store = common.store()
+simclr = RunConfig(algorithm="simclr")
+
+
+def form_config() -> list[RunConfig]:
+    values = common.form_values(FORM, ("dataset", "labels_per_class", "temperature", "batch_size",
+                                       "augment_strength", "projection_layers", "steps", "seed"))
+    return [RunConfig(algorithm="simclr", **values, mu=1, device=common.device_choice(),
+                      name=f"SimCLR {values['dataset']} T={values['temperature']} {time.strftime('%H:%M:%S')}")]
+
+
+def select_started(run_ids: list[str]):
+    st.session_state["embeddings-run"] = run_ids[0]
+
+
+with st.expander("Start a SimCLR run", expanded=True):
+    with st.form(FORM, border=False):
+        a, b, c, d = st.columns(4)
+        a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
+        with b:
+            st.number_input("Labels per class (for the linear probe)", 1, 1000, 2, key=f"{FORM}-labels_per_class")
+            common.field_error(FORM, "labels_per_class")
+        c.slider("Temperature T", 0.05, 1.0, simclr.temperature, 0.05, key=f"{FORM}-temperature")
+        d.select_slider("Batch size N", [32, 64, 128, 256, 512], simclr.batch_size, key=f"{FORM}-batch_size")
+        e, f, g, h = st.columns(4)
+        e.slider("Augmentation strength s", 0.0, 2.0, simclr.augment_strength, 0.1,
+                 key=f"{FORM}-augment_strength")
+        f.radio("Projection head", [2, 3], format_func=lambda n: f"{n} layers", horizontal=True,
+                key=f"{FORM}-projection_layers")
+        with g:
+            st.number_input("Steps", 1, 100_000, 600, step=100, key=f"{FORM}-steps")
+            common.field_error(FORM, "steps")
+        h.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
+        common.other_errors(FORM, {"labels_per_class", "steps"})
+        st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
+                              on_click=common.start_runs, args=(FORM, form_config, select_started))
+
+runs = {run.id: run for run in store.list_runs() if run.algorithm == "simclr"}
+if not runs:
+    st.info("No SimCLR run yet: press Start, or run `python -m sslengine run simclr` and reload.")
+    st.stop()
+if st.session_state.get("embeddings-run") not in runs:
+    st.session_state["embeddings-run"] = next(iter(runs))
+run_id = st.selectbox("Run", list(runs), format_func=lambda i: common.run_label(runs[i]), key="embeddings-run")
+
+
+@st.fragment(run_every=common.live_every(runs[run_id]))
+def curves(run_id: str, was_live: bool):
+    run = store.get_run(run_id)
+    if was_live and common.live_every(run) is None:
+        st.rerun()
+    if run.status == "failed":
+        st.error(f"The run failed: {run.error}")
+    step = store.last_step(run_id) or 0
+    st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
+    scalars = store.scalars(run_id)
+    left, right = st.columns(2)
+    left.plotly_chart(plots.series_over_steps([("NT-Xent", scalars, "loss_contrastive", plots.RUN_COLORS[0], "solid")],
+                                              "NT-Xent loss"), key="loss")
+    right.plotly_chart(plots.curves_over_steps(scalars, ["knn_acc", "linear_probe_acc"],
+                                               "kNN accuracy (k = 20) and linear probe on the labeled images"),
+                       key="knn")
+
+
+def maps_pending(run_id: str) -> bool:
+    """A snapshot without its UMAP yet: the map keeps ticking until the layout thread catches up."""
+    return any("embedding" in held and "umap" not in held for held in store.array_keys(run_id).values())
+
+
+@st.fragment(run_every=common.LIVE_SECONDS if runs[run_id].status in ACTIVE or maps_pending(run_id) else None)
+def embedding_map(run_id: str, was_ticking: bool):
+    keys = store.array_keys(run_id)
+    if was_ticking and store.get_run(run_id).status not in ACTIVE and not maps_pending(run_id):
+        st.rerun()  # everything is drawn: stop ticking
+    steps = [step for step, held in keys.items() if "embedding" in held]
+    worker = common.layout_worker()
+    if worker is None:
+        st.caption(f"UMAP maps are off (${common.LAYOUTS_ENV}=off): PCA only.")
+    elif worker.poll() is not None:
+        st.error(f"The UMAP process stopped (exit code {worker.returncode}). Its last output:")
+        st.code(common.LAYOUT_LOG.read_text()[-3000:])
+    if not steps:
+        st.info("The first snapshot is not written yet.")
+        return
+    follow = st.toggle("Follow the newest snapshot", True, key="embeddings-follow")
+    step = steps[-1] if follow else st.select_slider("Snapshot step", steps, steps[-1], key="embeddings-step")
+    first, snapshot = common.snapshot(store.url, run_id, 0), common.snapshot(store.url, run_id, step)
+    target = np.concatenate([snapshot["target"], first["labeled_y"]])
+    if "umap_error" in keys[step]:
+        st.error("The UMAP of this snapshot failed:")
+        st.code(str(common.snapshot_array(store.url, run_id, step, "umap_error")))
+    if "umap" in keys[step] and "umap_error" not in keys[step]:
+        layout, method = common.snapshot_array(store.url, run_id, step, "umap"), "UMAP"
+    else:
+        layout, method = pca_2d(snapshot["embedding"]), "PCA (UMAP is being computed)"
+    images = np.concatenate([first["probe_x"], first["labeled_x"]])
+    hover = [plots.image_as_text(image[0]) if image.ndim == 3 else f"({image[0]:.2f}, {image[1]:.2f})"
+             for image in images]
+    st.plotly_chart(plots.embedding_map(layout, target, len(first["labeled_y"]), hover,
+                                        f"{method} of the probe embeddings at step {step}"), key="map")
+
+
+curves(run_id, was_live=common.live_every(runs[run_id]) is not None)
+embedding_map(run_id, was_ticking=runs[run_id].status in ACTIVE or maps_pending(run_id))
