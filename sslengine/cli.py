@@ -22,7 +22,7 @@ from .store import Store, UnknownRun
 RUN_FLAGS = {
     "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
     "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "ema_decay": float,
-    "projection_layers": int, "augment_strength": float, "device": str,
+    "projection_layers": int, "augment_strength": float, "finetune_mode": str, "device": str,
     "name": str, "group": str,
 }
 
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         default = getattr(defaults, field) if field not in PER_METHOD else None
         run.add_argument("--" + field.replace("_", "-"), type=kind, default=default,
                          help="default: the method's own" if field in PER_METHOD else f"default: {default!r}")
+    run.add_argument("--parent", help="the run to start from (finetune: a SimCLR run; distill: a classifier)")
     run.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
     listing = command("list", "list the runs in the store")
@@ -89,7 +90,7 @@ def cmd_run(args) -> int:
     config = RunConfig(algorithm=algorithm, **{field: getattr(args, field) for field in RUN_FLAGS})
     check(config)  # before the store is opened: bad input leaves no trace
     runner = get_runner(args.store)
-    run_id = runner.start(config)
+    run_id = runner.start(config, parent=args.parent)
     try:
         with tqdm(total=config.steps, desc=f"{algorithm} {run_id}", disable=args.json, unit="step") as bar:
             while not runner.wait(run_id, timeout=0.25):

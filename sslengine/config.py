@@ -36,12 +36,13 @@ class RunConfig:
     lambda_u: float | None = None
     mu: int | None = None  # unlabeled per labeled; SimCLR's contrastive batch is batch_size * mu
     batch_size: int | None = None
-    lr: float = 0.1
+    lr: float | None = None
     weight_decay: float = 5e-4
     ema_decay: float | None = None
     # Contrastive methods only.
     projection_layers: int = 2  # SimCLR's head: 2 layers, or 3 as in SimCLRv2
     augment_strength: float = 1.0  # s, scaling every SimCLR view's magnitudes
+    finetune_mode: str = "full"  # fine-tuning a SimCLR run: "full", or "linear" (frozen features)
     # Two-dimensional toy sets only.
     n_samples: int = 1000
     noise: float = 0.1
@@ -71,6 +72,7 @@ class RunConfig:
         _in_range("noise", self.noise, 0.0, 1.0)
         _one_of("projection_layers", self.projection_layers, (2, 3))
         _in_range("augment_strength", self.augment_strength, 0.0, 2.0)
+        _one_of("finetune_mode", self.finetune_mode, ("full", "linear"))
         _positive("lr", self.lr)
         _at_least("weight_decay", self.weight_decay, 0.0)
         for field in ("labels_per_class", "steps", "mu", "batch_size", "log_every", "max_snapshots",

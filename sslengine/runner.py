@@ -7,10 +7,11 @@ from __future__ import annotations
 import threading
 import traceback
 
-from .config import RunConfig
+from .algorithms import ALGORITHMS
+from .config import ConfigError, RunConfig
 from .data import load_split
 from .device import configure_threads, resolve_device
-from .store import Store, resolve_url
+from .store import Store, UnknownRun, resolve_url
 from .train import train
 
 
@@ -20,6 +21,30 @@ def check(config: RunConfig) -> RunConfig:
     resolve_device(config.device)
     load_split(config)  # the label budget against the classes' sizes
     return config
+
+
+def check_parent(store: Store, config: RunConfig, parent: str | None) -> str | None:
+    """The parent run's full id, if the method starts from one and it can: raises ConfigError otherwise."""
+    must = ALGORITHMS[config.algorithm].parent_must
+    if must is None:
+        if parent:
+            raise ConfigError("parent", f"{config.algorithm} trains from scratch and takes no parent run")
+        return None
+    if not parent:
+        raise ConfigError("parent", f"{config.algorithm} starts from a run that can {must}: give its id")
+    try:
+        run = store.get_run(store.resolve_id(parent))
+    except UnknownRun:
+        raise ConfigError("parent", f"no run {parent!r} in the store {store.url}") from None
+    method = ALGORITHMS[run.algorithm]
+    able = method.learns_representation if must == "learn a representation" else method.has_classifier
+    if not able:
+        raise ConfigError("parent", f"run {run.id} ({run.algorithm}) cannot {must}")
+    if run.dataset != config.dataset:
+        raise ConfigError("dataset", f"must be the parent run's, {run.dataset!r}, got {config.dataset!r}")
+    if store.checkpoint(run.id) is None:
+        raise ConfigError("parent", f"run {run.id} has no saved weights yet (it is {run.status})")
+    return run.id
 
 
 class Runner:
@@ -36,6 +61,7 @@ class Runner:
         Raises ConfigError, before anything is written, for bad input.
         """
         check(config)
+        parent = check_parent(self.store, config, parent)
         run_id = self.store.create_run(config, parent)
         stop = threading.Event()
         thread = threading.Thread(target=self._run, args=(run_id, config, stop), name=f"run-{run_id}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 import pandas as pd
 from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
                         delete, event, func, insert, select, update)
@@ -61,6 +62,12 @@ arrays = Table(
     Column("step", Integer, primary_key=True),
     Column("key", String(100), primary_key=True),
     Column("data", LargeBinary, nullable=False),  # .npy bytes: dtype and shape travel with the data
+)
+
+checkpoints = Table(  # the weights a run ended with, for runs that start from it (fine-tune, distill)
+    "checkpoints", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("data", LargeBinary, nullable=False),  # torch.save of the state dict
 )
 
 
@@ -203,7 +210,7 @@ class Store:
     def delete_run(self, run_id: str):
         run_id = self.resolve_id(run_id)
         with self.engine.begin() as conn:
-            for table in (scalars, arrays):
+            for table in (scalars, arrays, checkpoints):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(delete(runs).where(runs.c.id == run_id))
 
@@ -277,6 +284,19 @@ class Store:
         for step, key in rows:
             keys.setdefault(step, set()).add(key)
         return keys
+
+    def save_checkpoint(self, run_id: str, state: dict):
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with self.engine.begin() as conn:
+            conn.execute(delete(checkpoints).where(checkpoints.c.run_id == run_id))
+            conn.execute(insert(checkpoints).values(run_id=run_id, data=buffer.getvalue()))
+
+    def checkpoint(self, run_id: str) -> dict | None:
+        """The run's final weights (on the CPU), or None if it has none (still running, failed, old)."""
+        with self.engine.connect() as conn:
+            data = conn.execute(select(checkpoints.c.data).where(checkpoints.c.run_id == run_id)).scalar()
+        return None if data is None else torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
     def runs_missing(self, key: str, have: str) -> list[str]:
         """Runs with a snapshot that holds `have` but not yet `key`: work for a derived-array worker."""

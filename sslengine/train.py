@@ -11,12 +11,14 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import augment
 from .algorithms import ALGORITHMS
+from .algorithms.base import Algorithm
 from .config import RunConfig
-from .data import load_split
+from .data import Split, load_split
 from .device import resolve_device
 from .models import build_model
 from .probes import (boundary_grid, embeddings, evaluate, knn_accuracy, linear_probe_accuracy, predict_logits,
@@ -37,16 +39,35 @@ def cosine_decay(step: int, total: int) -> float:
     return math.cos(7 * math.pi * step / (16 * total))
 
 
+def build(config: RunConfig, data: Split, device: torch.device, rng: torch.Generator, store: Store,
+          parent_id: str | None) -> tuple[nn.Module, Algorithm]:
+    """The run's model and method; a method that starts from a parent run adopts the parent's model."""
+    method_class = ALGORITHMS[config.algorithm]
+    with _INIT_LOCK:
+        torch.manual_seed(config.seed)
+        model = build_model(data.kind, data.num_classes, method_class.width_factor).to(device)
+    if data.kind == "image":
+        model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
+    method = method_class(model, config, rng, num_unlabeled=len(data.y_unlabeled))
+    if method_class.parent_must:
+        method.adopt(restore(store, parent_id, device))
+    return model, method
+
+
+def restore(store: Store, run_id: str, device: torch.device) -> nn.Module:
+    """A finished run's model with its final weights, rebuilt the way its run built it (parents first)."""
+    run = store.get_run(run_id)
+    data = load_split(run.config)
+    model, _ = build(run.config, data, device, torch.Generator(device=device), store, run.parent)
+    model.load_state_dict(store.checkpoint(run_id))
+    return model
+
+
 def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -> str:
     device = resolve_device(config.device)
     rng = torch.Generator(device=device).manual_seed(config.seed)
     data = load_split(config).to(device)
-    with _INIT_LOCK:
-        torch.manual_seed(config.seed)
-        model = build_model(data.kind, data.num_classes).to(device)
-    if data.kind == "image":
-        model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
-    method = ALGORITHMS[config.algorithm](model, config, rng, num_unlabeled=len(data.y_unlabeled))
+    model, method = build(config, data, device, rng, store, store.get_run(run_id).parent)
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
            if method.uses_ema else None)
     evaluated = ema.module if ema is not None else model
@@ -111,6 +132,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     model.train()
     for step in range(1, config.steps + 1):
         if stop.is_set():
+            store.save_checkpoint(run_id, evaluated.state_dict())
             return "stopped"
         labeled = torch.randint(n_labeled, (config.batch_size,), device=device, generator=rng)
         unlabeled = torch.randint(n_unlabeled, (config.batch_size * config.mu,), device=device, generator=rng)
@@ -138,4 +160,5 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
                 stop.set()
         if step in snapshots:
             snapshot(step)
+    store.save_checkpoint(run_id, evaluated.state_dict())  # for runs that start from this one
     return "finished"

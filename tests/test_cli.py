@@ -52,6 +52,8 @@ BAD_INPUTS = [
     (["run", "fixmatch", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
     (["run", "simclr", "--projection-layers", "4"], "projection_layers: 4 is not one of 2, 3"),
     (["run", "simclr", "--augment-strength", "3"], "augment_strength: must be in [0, 2], got 3.0"),
+    (["run", "finetune"], "parent: finetune starts from a run that can learn a representation: give its id"),
+    (["run", "distill", "--parent", "0000dead"], "parent: no run '0000dead'"),
     (["show", "0000dead"], "run_id: no run '0000dead'"),
     (["export", "0000dead", "--out", "x"], "run_id: no run '0000dead'"),
     (["delete", "0000dead"], "run_id: no run '0000dead'"),

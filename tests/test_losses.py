@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from sslengine import augment
 from sslengine.algorithms import ALGORITHMS
 from sslengine.algorithms.base import pseudo_labels, sigmoid_rampup, softmax_mse
+from sslengine.algorithms.distill import distillation_loss
 from sslengine.algorithms.enaet import prediction_kl, transformation_loss
 from sslengine.algorithms.entmin import entropy_loss
 from sslengine.algorithms.fixmatch import fixmatch_loss
@@ -297,3 +298,12 @@ def test_simclr_step_is_nt_xent_through_a_head_of_the_asked_depth(layers):
     assert result.loss.item() == pytest.approx(nt_xent(z[:8], z[8:], 0.2).item(), rel=1e-5)
     result.loss.backward()
     assert method.model.projection[-1].weight.grad.abs().sum() > 0 and method.model.head.weight.grad is None
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 0.5])
+def test_distillation_loss_is_the_cross_entropy_of_tempered_softmaxes(temperature):
+    by_hand = -sum(sum(p * math.log(q) for p, q in zip(softmax_row(t, temperature), softmax_row(s, temperature)))
+                   for t, s in zip(WEAK, STRONG)) / len(WEAK)
+    student = torch.tensor(STRONG, requires_grad=True)
+    loss = distillation_loss(student, torch.tensor(WEAK), temperature)
+    assert loss.item() == pytest.approx(by_hand, rel=1e-5)

@@ -1,6 +1,8 @@
 """One file per method; this table maps the names used by the config, the CLI and the pages."""
+from .distill import Distill
 from .enaet import EnAET
 from .entmin import EntMin
+from .finetune import FineTune
 from .fixmatch import FixMatch
 from .flexmatch import FlexMatch
 from .freematch import FreeMatch
@@ -27,4 +29,6 @@ ALGORITHMS = {
     "meta_pseudo_labels": MetaPseudoLabels,
     "enaet": EnAET,
     "simclr": SimCLR,
+    "finetune": FineTune,
+    "distill": Distill,
 }

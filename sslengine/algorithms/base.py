@@ -54,11 +54,13 @@ def sigmoid_rampup(progress: float, length: float) -> float:
 
 class Algorithm:
     # RunConfig fields left None take these.
-    defaults = {"lambda_u": 1.0, "ema_decay": 0.99, "temperature": 1.0, "batch_size": 16, "mu": 7}
+    defaults = {"lambda_u": 1.0, "ema_decay": 0.99, "temperature": 1.0, "batch_size": 16, "mu": 7, "lr": 0.1}
     uses_unlabeled = True
     uses_ema = False  # evaluate an exponential moving average of the weights
     has_classifier = True  # the model's head is trained: log test accuracy and probe logits
     learns_representation = False  # log kNN and linear-probe accuracy of the embedding, store embeddings
+    parent_must = None  # "learn a representation" or "classify": the method starts from such a run's weights
+    width_factor = 1.0  # of the model's width
     teacher: nn.Module | None = None  # that average, set by the loop when uses_ema
 
     def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_unlabeled: int):
@@ -72,6 +74,10 @@ class Algorithm:
         """One step's loss. `progress` in [0, 1) is the share of training done, for ramp-ups;
         `unlabeled_index` says which unlabeled samples `x_unlabeled` holds, for per-sample memories."""
         raise NotImplementedError
+
+    def adopt(self, parent: nn.Module):
+        """Take over the parent run's trained model, before the loop builds the optimizer (fine-tune, distill)."""
+        raise NotImplementedError(f"{type(self).__name__} does not start from a parent run")
 
     def forward_together(self, *batches: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One forward pass over all views, so BatchNorm sees labeled and unlabeled data alike."""
