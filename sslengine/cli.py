@@ -22,7 +22,8 @@ from .store import Store, UnknownRun
 RUN_FLAGS = {
     "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
     "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "ema_decay": float,
-    "projection_layers": int, "augment_strength": float, "finetune_mode": str, "device": str,
+    "projection_layers": int, "augment_strength": float, "finetune_mode": str, "variant": str,
+    "device": str,
     "name": str, "group": str,
 }
 

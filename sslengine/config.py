@@ -42,6 +42,7 @@ class RunConfig:
     # Contrastive methods only.
     projection_layers: int = 2  # SimCLR's head: 2 layers, or 3 as in SimCLRv2
     augment_strength: float = 1.0  # s, scaling every SimCLR view's magnitudes
+    variant: str = "U"  # FixMatch with SimCLR: the contrastive loss on the unlabeled (U) or labeled (L) views
     finetune_mode: str = "full"  # fine-tuning a SimCLR run: "full", or "linear" (frozen features)
     # Two-dimensional toy sets only.
     n_samples: int = 1000
@@ -73,6 +74,7 @@ class RunConfig:
         _one_of("projection_layers", self.projection_layers, (2, 3))
         _in_range("augment_strength", self.augment_strength, 0.0, 2.0)
         _one_of("finetune_mode", self.finetune_mode, ("full", "linear"))
+        _one_of("variant", self.variant, ("U", "L"))
         _positive("lr", self.lr)
         _at_least("weight_decay", self.weight_decay, 0.0)
         for field in ("labels_per_class", "steps", "mu", "batch_size", "log_every", "max_snapshots",

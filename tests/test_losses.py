@@ -307,3 +307,22 @@ def test_distillation_loss_is_the_cross_entropy_of_tempered_softmaxes(temperatur
     student = torch.tensor(STRONG, requires_grad=True)
     loss = distillation_loss(student, torch.tensor(WEAK), temperature)
     assert loss.item() == pytest.approx(by_hand, rel=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["U", "L"])
+def test_fixmatch_simclr_adds_nt_xent_between_the_weak_and_strong_views_of_its_variant(variant):
+    method = digits_method("fixmatch_simclr", variant=variant, lambda_u=0.5)
+    x = torch.rand(12, 1, 8, 8)
+    replay = torch.Generator().set_state(method.rng.get_state())
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    terms = result.terms
+    assert result.loss.item() == pytest.approx(
+        (terms["loss_x"] + 0.5 * terms["loss_u"] + terms["loss_contrastive"]).item(), rel=1e-6)
+
+    views = [augment.weak(x[:4], replay), augment.weak(x[4:], replay), augment.strong(x[4:], replay)]
+    if variant == "L":
+        views.append(augment.strong(x[:4], replay))
+    e = method.model.embed(torch.cat(views))
+    pair = torch.cat([e[4:12], e[12:20]] if variant == "U" else [e[:4], e[20:]])
+    z_weak, z_strong = method.model.projection(pair).chunk(2)  # one BatchNorm batch, as SimCLR's
+    assert terms["loss_contrastive"].item() == pytest.approx(nt_xent(z_weak, z_strong, 0.2).item(), rel=1e-5)

@@ -4,6 +4,7 @@ from .enaet import EnAET
 from .entmin import EntMin
 from .finetune import FineTune
 from .fixmatch import FixMatch
+from .fixmatch_simclr import FixMatchSimCLR
 from .flexmatch import FlexMatch
 from .freematch import FreeMatch
 from .mean_teacher import MeanTeacher
@@ -31,4 +32,5 @@ ALGORITHMS = {
     "simclr": SimCLR,
     "finetune": FineTune,
     "distill": Distill,
+    "fixmatch_simclr": FixMatchSimCLR,
 }

@@ -1,0 +1,43 @@
+"""FixMatch with SimCLR's contrastive loss added, on the unlabeled views (variant U) or on the labeled
+images (variant L); plain FixMatch is the baseline O.
+
+loss = FixMatch's loss + NT-Xent(g(e(weak(v))), g(e(strong(v))); T_c),  v = x_u (U) or x_l (L),
+g a projection head on the shared embedding e, T_c SimCLR's temperature. The weak and strong views FixMatch
+already draws are the pair, so variant U costs no extra forward pass.
+"""
+import torch
+import torch.nn.functional as F
+
+from .. import augment
+from .base import StepResult
+from .fixmatch import FixMatch, fixmatch_loss
+from .simclr import SimCLR, nt_xent, projection_head
+
+CONTRASTIVE_TEMPERATURE = SimCLR.defaults["temperature"]  # `temperature` stays the pseudo-labels' own
+
+
+class FixMatchSimCLR(FixMatch):
+    learns_representation = True
+
+    def __init__(self, model, config, generator, num_unlabeled):
+        super().__init__(model, config, generator, num_unlabeled)
+        # On the model, so that the optimizer trains it and checkpoints carry it.
+        model.projection = projection_head(model.head.in_features, config.projection_layers).to(
+            next(model.parameters()).device)
+
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
+        c = self.config
+        views = [augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
+                 augment.strong(x_unlabeled, self.rng)]
+        if c.variant == "L":
+            views.append(augment.strong(x_labeled, self.rng))
+        embedding = self.model.embed(torch.cat(views))  # one pass: BatchNorm sees every view
+        e_x, e_weak, e_strong, *e_x_strong = embedding.split([len(v) for v in views])
+        logits_x, logits_weak, logits_strong = self.model.head(torch.cat([e_x, e_weak, e_strong])).split(
+            [len(e_x), len(e_weak), len(e_strong)])
+        loss_x = F.cross_entropy(logits_x, y_labeled)
+        loss_u = fixmatch_loss(logits_weak, logits_strong, c.threshold, c.temperature)
+        pair = torch.cat([e_weak, e_strong] if c.variant == "U" else [e_x, e_x_strong[0]])
+        loss_c = nt_xent(*self.model.projection(pair).chunk(2), CONTRASTIVE_TEMPERATURE)
+        return StepResult(loss_x + c.lambda_u * loss_u + loss_c,
+                          {"loss_x": loss_x, "loss_u": loss_u, "loss_contrastive": loss_c}, logits_weak)
