@@ -222,3 +222,18 @@ def embedding_map(layout: np.ndarray, target: np.ndarray, n_labeled: int, hover:
     axis = dict(range=[-extent, extent], showticklabels=False, zeroline=False, title=None)
     return _layout(figure, title, "embedding-map", xaxis=axis, yaxis=axis | dict(scaleanchor="x"), height=560,
                    hoverlabel=dict(font_family="monospace"), legend=dict(orientation="v", x=1.02, y=1))
+
+
+def stage_accuracy(table: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
+    """Final test accuracy of each run of a pipeline (columns stage, id, test accuracy, status), one bar
+    color per stage, the value on the bar."""
+    figure = go.Figure()
+    for stage, rows in table.groupby("stage", sort=False):
+        figure.add_trace(go.Bar(
+            x=rows["test accuracy"], y=stage + " · " + rows["id"].str[:6], orientation="h", name=stage,
+            marker_color=colors[stage], textposition="auto",
+            text=[f"{accuracy:.3f}" if pd.notna(accuracy) else status
+                  for accuracy, status in zip(rows["test accuracy"], rows["status"])]))
+    return _layout(figure, "Test accuracy by stage", "stage-accuracy", height=140 + 30 * len(table),
+                   xaxis=dict(title="test accuracy", range=[0, 1]), yaxis=dict(autorange="reversed"),
+                   legend=dict(orientation="v", x=1.02, y=1))

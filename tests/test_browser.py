@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve
-from sslengine.config import ALGORITHMS, RunConfig
+from sslengine.algorithms import ALGORITHMS
+from sslengine.config import RunConfig
 from sslengine.runner import Runner
 from sslengine.store import Store
 
@@ -23,7 +24,16 @@ def server(tmp_path_factory):
     store, runner = Store(str(path)), Runner(Store(str(path)))
     short = dict(dataset="moons", steps=60, log_every=5, n_samples=300, group="saved")
     for algorithm in ALGORITHMS:
-        runner.wait(runner.start(RunConfig(algorithm=algorithm, name=f"saved {algorithm}", **short)))
+        if ALGORITHMS[algorithm].parent_must is None:
+            runner.wait(runner.start(RunConfig(algorithm=algorithm, name=f"saved {algorithm}", **short)))
+    # A SimCLR pipeline: each stage from its parent, with its FixMatch baseline.
+    stages = short | dict(group="pipeline saved")
+    parent = None
+    for algorithm in ("simclr", "finetune", "distill", "fixmatch"):
+        run_id = runner.start(RunConfig(algorithm=algorithm, name=f"pipeline {algorithm}", **stages),
+                              parent=parent if algorithm != "fixmatch" else None)
+        runner.wait(run_id)
+        parent = run_id
     with serve(path) as url:
         yield url, store
 
@@ -57,7 +67,7 @@ def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
 
 
 # "": the threshold page, the default
-@pytest.mark.parametrize("path", ["", "entropy", "consistency", "embeddings", "runs", "compare"])
+@pytest.mark.parametrize("path", ["", "entropy", "consistency", "embeddings", "pipeline", "runs", "compare"])
 def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     url, _ = server
     page.goto(f"{url}/{path}")

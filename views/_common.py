@@ -12,7 +12,7 @@ import streamlit as st
 from sslengine.config import ConfigError, RunConfig
 from sslengine.device import available_devices, resolve_device
 from sslengine.layouts import start_worker
-from sslengine.runner import Runner, check, get_runner
+from sslengine.runner import Runner, check, check_parent, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
 
 # Pages tick this often while a run they show is in progress; one tick is a few small store reads.
@@ -98,18 +98,22 @@ def _runs_in_progress():
 
 
 # Start forms ------------------------------------------------------------------------------------------
-def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Callable[[list[str]], None]):
-    """A form's submit callback: check every config first, start them all only if all pass.
+def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Callable[[list[str]], None],
+               parent: str | None = None):
+    """A form's submit callback: check every config (and the parent run they start from) first, start them
+    all only if all pass.
 
     A ConfigError is kept for `field_error` to show under the field it names; nothing is written then.
     """
     st.session_state[f"{form}-errors"] = {}
     try:
         configs = [check(config) for config in build()]
+        for config in configs:
+            check_parent(store(), config, parent)
     except ConfigError as error:
         st.session_state[f"{form}-errors"] = {error.field: str(error)}
         return
-    on_started([runner().start(config) for config in configs])
+    on_started([runner().start(config, parent) for config in configs])
 
 
 def form_values(form: str, fields: tuple[str, ...]) -> dict:

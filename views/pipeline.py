@@ -1,0 +1,199 @@
+"""SimCLR pipeline: pretrain without labels, fine-tune on the few labels, distill into a smaller student,
+each stage against FixMatch from scratch; and FixMatch with SimCLR's loss added (O / L / U)."""
+import time
+
+import pandas as pd
+import streamlit as st
+
+from views import _common as common
+from sslengine import plots
+from sslengine.config import DATASETS, RunConfig
+from sslengine.store import RunRecord
+
+PIPELINE, OLU = "pipeline-form", "olu-form"
+STAGES = {"simclr": "SimCLR (linear probe)", "finetune": "fine-tuned", "distill": "distilled student",
+          "fixmatch": "FixMatch from scratch"}
+STAGE_COLORS = dict(zip(STAGES.values(), plots.RUN_COLORS))
+
+st.title("SimCLR pipeline")
+st.write(
+    "SimCLRv2's recipe for few labels: pretrain a representation on all images without labels, fine-tune it "
+    "on the labeled ones starting from the first layer of the projection head, then let the fine-tuned "
+    "network label the unlabeled images with softened predictions for a student half its width. Compare "
+    "each stage's test accuracy with FixMatch trained from scratch on the same labels: the student often "
+    "beats its teacher."
+)
+st.latex(r"\text{fine-tune: } \mathrm{CE}\big(y, h(g_1(e(x)))\big)\qquad"
+         r"\text{distill: } -\sum_y p_T(y\mid u;\tau)\,\log p_S(y\mid u;\tau),\quad "
+         r"p(y\mid u;\tau) = \mathrm{softmax}(f(u)/\tau)")
+store = common.store()
+
+
+def split_fields(form: str, steps: int):
+    a, b, c, d = st.columns(4)
+    a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{form}-dataset")
+    with b:
+        st.number_input("Labels per class", 1, 1000, 2, key=f"{form}-labels_per_class")
+        common.field_error(form, "labels_per_class")
+    c.number_input("Steps", 1, 100_000, steps, step=100, key=f"{form}-steps")
+    d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{form}-seed")
+
+
+def grouped(prefix: str, algorithms: tuple[str, ...]) -> dict[str, list[RunRecord]]:
+    """Runs of these algorithms whose group starts with `prefix`, by group, newest group first."""
+    groups: dict[str, list[RunRecord]] = {}
+    for run in store.list_runs():
+        if run.config.group.startswith(prefix) and run.algorithm in algorithms:
+            groups.setdefault(run.config.group, []).append(run)
+    return groups
+
+
+def final_accuracy(run: RunRecord) -> float | None:
+    return store.final_scalars(run.id).get("test_acc")
+
+
+# Pretrain, fine-tune, distill --------------------------------------------------------------------------
+st.header("Pretrain, fine-tune, distill")
+
+
+def pipeline_configs() -> list[RunConfig]:
+    values = common.form_values(PIPELINE, ("dataset", "labels_per_class", "steps", "seed"))
+    group = f"pipeline {values['dataset']} {values['labels_per_class']}/class {time.strftime('%H:%M:%S')}"
+    return [RunConfig(algorithm=algorithm, **values, group=group, device=common.device_choice(),
+                      name=f"{label} · {group}")
+            for algorithm, label in (("simclr", "SimCLR"), ("fixmatch", "FixMatch from scratch"))]
+
+
+def select_group(key: str):
+    """An on-started callback that shows the group of the runs just started in the selectbox `key`."""
+    def select(run_ids: list[str]):
+        st.session_state[key] = store.get_run(run_ids[0]).config.group
+    return select
+
+
+with st.expander("Pretrain (with the FixMatch baseline on the same labels)", expanded=True):
+    with st.form(PIPELINE, border=False):
+        split_fields(PIPELINE, 300)
+        common.other_errors(PIPELINE, {"labels_per_class"})
+        st.form_submit_button("Pretrain", type="primary", icon=":material/play_arrow:",
+                              on_click=common.start_runs, args=(PIPELINE, pipeline_configs,
+                                                                select_group("pipeline-group")))
+
+pipelines = grouped("pipeline ", tuple(STAGES))
+if not pipelines:
+    st.info("No pipeline yet: press Pretrain, or run `python -m sslengine run simclr --group 'pipeline G'`, then "
+            "`run finetune --parent ID` and `run distill --parent ID`.")
+else:
+    if st.session_state.get("pipeline-group") not in pipelines:
+        st.session_state["pipeline-group"] = next(iter(pipelines))
+    group = st.selectbox("Pipeline", list(pipelines), key="pipeline-group")
+
+    def stage_of(run: RunRecord) -> str:
+        return STAGES[run.algorithm]
+
+    def newest_finished(runs: list[RunRecord], algorithm: str) -> RunRecord | None:
+        return next((run for run in runs if run.algorithm == algorithm and run.status == "finished"), None)
+
+    def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[RunRecord]):
+        """The button that starts the next stage from the newest finished run of the one before."""
+        base = next(run for run in runs if run.algorithm == "simclr").config
+        label = {"finetune": "Fine-tune", "distill": "Distill"}[algorithm]
+
+        def configs() -> list[RunConfig]:
+            values = common.form_values(form, ("finetune_mode" if algorithm == "finetune" else "temperature",
+                                               "steps"))
+            return [RunConfig(algorithm=algorithm, dataset=base.dataset, labels_per_class=base.labels_per_class,
+                              seed=base.seed, group=group, device=common.device_choice(),
+                              name=f"{label} · {group}", **values)]
+
+        with st.form(form, border=False):
+            if algorithm == "finetune":
+                st.radio("Fine-tune", ["full", "linear"], horizontal=True, key=f"{form}-finetune_mode",
+                         format_func={"full": "all layers", "linear": "linear probe (frozen)"}.get)
+            else:
+                st.slider("Temperature tau", 0.5, 5.0, 2.0, 0.5, key=f"{form}-temperature")
+            st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{form}-steps")
+            common.other_errors(form, set())
+            st.form_submit_button(label, disabled=parent is None, icon=":material/play_arrow:",
+                                  help=None if parent else "waits for the stage before to finish",
+                                  on_click=common.start_runs,
+                                  args=(form, configs, lambda run_ids: None, parent.id if parent else None))
+
+    @st.fragment(run_every=common.live_every(*pipelines[group]))
+    def show_pipeline(group: str, was_live: bool):
+        runs = grouped("pipeline ", tuple(STAGES)).get(group, [])
+        if was_live and common.live_every(*runs) is None:
+            st.rerun()
+        for run in runs:
+            if run.status == "failed":
+                st.error(f"{run.name} failed: {run.error}")
+        left, right = st.columns(2)
+        with left:
+            next_stage("finetune-form", "finetune", newest_finished(runs, "simclr"), runs)
+        with right:
+            next_stage("distill-form", "distill", newest_finished(runs, "finetune"), runs)
+        table = pd.DataFrame([{"stage": stage_of(run), "run": run.name, "id": run.id,
+                               "test accuracy": final_accuracy(run), "status": run.status} for run in runs])
+        st.plotly_chart(plots.stage_accuracy(table, STAGE_COLORS), key="stages")
+        series = [(f"{stage_of(run)} · {run.id[:6]}", store.scalars(run.id), "test_acc",
+                   STAGE_COLORS[stage_of(run)], "solid") for run in runs]
+        st.plotly_chart(plots.series_over_steps(series, "Test accuracy over steps (SimCLR: its linear probe)"),
+                        key="stage-curves")
+
+    show_pipeline(group, was_live=common.live_every(*pipelines[group]) is not None)
+
+
+# O / L / U ---------------------------------------------------------------------------------------------
+st.header("FixMatch with SimCLR: O, L, U")
+st.write("O is plain FixMatch; L adds SimCLR's loss between two views of the labeled images, U between the "
+         "weak and strong views of the unlabeled ones that FixMatch draws anyway.")
+VARIANTS = {"O": ("fixmatch", "U"), "L": ("fixmatch_simclr", "L"), "U": ("fixmatch_simclr", "U")}
+VARIANT_COLORS = dict(zip(VARIANTS, plots.RUN_COLORS))
+
+
+def olu_configs() -> list[RunConfig]:
+    values = common.form_values(OLU, ("dataset", "labels_per_class", "steps", "seed"))
+    group = f"olu {values['dataset']} {values['labels_per_class']}/class {time.strftime('%H:%M:%S')}"
+    return [RunConfig(algorithm=algorithm, variant=variant, **values, group=group, device=common.device_choice(),
+                      name=f"{name} · {group}") for name, (algorithm, variant) in VARIANTS.items()]
+
+
+with st.expander("Run the three", expanded=False):
+    with st.form(OLU, border=False):
+        split_fields(OLU, 1000)
+        common.other_errors(OLU, {"labels_per_class"})
+        st.form_submit_button("Run O, L and U", type="primary", icon=":material/play_arrow:",
+                              on_click=common.start_runs, args=(OLU, olu_configs, select_group("olu-group")))
+
+comparisons = grouped("olu ", ("fixmatch", "fixmatch_simclr"))
+if not comparisons:
+    st.info("No comparison yet: press Run O, L and U (about four minutes on a CPU for all three).")
+    st.stop()
+if st.session_state.get("olu-group") not in comparisons:
+    st.session_state["olu-group"] = next(iter(comparisons))
+olu_group = st.selectbox("Comparison", list(comparisons), key="olu-group")
+
+
+@st.fragment(run_every=common.live_every(*comparisons[olu_group]))
+def show_olu(group: str, was_live: bool):
+    runs = grouped("olu ", ("fixmatch", "fixmatch_simclr")).get(group, [])
+    if was_live and common.live_every(*runs) is None:
+        st.rerun()
+    variant = {run.id: "O" if run.algorithm == "fixmatch" else run.config.variant for run in runs}
+    for run in runs:
+        if run.status == "failed":
+            st.error(f"{run.name} failed: {run.error}")
+    frames = {run.id: store.scalars(run.id) for run in runs}
+    left, right = st.columns(2)
+    left.plotly_chart(plots.series_over_steps(
+        [(variant[run.id], frames[run.id], "test_acc", VARIANT_COLORS[variant[run.id]], "solid") for run in runs],
+        "Test accuracy over steps"), key="olu-accuracy")
+    right.plotly_chart(plots.series_over_steps(
+        [(variant[run.id], frames[run.id], "knn_acc", VARIANT_COLORS[variant[run.id]], "solid") for run in runs
+         if variant[run.id] != "O"], "kNN accuracy of the embedding (L and U)"), key="olu-knn")
+    st.dataframe(pd.DataFrame([{"variant": variant[run.id], "test accuracy": final_accuracy(run),
+                                "status": run.status, "run": run.name, "id": run.id} for run in runs]),
+                 hide_index=True)
+
+
+show_olu(olu_group, was_live=common.live_every(*comparisons[olu_group]) is not None)
