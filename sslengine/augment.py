@@ -4,7 +4,7 @@ Every function takes a whole batch and draws one set of parameters per sample fr
 `torch.Generator` on the batch's device (so runs sharing a process stay reproducible): no per-image Python,
 no host round trip. Points (N, 2) get Gaussian jitter; images
 (N, C, H, W) in [0, 1] get a small translation (weak) or RandAugment-style ops chosen per sample plus cutout
-(strong), as in FixMatch.
+(strong), as in FixMatch, or SimCLR's views.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ MAX_TRANSLATE = 0.3  # of the image side
 CUTOUT_MAX = 0.5  # of the image side
 SIMCLR_MAX_CONTRAST = 0.5  # contrast and brightness factors in 1 +- this
 SIMCLR_NOISE = 0.1  # standard deviation of the added Gaussian noise
+SIMCLR_JITTER = (0.8, 0.8, 0.8, 0.2)  # brightness, contrast, saturation, hue at strength 1, as SimCLR
+SIMCLR_JITTER_P, SIMCLR_GRAY_P = 0.8, 0.2
 AFFINE_MAX_SCALE = 0.2  # random_affine scales by 1 +- this
 AFFINE_MAX_SHIFT = 0.25  # random_affine shifts by up to this, in [-1, 1] units (an eighth of the side)
 
@@ -72,12 +74,15 @@ def random_affine(x: torch.Tensor, g: torch.Generator, strength: float = 1.0) ->
 def simclr_view(x: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
     """One SimCLR view per sample, every magnitude times `strength` (s in the paper).
 
-    Grey images (digits): a random affine map, contrast and brightness, Gaussian noise, cutout: SimCLR's
-    crop and colour distortion have no 8x8 grey counterpart, and these make the two views of a digit
-    differ as much as two hands writing it. Points: Gaussian jitter.
+    Colour images: SimCLR's random resized crop and flip, colour jitter with probability 0.8 and grayscale
+    with 0.2. Grey images (digits): a random affine map, contrast and brightness, Gaussian noise, cutout:
+    crops and colour have no 8x8 grey counterpart, and these make two views of a digit differ as much as
+    two hands writing it. Points: Gaussian jitter.
     """
     if x.dim() == 2:
         return x + strength * POINT_JITTER_STRONG * _normal(x, g)
+    if x.shape[1] == 3:
+        return _simclr_colour_view(x, strength, g)
     n = x.shape[0]
     per_sample = (n, 1, 1, 1)
     x, _ = random_affine(x, g, strength)
@@ -86,6 +91,58 @@ def simclr_view(x: torch.Tensor, strength: float, g: torch.Generator) -> torch.T
     brightness = 1 + strength * SIMCLR_MAX_CONTRAST * _uniform(n, -1, 1, x, g).view(per_sample)
     x = (mean + (x - mean) * contrast) * brightness + strength * SIMCLR_NOISE * _normal(x, g)
     return cutout(x, strength * CUTOUT_MAX, g).clamp(0, 1)
+
+
+def random_resized_crop(x: torch.Tensor, g: torch.Generator, area: tuple[float, float] = (0.08, 1.0),
+                        flip: float = 0.5) -> torch.Tensor:
+    """A crop of random area share and aspect ratio (3/4 to 4/3) of each image, resized to the full size
+    and mirrored with probability `flip`: one affine warp for the batch."""
+    n = x.shape[0]
+    share = _uniform(n, *area, x, g)
+    ratio = torch.exp(_uniform(n, math.log(3 / 4), math.log(4 / 3), x, g))
+    width, height = (share * ratio).sqrt().clamp(max=1), (share / ratio).sqrt().clamp(max=1)
+    mirror = torch.where(torch.rand(n, device=x.device, generator=g) < flip, -1.0, 1.0).to(x.dtype)
+    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 1, 1] = width * mirror, height
+    theta[:, 0, 2] = (1 - width) * _uniform(n, -1, 1, x, g)  # the crop's centre, inside the image
+    theta[:, 1, 2] = (1 - height) * _uniform(n, -1, 1, x, g)
+    return _warp(x, theta)
+
+
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma, repeated over the three channels."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(dim=1, keepdim=True).expand_as(x)
+
+
+def rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Rotate each image's hue by `turns` of a full circle (red towards green, as in HSV): a rotation of the
+    chroma plane of YIQ, which keeps each pixel's luma."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          device=x.device, dtype=x.dtype)
+    yiq = torch.einsum("ij,njhw->nihw", to_yiq, x)
+    angle = -2 * math.pi * turns.view(-1, 1, 1)  # YIQ's I-to-Q direction runs from red towards blue
+    i, q = yiq[:, 1], yiq[:, 2]
+    rotated = torch.stack([yiq[:, 0], i * angle.cos() - q * angle.sin(), i * angle.sin() + q * angle.cos()], 1)
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(to_yiq), rotated)
+
+
+def _simclr_colour_view(x: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
+    n = x.shape[0]
+    per_sample = (n, 1, 1, 1)
+    x = random_resized_crop(x, g)
+    jitter = (torch.rand(n, device=x.device, generator=g) < SIMCLR_JITTER_P).view(per_sample)
+    b, c, s, h = (strength * v for v in SIMCLR_JITTER)
+    factor = lambda spread: _uniform(n, max(0.0, 1 - spread), 1 + spread, x, g).view(per_sample)
+    jittered = x * factor(b)  # brightness, contrast, saturation, hue, in this order
+    mean = grayscale(jittered).mean(dim=(1, 2, 3), keepdim=True)
+    jittered = (mean + (jittered - mean) * factor(c)).clamp(0, 1)
+    gray = grayscale(jittered)
+    jittered = (gray + (jittered - gray) * factor(s)).clamp(0, 1)
+    jittered = rotate_hue(jittered, _uniform(n, -h, h, x, g)).clamp(0, 1)
+    x = torch.where(jitter, jittered, x)
+    return torch.where((torch.rand(n, device=x.device, generator=g) < SIMCLR_GRAY_P).view(per_sample),
+                       grayscale(x), x)
 
 
 def _uniform(n: int, low: float, high: float, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:

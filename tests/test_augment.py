@@ -110,3 +110,32 @@ def test_simclr_views_differ_per_sample_and_grow_with_strength(g):
     assert mild.shape == x.shape and 0 <= mild.min() and mild.max() <= 1
     assert (augment.simclr_view(x, 1.0, g) - augment.simclr_view(x, 1.0, g)).abs().mean() > 0.05
     assert (harsh - x).abs().mean() > 1.3 * (mild - x).abs().mean()
+
+
+def test_rotate_hue_by_zero_or_a_full_turn_changes_nothing_and_keeps_grey_grey():
+    x = torch.rand(4, 3, 8, 8)
+    assert torch.allclose(augment.rotate_hue(x, torch.zeros(4)), x, atol=1e-5)
+    assert torch.allclose(augment.rotate_hue(x, torch.ones(4)), x, atol=1e-5)
+    grey = augment.grayscale(x)
+    assert torch.allclose(augment.rotate_hue(grey, torch.full((4,), 0.3)), grey, atol=1e-5)
+    red = torch.zeros(1, 3, 1, 1)
+    red[0, 0] = 1.0
+    assert augment.rotate_hue(red, torch.tensor([1 / 3]))[0, :, 0, 0].argmax() == 1  # red -> green
+
+
+def test_random_resized_crop_mirrors_exactly_and_zooms_in_on_small_areas():
+    x = torch.rand(8, 3, 16, 16)
+    plain = augment.random_resized_crop(x, torch.Generator().manual_seed(1), flip=0.0)
+    mirrored = augment.random_resized_crop(x, torch.Generator().manual_seed(1), flip=1.0)
+    assert torch.allclose(mirrored, plain.flip(-1), atol=1e-6)
+    # A 1 % crop spans about 1.6 px of the 16: neighbouring output pixels come from the same input pixels.
+    zoomed = augment.random_resized_crop(x, torch.Generator().manual_seed(1), area=(0.01, 0.01))
+    assert zoomed.diff(dim=-1).abs().mean() < 0.3 * x.diff(dim=-1).abs().mean()
+
+
+def test_simclr_colour_views_grey_about_a_fifth_of_the_images(g):
+    x = torch.rand(2000, 3, 8, 8)
+    views = augment.simclr_view(x, 1.0, g)
+    assert views.shape == x.shape and 0 <= views.min() and views.max() <= 1
+    grey = ((views[:, 0] - views[:, 1]).abs().amax(dim=(1, 2)) < 1e-6).float().mean()
+    assert 0.16 < grey < 0.24
