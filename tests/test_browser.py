@@ -14,7 +14,8 @@ from sslengine.runner import Runner
 from sslengine.store import Store
 
 SCREENSHOTS = ROOT / "test-output"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}; .ci/run installs it")
+pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}; .ci/run installs it"),
+              pytest.mark.xdist_group("browser")]  # one server for the module, on one worker
 
 
 @pytest.fixture(scope="module")
