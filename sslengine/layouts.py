@@ -57,16 +57,22 @@ def _unit_spread(layout: np.ndarray) -> np.ndarray:
 
 
 def fill_layouts(store: Store, run_id: str, orphaned: Callable[[], bool] = lambda: False):
-    """Compute a run's missing maps, oldest snapshot first, each started from the one before."""
+    """Compute a run's missing maps, oldest snapshot first, each started from the one before. A map that
+    fails is stored as its error (and an empty map), for the page; the next one starts afresh."""
     previous = None
     for step, keys in store.array_keys(run_id).items():
         if "embedding" not in keys or orphaned():
             continue
-        if "umap" in keys:  # an earlier map, or an error in its place: start the next one afresh
+        if "umap" in keys:
             previous = None if "umap_error" in keys else store.array(run_id, step, "umap")
             continue
-        previous = umap_2d(store.array(run_id, step, "embedding"), previous)
-        store.log_arrays(run_id, step, {"umap": previous})
+        try:
+            previous = umap_2d(store.array(run_id, step, "embedding"), previous)
+            store.log_arrays(run_id, step, {"umap": previous})
+        except Exception:
+            previous = None
+            store.log_arrays(run_id, step, {"umap": np.zeros((0, 2), np.float32),
+                                            "umap_error": np.array(traceback.format_exc())})
 
 
 def start_worker(url: str, log_path: str) -> subprocess.Popen:
@@ -85,13 +91,7 @@ def main(url: str, parent_pid: int):
 
     while not orphaned():
         for run_id in store.runs_missing("umap", have="embedding"):
-            try:
-                fill_layouts(store, run_id, orphaned)
-            except Exception:  # stored where the map would be, for the page; the other runs go on
-                step = max(step for step, keys in store.array_keys(run_id).items()
-                           if "embedding" in keys and "umap" not in keys)
-                store.log_arrays(run_id, step, {"umap": np.zeros((0, 2), np.float32),
-                                                "umap_error": np.array(traceback.format_exc())})
+            fill_layouts(store, run_id, orphaned)
         time.sleep(POLL_SECONDS)
 
 

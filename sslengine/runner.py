@@ -42,7 +42,7 @@ def check_parent(store: Store, config: RunConfig, parent: str | None) -> str | N
         raise ConfigError("parent", f"run {run.id} ({run.algorithm}) cannot {must}")
     if run.dataset != config.dataset:
         raise ConfigError("dataset", f"must be the parent run's, {run.dataset!r}, got {config.dataset!r}")
-    if store.checkpoint(run.id) is None:
+    if not store.has_checkpoint(run.id):
         raise ConfigError("parent", f"run {run.id} has no saved weights yet (it is {run.status})")
     return run.id
 

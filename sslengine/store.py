@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 import pandas as pd
+import torch
 from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
                         delete, event, func, insert, select, update)
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -291,6 +291,11 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.run_id == run_id))
             conn.execute(insert(checkpoints).values(run_id=run_id, data=buffer.getvalue()))
+
+    def has_checkpoint(self, run_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(checkpoints.c.run_id).where(checkpoints.c.run_id == run_id)).first()
+        return found is not None
 
     def checkpoint(self, run_id: str) -> dict | None:
         """The run's final weights (on the CPU), or None if it has none (still running, failed, old)."""

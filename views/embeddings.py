@@ -8,7 +8,7 @@ from views import _common as common
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
 from sslengine.layouts import pca_2d
-from sslengine.store import ACTIVE
+from sslengine.store import ACTIVE, RunRecord
 
 FORM = "embeddings-form"
 
@@ -78,22 +78,26 @@ def curves(run_id: str, was_live: bool):
     st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
     scalars = store.scalars(run_id)
     left, right = st.columns(2)
-    left.plotly_chart(plots.series_over_steps([("NT-Xent", scalars, "loss_contrastive", plots.RUN_COLORS[0], "solid")],
-                                              "NT-Xent loss"), key="loss")
+    loss = [("NT-Xent", scalars, "loss_contrastive", plots.RUN_COLORS[0], "solid")]
+    left.plotly_chart(plots.series_over_steps(loss, "NT-Xent loss"), key="loss")
     right.plotly_chart(plots.curves_over_steps(scalars, ["knn_acc", "linear_probe_acc"],
                                                "kNN accuracy (k = 20) and linear probe on the labeled images"),
                        key="knn")
 
 
-def maps_pending(run_id: str) -> bool:
-    """A snapshot without its UMAP yet: the map keeps ticking until the layout thread catches up."""
-    return any("embedding" in held and "umap" not in held for held in store.array_keys(run_id).values())
+def map_changing(run: RunRecord) -> bool:
+    """The run trains, or a snapshot lacks its UMAP: the map keeps ticking until the layout process catches up."""
+    return run.status in ACTIVE or any("embedding" in held and "umap" not in held
+                                       for held in store.array_keys(run.id).values())
 
 
-@st.fragment(run_every=common.LIVE_SECONDS if runs[run_id].status in ACTIVE or maps_pending(run_id) else None)
+map_ticking = map_changing(runs[run_id])
+
+
+@st.fragment(run_every=common.LIVE_SECONDS if map_ticking else None)
 def embedding_map(run_id: str, was_ticking: bool):
     keys = store.array_keys(run_id)
-    if was_ticking and store.get_run(run_id).status not in ACTIVE and not maps_pending(run_id):
+    if was_ticking and not map_changing(store.get_run(run_id)):
         st.rerun()  # everything is drawn: stop ticking
     steps = [step for step, held in keys.items() if "embedding" in held]
     worker = common.layout_worker()
@@ -124,4 +128,4 @@ def embedding_map(run_id: str, was_ticking: bool):
 
 
 curves(run_id, was_live=common.live_every(runs[run_id]) is not None)
-embedding_map(run_id, was_ticking=runs[run_id].status in ACTIVE or maps_pending(run_id))
+embedding_map(run_id, was_ticking=map_ticking)

@@ -79,6 +79,36 @@ with st.expander("Pretrain (with the FixMatch baseline on the same labels)", exp
                               on_click=common.start_runs, args=(PIPELINE, pipeline_configs,
                                                                 select_group("pipeline-group")))
 
+def newest_finished(runs: list[RunRecord], algorithm: str) -> RunRecord | None:
+    return next((run for run in runs if run.algorithm == algorithm and run.status == "finished"), None)
+
+
+def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[RunRecord], group: str):
+    """The button that starts the next stage from the newest finished run of the one before, on the split
+    the pipeline's runs share."""
+    split = runs[0].config
+    label = {"finetune": "Fine-tune", "distill": "Distill"}[algorithm]
+
+    def configs() -> list[RunConfig]:
+        values = common.form_values(form, ("finetune_mode" if algorithm == "finetune" else "temperature", "steps"))
+        return [RunConfig(algorithm=algorithm, dataset=split.dataset, labels_per_class=split.labels_per_class,
+                          seed=split.seed, group=group, device=common.device_choice(), name=f"{label} · {group}",
+                          **values)]
+
+    with st.form(form, border=False):
+        if algorithm == "finetune":
+            st.radio("Fine-tune", ["full", "linear"], horizontal=True, key=f"{form}-finetune_mode",
+                     format_func={"full": "all layers", "linear": "linear probe (frozen)"}.get)
+        else:
+            st.slider("Temperature tau", 0.5, 5.0, 2.0, 0.5, key=f"{form}-temperature")
+        st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{form}-steps")
+        common.other_errors(form, set())
+        st.form_submit_button(label, disabled=parent is None, icon=":material/play_arrow:",
+                              help=None if parent else "waits for the stage before to finish",
+                              on_click=common.start_runs,
+                              args=(form, configs, lambda run_ids: None, parent.id if parent else None))
+
+
 pipelines = grouped("pipeline ", tuple(STAGES))
 if not pipelines:
     st.info("No pipeline yet: press Pretrain, or run `python -m sslengine run simclr --group 'pipeline G'`, then "
@@ -87,37 +117,6 @@ else:
     if st.session_state.get("pipeline-group") not in pipelines:
         st.session_state["pipeline-group"] = next(iter(pipelines))
     group = st.selectbox("Pipeline", list(pipelines), key="pipeline-group")
-
-    def stage_of(run: RunRecord) -> str:
-        return STAGES[run.algorithm]
-
-    def newest_finished(runs: list[RunRecord], algorithm: str) -> RunRecord | None:
-        return next((run for run in runs if run.algorithm == algorithm and run.status == "finished"), None)
-
-    def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[RunRecord]):
-        """The button that starts the next stage from the newest finished run of the one before."""
-        base = next(run for run in runs if run.algorithm == "simclr").config
-        label = {"finetune": "Fine-tune", "distill": "Distill"}[algorithm]
-
-        def configs() -> list[RunConfig]:
-            values = common.form_values(form, ("finetune_mode" if algorithm == "finetune" else "temperature",
-                                               "steps"))
-            return [RunConfig(algorithm=algorithm, dataset=base.dataset, labels_per_class=base.labels_per_class,
-                              seed=base.seed, group=group, device=common.device_choice(),
-                              name=f"{label} · {group}", **values)]
-
-        with st.form(form, border=False):
-            if algorithm == "finetune":
-                st.radio("Fine-tune", ["full", "linear"], horizontal=True, key=f"{form}-finetune_mode",
-                         format_func={"full": "all layers", "linear": "linear probe (frozen)"}.get)
-            else:
-                st.slider("Temperature tau", 0.5, 5.0, 2.0, 0.5, key=f"{form}-temperature")
-            st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{form}-steps")
-            common.other_errors(form, set())
-            st.form_submit_button(label, disabled=parent is None, icon=":material/play_arrow:",
-                                  help=None if parent else "waits for the stage before to finish",
-                                  on_click=common.start_runs,
-                                  args=(form, configs, lambda run_ids: None, parent.id if parent else None))
 
     @st.fragment(run_every=common.live_every(*pipelines[group]))
     def show_pipeline(group: str, was_live: bool):
@@ -129,14 +128,14 @@ else:
                 st.error(f"{run.name} failed: {run.error}")
         left, right = st.columns(2)
         with left:
-            next_stage("finetune-form", "finetune", newest_finished(runs, "simclr"), runs)
+            next_stage("finetune-form", "finetune", newest_finished(runs, "simclr"), runs, group)
         with right:
-            next_stage("distill-form", "distill", newest_finished(runs, "finetune"), runs)
-        table = pd.DataFrame([{"stage": stage_of(run), "run": run.name, "id": run.id,
+            next_stage("distill-form", "distill", newest_finished(runs, "finetune"), runs, group)
+        table = pd.DataFrame([{"stage": STAGES[run.algorithm], "run": run.name, "id": run.id,
                                "test accuracy": final_accuracy(run), "status": run.status} for run in runs])
         st.plotly_chart(plots.stage_accuracy(table, STAGE_COLORS), key="stages")
-        series = [(f"{stage_of(run)} · {run.id[:6]}", store.scalars(run.id), "test_acc",
-                   STAGE_COLORS[stage_of(run)], "solid") for run in runs]
+        series = [(f"{STAGES[run.algorithm]} · {run.id[:6]}", store.scalars(run.id), "test_acc",
+                   STAGE_COLORS[STAGES[run.algorithm]], "solid") for run in runs]
         st.plotly_chart(plots.series_over_steps(series, "Test accuracy over steps (SimCLR: its linear probe)"),
                         key="stage-curves")
 

@@ -37,7 +37,8 @@ def pseudo_labels(logits: torch.Tensor, threshold: float, temperature: float) ->
 
 
 def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the whole batch of mask * CE: samples below the threshold count as zero, as in FixMatch."""
+    """Mean over the whole batch of mask * CE: samples below the threshold count as zero, as in FixMatch.
+    `labels` are class indices, or probabilities (soft targets, as Meta Pseudo Labels' UDA term)."""
     return (F.cross_entropy(logits, labels, reduction="none") * mask).mean()
 
 
@@ -74,6 +75,11 @@ class Algorithm:
         """One step's loss. `progress` in [0, 1) is the share of training done, for ramp-ups;
         `unlabeled_index` says which unlabeled samples `x_unlabeled` holds, for per-sample memories."""
         raise NotImplementedError
+
+    def attach(self, name: str, module: nn.Module):
+        """Put an auxiliary head on the model (on its device), before the loop builds the optimizer and the
+        EMA, so that both train and average it and checkpoints carry it."""
+        setattr(self.model, name, module.to(next(self.model.parameters()).device))
 
     def adopt(self, parent: nn.Module):
         """Take over the parent run's trained model, before the loop builds the optimizer (fine-tune, distill)."""

@@ -39,9 +39,8 @@ class EnAET(Algorithm):
     def __init__(self, model, config, generator, num_unlabeled):
         super().__init__(model, config, generator, num_unlabeled)
         width = model.head.in_features
-        # On the model, so that the optimizer trains it and checkpoints carry it.
-        model.transformation_head = nn.Sequential(nn.Linear(2 * width, width), nn.ReLU(),
-                                                  nn.Linear(width, 6)).to(next(model.parameters()).device)
+        self.attach("transformation_head", nn.Sequential(nn.Linear(2 * width, width), nn.ReLU(),
+                                                         nn.Linear(width, 6)))
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         original = augment.weak(x_unlabeled, self.rng)

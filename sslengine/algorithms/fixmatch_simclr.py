@@ -21,9 +21,7 @@ class FixMatchSimCLR(FixMatch):
 
     def __init__(self, model, config, generator, num_unlabeled):
         super().__init__(model, config, generator, num_unlabeled)
-        # On the model, so that the optimizer trains it and checkpoints carry it.
-        model.projection = projection_head(model.head.in_features, config.projection_layers).to(
-            next(model.parameters()).device)
+        self.attach("projection", projection_head(model.head.in_features, config.projection_layers))
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config

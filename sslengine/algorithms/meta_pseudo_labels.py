@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .. import augment
-from .base import Algorithm, StepResult
+from .base import Algorithm, StepResult, masked_cross_entropy
 
 
 class MetaPseudoLabels(Algorithm):
@@ -38,7 +38,7 @@ class MetaPseudoLabels(Algorithm):
 
         q = (t_logits_weak.detach() / c.temperature).softmax(dim=-1)
         mask = (q.max(dim=-1).values >= c.threshold).float()
-        t_loss_uda = (F.cross_entropy(t_logits_strong, q, reduction="none") * mask).mean()
+        t_loss_uda = masked_cross_entropy(t_logits_strong, q, mask)  # soft targets q
         t_loss = (F.cross_entropy(t_logits_x, y_labeled) + c.lambda_u * t_loss_uda
                   + h * F.cross_entropy(t_logits_strong, pseudo))
         self.teacher_optimizer.zero_grad(set_to_none=True)

@@ -4,10 +4,10 @@ loss = CE(y, f(weak(x_l))) + lambda_u * 1/|L + U| sum_{x in L + U} CE(r_x, g(rot
 r_x uniform in {0, 90, 180, 270} degrees, g a small MLP head on the shared embedding. Each image gets one
 random rotation per step rather than all four: the same expectation at a quarter of the cost.
 
-Two choices for 8x8 digits, measured at seed 0 against supervised 0.809: rotating weak views leaves a
-shortcut (where the ink sits tells the rotation: 97 % rotation accuracy) and the features it teaches hurt
-(0.76-0.79); rotating strong views closes it (0.82), and an MLP rather than a linear rotation head keeps
-the pretext's own features off the shared embedding (0.835).
+Two choices for 8x8 digits: rotating weak views leaves a shortcut (where the ink sits tells the rotation:
+97 % rotation accuracy) and the features it teaches hurt (0.76-0.79 at seed 0, supervised 0.809); strong
+views and an MLP head close it, to 0.823 +- 0.024 over seeds 0-2 against supervised 0.813 (0.803 at seed 0):
+level with supervised, not above it. Rotation is a weak pretext on 8x8 digits.
 """
 import torch
 import torch.nn.functional as F
@@ -27,9 +27,7 @@ class S4LRotation(Algorithm):
     def __init__(self, model, config, generator, num_unlabeled):
         super().__init__(model, config, generator, num_unlabeled)
         width = model.head.in_features
-        # On the model, so that the optimizer trains it and checkpoints carry it.
-        model.rotation_head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 4)).to(
-            next(model.parameters()).device)
+        self.attach("rotation_head", nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 4)))
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         rotated, turns = rotated_views(torch.cat([x_labeled, x_unlabeled]), self.rng)
