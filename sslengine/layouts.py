@@ -1,6 +1,6 @@
 """2-D maps of a run's stored embeddings: PCA at once, UMAP in a worker process, aligned across steps.
 
-Each snapshot's UMAP starts from the previous snapshot's map and is then rotated onto it (orthogonal
+Each snapshot's UMAP starts from the nearest earlier snapshot's map and is then rotated onto it (orthogonal
 Procrustes), so that scrubbing through steps shows clusters forming while the map stays in place. Maps are
 written back to the store as the array `umap` of that snapshot: every viewer, and a run started from the
 command line, reads the same one.
@@ -17,15 +17,17 @@ import subprocess
 import sys
 import time
 import traceback
-from typing import Callable
+import warnings
 
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
+from scipy.spatial.distance import cdist
 
 from .store import Store
 
 POLL_SECONDS = 0.5
 UMAP_EPOCHS = 200  # enough when starting from the previous map; 500 from scratch is umap-learn's default
+EXACT_NEIGHBOURS_BELOW = 4096  # umap-learn's own switch from all pairs to approximate neighbours
 
 
 def pca_2d(embedding: np.ndarray) -> np.ndarray:
@@ -40,8 +42,15 @@ def umap_2d(embedding: np.ndarray, previous: np.ndarray | None = None) -> np.nda
     import umap  # numba compiles on first import and call: keep it off the import path of the app
 
     start = previous if previous is not None else pca_2d(embedding)
-    layout = umap.UMAP(n_neighbors=15, min_dist=0.1, init=start, n_epochs=UMAP_EPOCHS, random_state=0,
-                       n_jobs=1).fit_transform(embedding.astype(np.float32))
+    points = embedding.astype(np.float32)
+    if len(points) < EXACT_NEIGHBOURS_BELOW:  # umap-learn would call a Python function for each of the n^2 pairs
+        points, metric = cdist(points, points), "precomputed"
+    else:
+        metric = "euclidean"
+    with warnings.catch_warnings():  # it warns that inverse_transform needs the points, which we never call
+        warnings.filterwarnings("ignore", "using precomputed metric")
+        layout = umap.UMAP(n_neighbors=15, min_dist=0.1, metric=metric, init=start, n_epochs=UMAP_EPOCHS,
+                           random_state=0, n_jobs=1).fit_transform(points)
     return align(_unit_spread(layout), start)
 
 
@@ -56,23 +65,30 @@ def _unit_spread(layout: np.ndarray) -> np.ndarray:
     return (centred / max(float(centred.std()), 1e-12)).astype(np.float32)
 
 
-def fill_layouts(store: Store, run_id: str, orphaned: Callable[[], bool] = lambda: False):
-    """Compute a run's missing maps, oldest snapshot first, each started from the one before. A map that
-    fails is stored as its error (and an empty map), for the page; the next one starts afresh."""
-    previous = None
-    for step, keys in store.array_keys(run_id).items():
-        if "embedding" not in keys or orphaned():
-            continue
-        if "umap" in keys:
-            previous = None if "umap_error" in keys else store.array(run_id, step, "umap")
-            continue
-        try:
-            previous = umap_2d(store.array(run_id, step, "embedding"), previous)
-            store.log_arrays(run_id, step, {"umap": previous})
-        except Exception:
-            previous = None
-            store.log_arrays(run_id, step, {"umap": np.zeros((0, 2), np.float32),
-                                            "umap_error": np.array(traceback.format_exc())})
+def fill_next(store: Store, run_id: str) -> bool:
+    """Compute one missing map of a run; False when none is missing. The newest snapshot goes first, so that a
+    live run's map keeps up with training; then the gaps, oldest first. Each map starts from the nearest
+    earlier one. A map that fails is stored as its error (and an empty map), for the page to show."""
+    keys = store.array_keys(run_id)
+    snapshots = [step for step, held in keys.items() if "embedding" in held]
+    missing = [step for step in snapshots if "umap" not in keys[step]]
+    if not missing:
+        return False
+    step = missing[-1] if missing[-1] == snapshots[-1] else missing[0]
+    mapped = [s for s in snapshots if s < step and "umap" in keys[s] and "umap_error" not in keys[s]]
+    previous = store.array(run_id, mapped[-1], "umap") if mapped else None
+    try:
+        store.log_arrays(run_id, step, {"umap": umap_2d(store.array(run_id, step, "embedding"), previous)})
+    except Exception:
+        store.log_arrays(run_id, step, {"umap": np.zeros((0, 2), np.float32),
+                                        "umap_error": np.array(traceback.format_exc())})
+    return True
+
+
+def fill_layouts(store: Store, run_id: str):
+    """All of a run's missing maps (the worker interleaves runs with `fill_next` instead)."""
+    while fill_next(store, run_id):
+        pass
 
 
 def start_worker(url: str, log_path: str) -> subprocess.Popen:
@@ -86,13 +102,10 @@ def main(url: str, parent_pid: int):
     umap_2d(np.random.default_rng(0).normal(size=(50, 8)))  # compile before anyone waits for a map
     store = Store(url)
 
-    def orphaned() -> bool:
-        return os.getppid() != parent_pid
-
-    while not orphaned():
-        for run_id in store.runs_missing("umap", have="embedding"):
-            fill_layouts(store, run_id, orphaned)
-        time.sleep(POLL_SECONDS)
+    while os.getppid() == parent_pid:  # the server that started it is gone: so is this
+        busy = [fill_next(store, run_id) for run_id in store.runs_missing("umap", have="embedding")]
+        if not any(busy):
+            time.sleep(POLL_SECONDS)
 
 
 if __name__ == "__main__":

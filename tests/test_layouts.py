@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sslengine.config import RunConfig
-from sslengine.layouts import align, fill_layouts, pca_2d, umap_2d
+from sslengine.layouts import align, fill_layouts, fill_next, pca_2d, umap_2d
 from sslengine.runner import Runner
 
 
@@ -51,3 +51,21 @@ def test_fill_layouts_stores_one_map_per_snapshot_each_close_to_the_one_before(s
     fresh = [umap_2d(store.array(run_id, step, "embedding")) for step in steps]
     independent = np.mean([np.abs(a - b).mean() for a, b in zip(fresh, fresh[1:])])
     assert chained < independent
+
+
+def test_fill_next_maps_the_newest_snapshot_first_then_the_gaps_oldest_first(tmp_path):
+    from sslengine.store import Store
+    store = Store(str(tmp_path / "runs.db"))
+    run_id = store.create_run(RunConfig(algorithm="simclr"))
+    rng = np.random.default_rng(0)
+    order = []
+    for step in (0, 10, 20, 30):
+        store.log_arrays(run_id, step, {"embedding": rng.normal(size=(60, 8)).astype(np.float32)})
+    while True:
+        before = {s for s, held in store.array_keys(run_id).items() if "umap" in held}
+        if not fill_next(store, run_id):
+            break
+        order += [s for s, held in store.array_keys(run_id).items() if "umap" in held and s not in before]
+    assert order == [30, 0, 10, 20]
+    store.log_arrays(run_id, 40, {"embedding": rng.normal(size=(60, 8)).astype(np.float32)})
+    assert fill_next(store, run_id) and "umap" in store.array_keys(run_id)[40]

@@ -110,7 +110,14 @@ def embedding_map(run_id: str, was_ticking: bool):
         st.info("The first snapshot is not written yet.")
         return
     follow = st.toggle("Follow the newest snapshot", True, key="embeddings-follow")
-    step = steps[-1] if follow else st.select_slider("Snapshot step", steps, steps[-1], key="embeddings-step")
+    if follow:  # the newest map, so that a live run's map moves from UMAP to UMAP, never back to PCA
+        mapped = [step for step in steps if "umap" in keys[step] and "umap_error" not in keys[step]]
+        pending = worker is not None and "umap" not in keys[steps[-1]]
+        step = mapped[-1] if mapped and pending else steps[-1]
+        if step != steps[-1]:
+            st.caption(f"Newest snapshot: step {steps[-1]}, its UMAP is being computed.")
+    else:
+        step = st.select_slider("Snapshot step", steps, steps[-1], key="embeddings-step")
     first, snapshot = common.snapshot(store.url, run_id, 0), common.snapshot(store.url, run_id, step)
     target = np.concatenate([snapshot["target"], first["labeled_y"]])
     if "umap_error" in keys[step]:
