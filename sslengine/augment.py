@@ -174,15 +174,18 @@ def random_translate(x: torch.Tensor, max_shift: float, g: torch.Generator) -> t
     return _warp(x, theta)
 
 
-# RandAugment's ops as FixMatch lists them, less the colour ops that need PIL; geometric ones compose.
+# RandAugment's ops as FixMatch lists them, plus Gaussian noise; geometric ones compose into one warp. The
+# colour ones (and equalize, sharpness) go to 3-channel images: 8x8 digits keep the list they were tuned on.
 _GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 _PHOTOMETRIC = ("identity", "autocontrast", "brightness", "contrast", "posterize", "solarize", "noise")
 STRONG_OPS = _GEOMETRIC + _PHOTOMETRIC
+COLOUR_STRONG_OPS = STRONG_OPS + ("equalize", "color", "sharpness")
+_SMOOTH = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13  # PIL's sharpness reference
 
 
-def _choose_ops(n: int, n_ops: int, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """(n, len(STRONG_OPS)) boolean: `n_ops` distinct ops chosen at random for each sample."""
-    scores = torch.rand(n, len(STRONG_OPS), device=like.device, generator=g)
+def _choose_ops(n: int, n_ops: int, ops: tuple[str, ...], like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """(n, len(ops)) boolean: `n_ops` distinct ops chosen at random for each sample."""
+    scores = torch.rand(n, len(ops), device=like.device, generator=g)
     chosen = scores.topk(n_ops, dim=1).indices
     return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, chosen, True)
 
@@ -215,12 +218,21 @@ def _photometric(name: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor
     per_sample = (n, 1, 1, 1)
     if name == "identity":
         return x
-    if name == "autocontrast":
-        low = x.amin(dim=(1, 2, 3), keepdim=True)
-        high = x.amax(dim=(1, 2, 3), keepdim=True)
+    if name == "autocontrast":  # each channel stretched to [0, 1]
+        low = x.amin(dim=(2, 3), keepdim=True)
+        high = x.amax(dim=(2, 3), keepdim=True)
         return (x - low) / (high - low).clamp_min(1e-3)
+    if name == "equalize":
+        return equalize(x)
     if name == "brightness":
         return x * _uniform(n, 0.5, 1.5, x, g).view(per_sample)
+    if name == "color":  # saturation: blend with the grey image
+        grey = grayscale(x)
+        return grey + (x - grey) * _uniform(n, 0.0, 2.0, x, g).view(per_sample)
+    if name == "sharpness":  # blend with a smoothed image: below 1 blurs, above 1 sharpens
+        kernel = _SMOOTH.to(x).expand(x.shape[1], 1, 3, 3)
+        smooth = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
+        return smooth + (x - smooth) * _uniform(n, 0.0, 2.0, x, g).view(per_sample)
     if name == "contrast":
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         return mean + (x - mean) * _uniform(n, 0.5, 1.5, x, g).view(per_sample)
@@ -235,12 +247,24 @@ def _photometric(name: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor
     raise ValueError(name)
 
 
+def equalize(x: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """Histogram equalisation of each channel of each image: a pixel at grey level v goes to
+    (cdf(v) - cdf(lowest level)) / (pixels - cdf(lowest level)), so the levels in use spread over [0, 1]."""
+    n, c, h, w = x.shape
+    q = (x.clamp(0, 1) * (levels - 1)).round().long().view(n * c, h * w)
+    ones = torch.ones(q.shape, device=x.device, dtype=x.dtype)
+    cdf = torch.zeros(n * c, levels, device=x.device, dtype=x.dtype).scatter_add_(1, q, ones).cumsum(dim=1)
+    darkest = cdf.gather(1, q.amin(dim=1, keepdim=True))
+    return ((cdf.gather(1, q) - darkest) / (h * w - darkest).clamp_min(1)).view(n, c, h, w)
+
+
 def rand_augment(x: torch.Tensor, n_ops: int, g: torch.Generator) -> torch.Tensor:
     """RandAugment with per-sample op choice and per-sample magnitudes."""
-    chosen = _choose_ops(x.shape[0], n_ops, x, g)
+    ops = COLOUR_STRONG_OPS if x.shape[1] == 3 else STRONG_OPS
+    chosen = _choose_ops(x.shape[0], n_ops, ops, x, g)
     out = _warp(x, _geometric_affines(chosen, x, g))
-    for name in _PHOTOMETRIC:
-        on = chosen[:, STRONG_OPS.index(name)].view(-1, 1, 1, 1)
+    for name in ops[len(_GEOMETRIC):]:
+        on = chosen[:, ops.index(name)].view(-1, 1, 1, 1)
         out = torch.where(on, _photometric(name, out, g), out)
     return out.clamp(0, 1)
 

@@ -1,4 +1,4 @@
-"""`python -m sslengine`: start, list, show, export and delete runs without a browser.
+"""`python -m sslengine`: start, list, show, export and delete runs, and download image sets, without a browser.
 
 Bad input exits with code 2 and one line naming the field and what is allowed; nothing is written then.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import datasets
 from .config import ALGORITHMS, ConfigError, RunConfig
 from .runner import check, get_runner
 from .store import Store, UnknownRun
@@ -23,7 +24,7 @@ RUN_FLAGS = {
     "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
     "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "ema_decay": float,
     "projection_layers": int, "augment_strength": float, "finetune_mode": str, "variant": str,
-    "device": str,
+    "model": str, "device": str,
     "name": str, "group": str,
 }
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         default = getattr(defaults, field) if field not in PER_METHOD else None
         run.add_argument("--" + field.replace("_", "-"), type=kind, default=default,
                          help="default: the method's own" if field in PER_METHOD else f"default: {default!r}")
+    run.add_argument("--compile", action="store_true", help="torch.compile the backbone (pays on long GPU runs)")
     run.add_argument("--parent", help="the run to start from (finetune: a SimCLR run; distill: a classifier)")
     run.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
@@ -67,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, type=Path)
     delete = command("delete", "delete a run and everything it logged")
     delete.add_argument("run_id")
+    download = commands.add_parser("download", help="fetch image sets from their official addresses into "
+                                                     f"${datasets.DATA_ENV} (default ~/.cache/ssl-explorer)")
+    download.add_argument("names", nargs="+", metavar="NAME",
+                          help=f"one or more of {', '.join(datasets.IMAGE_SETS)}")
     return parser
 
 
@@ -88,7 +94,8 @@ def _summary(store: Store, run_id: str, with_config: bool = False) -> dict:
 
 def cmd_run(args) -> int:
     algorithm = args.algorithm.replace("-", "_")
-    config = RunConfig(algorithm=algorithm, **{field: getattr(args, field) for field in RUN_FLAGS})
+    config = RunConfig(algorithm=algorithm, compile=args.compile,
+                       **{field: getattr(args, field) for field in RUN_FLAGS})
     check(config)  # before the store is opened: bad input leaves no trace
     runner = get_runner(args.store)
     run_id = runner.start(config, parent=args.parent)
@@ -165,7 +172,14 @@ def cmd_delete(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete}
+def cmd_download(args) -> int:
+    for name in args.names:
+        print(f"{name}: {datasets.download(name)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete,
+            "download": cmd_download}
 
 
 def main(argv: list[str] | None = None) -> int:

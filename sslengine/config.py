@@ -10,18 +10,13 @@ import json
 from dataclasses import dataclass
 
 from .algorithms import ALGORITHMS as _ALGORITHM_CLASSES
+from .datasets import IMAGE_SETS
+from .errors import ConfigError
+from .models import MODELS
 
 ALGORITHMS = tuple(_ALGORITHM_CLASSES)
-DATASETS = ("moons", "circles", "digits")
+DATASETS = ("moons", "circles", "digits", *IMAGE_SETS)  # the image sets are downloaded on request
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-class ConfigError(ValueError):
-    """Bad input: names the field and what is allowed."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass
@@ -39,6 +34,7 @@ class RunConfig:
     lr: float | None = None
     weight_decay: float = 5e-4
     ema_decay: float | None = None
+    model: str = "auto"  # models.MODELS; auto: MLP for points, small CNN up to 28 px, WRN-28-2 above
     # Contrastive methods only.
     projection_layers: int = 2  # SimCLR's head: 2 layers, or 3 as in SimCLRv2
     augment_strength: float = 1.0  # s, scaling every SimCLR view's magnitudes
@@ -48,6 +44,7 @@ class RunConfig:
     n_samples: int = 1000
     noise: float = 0.1
     device: str = "auto"
+    compile: bool = False  # torch.compile the backbone: pays on long GPU runs, not on a minute on a CPU
     log_every: int = 10
     max_snapshots: int = 30
     probe_size: int = 1000
@@ -66,6 +63,12 @@ class RunConfig:
         _one_of("algorithm", self.algorithm, ALGORITHMS)
         _one_of("dataset", self.dataset, DATASETS)
         _one_of("device", self.device, DEVICES)
+        _one_of("model", self.model, MODELS)
+        points = self.dataset in ("moons", "circles")
+        if self.model != "auto" and (self.model == "mlp") != points:
+            raise ConfigError("model", f"{self.model} does not take {self.dataset}'s "
+                              f"{'2-D points' if points else 'images'}; use "
+                              f"{'auto or mlp' if points else 'auto, small-cnn, wrn-28-2 or resnet-18'}")
         _in_range("threshold", self.threshold, 0.0, 1.0)
         _positive("temperature", self.temperature)
         _at_least("lambda_u", self.lambda_u, 0.0)
@@ -82,6 +85,8 @@ class RunConfig:
             _at_least(field, getattr(self, field), 1, integer=True)
         _at_least("n_samples", self.n_samples, 20, integer=True)
         _at_least("seed", self.seed, 0, integer=True)
+        if not isinstance(self.compile, bool):
+            raise ConfigError("compile", f"must be true or false, got {self.compile!r}")
         return self
 
     def to_json(self) -> str:

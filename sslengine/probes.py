@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
+from .data import as_float
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = logits / temperature
@@ -34,15 +36,17 @@ def pseudo_label_stats(logits: np.ndarray, target: np.ndarray, threshold: float,
                        temperature: float = 1.0) -> dict[str, float]:
     """Mask rate and pseudo-label accuracy, of all argmax labels and of those passing the threshold.
 
-    Accuracy of the passing ones is NaN when none pass.
+    Accuracy of the passing ones is NaN when none pass. Samples with the label -1 (published without one)
+    count in the mask rate only.
     """
     confidence, prediction = confidence_and_prediction(logits, temperature)
-    correct = prediction == target
     passing = confidence >= threshold
+    known = target >= 0
+    correct, known_passing = (prediction == target)[known], passing[known]
     return {
         "mask_rate": float(passing.mean()),
-        "pseudo_label_acc": float(correct.mean()),
-        "pseudo_label_acc_passing": float(correct[passing].mean()) if passing.any() else float("nan"),
+        "pseudo_label_acc": float(correct.mean()) if known.any() else float("nan"),
+        "pseudo_label_acc_passing": float(correct[known_passing].mean()) if known_passing.any() else float("nan"),
     }
 
 
@@ -79,7 +83,7 @@ def boundary_grid(points: np.ndarray, resolution: int = 60, margin: float = 0.5)
 def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     was_training = model.training
     model.eval()
-    logits = torch.cat([model(chunk) for chunk in x.split(batch_size)])
+    logits = torch.cat([model(as_float(chunk)) for chunk in x.split(batch_size)])
     model.train(was_training)
     return logits
 
@@ -95,7 +99,7 @@ def embeddings(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) 
     """The backbone's embedding e(x) of each sample, L2-normalised, in eval mode."""
     was_training = model.training
     model.eval()
-    embedded = torch.cat([model.embed(chunk) for chunk in x.split(batch_size)]).float()
+    embedded = torch.cat([model.embed(as_float(chunk)) for chunk in x.split(batch_size)]).float()
     model.train(was_training)
     return F.normalize(embedded, dim=1)
 

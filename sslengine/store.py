@@ -7,7 +7,6 @@ looks the same wherever it was started.
 from __future__ import annotations
 
 import io
-import json
 import os
 import socket
 import time

@@ -18,7 +18,7 @@ from . import augment
 from .algorithms import ALGORITHMS
 from .algorithms.base import Algorithm
 from .config import RunConfig
-from .data import Split, load_split
+from .data import Split, as_float, load_split
 from .device import resolve_device
 from .models import build_model
 from .probes import (boundary_grid, embeddings, evaluate, knn_accuracy, linear_probe_accuracy, predict_logits,
@@ -39,15 +39,24 @@ def cosine_decay(step: int, total: int) -> float:
     return math.cos(7 * math.pi * step / (16 * total))
 
 
+def autocast(device: torch.device):
+    """bf16 on CUDA (tensor cores, fp32's range so no loss scaling); fp32 elsewhere: these CPUs have no bf16
+    units, and autocast on them is slower."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 def build(config: RunConfig, data: Split, device: torch.device, rng: torch.Generator, store: Store,
           parent_id: str | None) -> tuple[nn.Module, Algorithm]:
     """The run's model and method; a method that starts from a parent run adopts the parent's model."""
     method_class = ALGORITHMS[config.algorithm]
     with _INIT_LOCK:
         torch.manual_seed(config.seed)
-        model = build_model(data.kind, data.num_classes, method_class.width_factor).to(device)
+        model = build_model(config.model, tuple(data.x_labeled.shape[1:]), data.num_classes,
+                            method_class.width_factor).to(device)
     if data.kind == "image":
         model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
+    if config.compile:
+        model.embed.compile()  # in place: the weights keep their names, methods keep calling model.embed
     method = method_class(model, config, rng, num_unlabeled=len(data.y_unlabeled))
     if method_class.parent_must:
         method.adopt(restore(store, parent_id, device))
@@ -76,10 +85,12 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k, config.steps))
 
-    probe_x = augment.weak(data.x_unlabeled[:config.probe_size], rng)  # one fixed weak view
+    probe_x = augment.weak(as_float(data.x_unlabeled[:config.probe_size]), rng)  # one fixed weak view
     probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
     snapshots = snapshot_schedule(config.steps, config.max_snapshots)
-    x_train, y_train = torch.cat([data.x_labeled, data.x_unlabeled]), torch.cat([data.y_labeled, data.y_unlabeled])
+    known = data.y_unlabeled >= 0  # kNN votes need labels: STL-10's unlabeled split has none
+    x_train = torch.cat([data.x_labeled, data.x_unlabeled[known]])
+    y_train = torch.cat([data.y_labeled, data.y_unlabeled[known]])
 
     # 2-D data: the model's class probabilities over a grid, for decision boundaries, and the points.
     grid = None
@@ -92,12 +103,12 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         if method.has_classifier:
             values["logits"] = predict_logits(evaluated, probe_x).float().cpu().numpy()
         if method.learns_representation:  # the probe set, then the labeled samples, to mark them on maps
-            both = torch.cat([probe_x, data.x_labeled])
+            both = torch.cat([probe_x, as_float(data.x_labeled)])
             values["embedding"] = embeddings(evaluated, both).cpu().numpy().astype(np.float16)
         if grid is not None and method.has_classifier:
             values["grid_probs"] = predict_logits(evaluated, grid).float().softmax(-1).cpu().numpy()
         if step == 0 and (grid is not None or method.learns_representation):
-            values |= {"probe_x": probe_x.cpu().numpy(), "labeled_x": data.x_labeled.cpu().numpy(),
+            values |= {"probe_x": probe_x.cpu().numpy(), "labeled_x": as_float(data.x_labeled).cpu().numpy(),
                        "labeled_y": data.y_labeled.cpu().numpy()}
         if step == 0 and grid is not None:
             values["grid"] = grid.cpu().numpy()
@@ -136,9 +147,10 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
             return "stopped"
         labeled = torch.randint(n_labeled, (config.batch_size,), device=device, generator=rng)
         unlabeled = torch.randint(n_unlabeled, (config.batch_size * config.mu,), device=device, generator=rng)
-        result = method.train_step(data.x_labeled[labeled], data.y_labeled[labeled],
-                                   data.x_unlabeled[unlabeled], progress=(step - 1) / config.steps,
-                                   unlabeled_index=unlabeled)
+        with autocast(device):
+            result = method.train_step(as_float(data.x_labeled[labeled]), data.y_labeled[labeled],
+                                       as_float(data.x_unlabeled[unlabeled]), progress=(step - 1) / config.steps,
+                                       unlabeled_index=unlabeled)
         optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
         optimizer.step()

@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import pytest
 
@@ -8,6 +9,8 @@ from sslengine.store import Store
 # The pages' UMAP process is started by the browser tests' real servers only: under AppTest every test's
 # store would get one, each compiling umap-learn. The map tests call sslengine.layouts directly.
 os.environ["SSL_EXPLORER_LAYOUTS"] = "off"
+# Image sets come from an empty cache of the session's own: a test never reads (or fetches into) the user's.
+os.environ["SSL_EXPLORER_DATA"] = tempfile.mkdtemp(prefix="ssl-explorer-data-")
 
 
 @pytest.fixture

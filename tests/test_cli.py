@@ -47,6 +47,9 @@ BAD_INPUTS = [
     (["run", "fixmatch", "--temperature", "0"], "temperature: must be > 0, got 0.0"),
     (["run", "fixmatch", "--labels-per-class", "1000"], "labels_per_class: must be at most"),
     (["run", "fixmatch", "--dataset", "imagenet"], "dataset: 'imagenet' is not one of moons, circles, digits"),
+    (["run", "fixmatch", "--dataset", "cifar10"], "dataset: cifar10 is not downloaded"),
+    (["run", "fixmatch", "--model", "mlp"], "model: mlp does not take digits's images; use auto, small-cnn"),
+    (["run", "fixmatch", "--dataset", "moons", "--model", "wrn-28-2"], "model: wrn-28-2 does not take moons"),
     (["run", "mixmatch"], "algorithm: 'mixmatch' is not one of supervised, pseudo_label, entmin, fixmatch"),
     (["run", "fixmatch", "--steps", "0"], "steps: must be an integer >= 1, got 0"),
     (["run", "fixmatch", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
@@ -76,6 +79,12 @@ def test_bad_input_exits_2_with_one_line_and_leaves_the_store_unchanged(filled_s
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
     assert "Traceback" not in err
     assert (digest(filled_store), Store(str(filled_store)).list_runs()) == before
+
+
+def test_download_of_an_unknown_image_set_exits_2_naming_the_known_ones(capsys):
+    assert exit_code(["download", "imagenet"]) == 2
+    assert capsys.readouterr().err == ("error: dataset: 'imagenet' is not a downloadable image set; known: "
+                                       "cifar10, cifar100, svhn, stl10, mnist, fashion-mnist\n")
 
 
 def test_bad_input_creates_no_store(tmp_path, capsys):

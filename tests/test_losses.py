@@ -101,8 +101,8 @@ def test_sigmoid_rampup_rises_from_exp_minus_5_to_one_then_stays():
 def digits_method(algorithm: str, **config):
     """A method on a fresh digits-sized model, seeded, over 8 unlabeled samples."""
     torch.manual_seed(0)
-    return ALGORITHMS[algorithm](build_model("image", 10), RunConfig(algorithm=algorithm, dataset="digits",
-                                                                     **config),
+    return ALGORITHMS[algorithm](build_model("auto", (1, 8, 8), 10),
+                                 RunConfig(algorithm=algorithm, dataset="digits", **config),
                                  torch.Generator().manual_seed(0), num_unlabeled=8)
 
 
@@ -147,7 +147,7 @@ def test_flexmatch_thresholds_warm_up_from_zero_while_most_samples_are_unseen():
 def test_flexmatch_remembers_only_samples_above_the_fixed_threshold():
     config = RunConfig(algorithm="flexmatch", dataset="moons", threshold=0.6)
     torch.manual_seed(0)
-    method = ALGORITHMS["flexmatch"](build_model("points", 2), config, torch.Generator().manual_seed(0),
+    method = ALGORITHMS["flexmatch"](build_model("auto", (2,), 2), config, torch.Generator().manual_seed(0),
                                      num_unlabeled=20)
     x_unlabeled, index = torch.randn(8, 2), torch.arange(10, 18)
     result = method.train_step(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), x_unlabeled, 0.0, index)

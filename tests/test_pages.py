@@ -112,6 +112,16 @@ def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
     assert page_store.list_runs() == []
 
 
+def test_an_image_set_not_downloaded_is_named_and_the_sidebar_offers_its_download(page_store):
+    app = submit(open_page("views/threshold.py"), "threshold-form", dataset="cifar10")
+    assert not app.exception
+    (message,) = [e.value for e in app.error]
+    assert message.startswith("dataset: cifar10 is not downloaded") and "Image sets in the sidebar" in message
+    assert page_store.list_runs() == []
+    assert "**cifar10** · not downloaded" in [m.value for m in app.sidebar.markdown]
+    assert app.sidebar.button(key="download-cifar10")
+
+
 def test_embeddings_form_starts_simclr_with_its_values_and_names_a_bad_field(page_store):
     app = submit(open_page("views/embeddings.py"), "embeddings-form", labels_per_class=500)
     assert [e.value for e in app.error][0].startswith("labels_per_class: must be at most")

@@ -9,6 +9,7 @@ from typing import Callable
 
 import streamlit as st
 
+from sslengine import datasets
 from sslengine.config import ConfigError, RunConfig
 from sslengine.device import available_devices, resolve_device
 from sslengine.layouts import start_worker
@@ -80,6 +81,7 @@ def sidebar():
                      help=f"auto picks {resolve_device('auto')} here; torch uses {runner().torch_threads} "
                           "CPU thread(s), leaving a core to the web server")
         _runs_in_progress()
+        _image_sets()
 
 
 @st.fragment(run_every=2 * LIVE_SECONDS)
@@ -95,6 +97,23 @@ def _runs_in_progress():
         st.button("Stop", key=f"stop-{run.id}", on_click=runner().stop, args=(run.id,),
                   disabled=run.stop_requested, help="stops within one step (runs of another process: "
                                                     "at their next log step)")
+
+
+@st.fragment(run_every=2 * LIVE_SECONDS)
+def _image_sets():
+    """The downloadable image sets and their state, read from the cache folder (so any server sees it)."""
+    with st.expander("Image sets"):
+        st.caption(f"Downloaded on request from their official addresses, checked against their MD5 sums, "
+                   f"into `{datasets.cache_root()}`.")
+        for name in datasets.IMAGE_SETS:
+            state = datasets.state(name)
+            left, right = st.columns([3, 2], vertical_alignment="center")
+            left.markdown(f"**{name}** · {state.split(':')[0]}")
+            if state.startswith(("not downloaded", "failed")):
+                right.button("Download", key=f"download-{name}", on_click=datasets.download_in_background,
+                             args=(name,))
+            if state.startswith("failed"):
+                st.error(state, icon=":material/error:")
 
 
 # Start forms ------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ loss = -1/muB sum_u sum_y p_T(y | u; tau) log p_S(y | u; tau),  p(y | u; tau) = 
 the teacher frozen, the student half its width. No labels enter the loss.
 """
 import torch
-import torch.nn.functional as F
 
 from .. import augment
 from .base import Algorithm, StepResult
