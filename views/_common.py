@@ -107,11 +107,10 @@ def _image_sets():
                    f"into `{datasets.cache_root()}`.")
         for name in datasets.IMAGE_SETS:
             state = datasets.state(name)
-            left, right = st.columns([3, 2], vertical_alignment="center")
-            left.markdown(f"**{name}** · {state.split(':')[0]}")
+            st.markdown(f"**{name}** · {state.split(':')[0]}")
             if state.startswith(("not downloaded", "failed")):
-                right.button("Download", key=f"download-{name}", on_click=datasets.download_in_background,
-                             args=(name,))
+                st.button(f"Download {name}", key=f"download-{name}", icon=":material/download:",
+                          on_click=datasets.download_in_background, args=(name,))
             if state.startswith("failed"):
                 st.error(state, icon=":material/error:")
 
