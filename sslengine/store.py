@@ -1,7 +1,9 @@
 """The run store: every run's config, status, scalars and probe arrays, in one database.
 
-SQLite file by default (WAL, so readers never block the writer), any SQLAlchemy URL otherwise. Each write
-is one transaction. Pages, the CLI and the runner all read and write through this class only, so a run
+SQLite file by default (WAL, so readers never block the writer), any SQLAlchemy URL otherwise: PostgreSQL
+(`postgresql://...`, through psycopg 3) for a store shared by many processes and hosts. Each write is one
+transaction. The schema is created on first use and carries a version, so that a later change can migrate
+it and an older program refuses a newer store instead of damaging it. Pages, the CLI and the runner all read and write through this class only, so a run
 looks the same wherever it was started.
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
-                        delete, event, func, insert, select, update)
+                        delete, event, func, insert, select, text, update)
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .config import ConfigError, RunConfig
@@ -28,6 +31,10 @@ ENV_VAR = "SSL_EXPLORER_STORE"
 ACTIVE = ("queued", "running")
 FINAL = ("finished", "stopped", "failed", "interrupted")
 MAX_SNAPSHOTS_PER_RUN = 200
+SCHEMA_VERSION = 1
+# Version -> the statements that bring a store from the version before up to it (none yet).
+MIGRATIONS: dict[int, list[str]] = {}
+_SCHEMA_LOCK = 7_215_512  # PostgreSQL advisory lock id: one process at a time creates or migrates tables
 
 metadata = MetaData()
 runs = Table(
@@ -63,6 +70,10 @@ arrays = Table(
     Column("data", LargeBinary, nullable=False),  # .npy bytes: dtype and shape travel with the data
 )
 
+schema = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True),
+)
 checkpoints = Table(  # the weights a run ended with, for runs that start from it (fine-tune, distill)
     "checkpoints", metadata,
     Column("run_id", String(32), primary_key=True),
@@ -103,6 +114,9 @@ class RunRecord:
 def resolve_url(location: str | None = None) -> str:
     """A SQLAlchemy URL from a URL, a file path, $SSL_EXPLORER_STORE, or the default file here."""
     location = location or os.environ.get(ENV_VAR) or DEFAULT_PATH
+    for short in ("postgresql://", "postgres://"):  # SQLAlchemy's default driver would be psycopg2
+        if location.startswith(short):
+            return "postgresql+psycopg://" + location.removeprefix(short)
     if "://" in location:
         return location
     return f"sqlite:///{Path(location).expanduser().resolve()}"
@@ -139,12 +153,37 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
-        with self.engine.begin() as conn:  # IF NOT EXISTS: processes opening a new store at once all succeed
+        for attempt in range(100):
+            try:
+                self._create_or_migrate()
+                break
+            except (OperationalError, IntegrityError):
+                # SQLite: a transaction that read cannot wait to write after another process wrote the
+                # schema ("database is locked" at once, not after the timeout); the next attempt sees it.
+                if not self.is_sqlite or attempt == 99:
+                    raise
+                time.sleep(0.05)
+        self.mark_interrupted()
+
+    def _create_or_migrate(self):
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":  # IF NOT EXISTS alone races between processes there
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
             for table in metadata.sorted_tables:
                 conn.execute(CreateTable(table, if_not_exists=True))
                 for index in table.indexes:
                     conn.execute(CreateIndex(index, if_not_exists=True))
-        self.mark_interrupted()
+            version = conn.execute(select(func.max(schema.c.version))).scalar()
+            if version is None:  # a new store, or one from before versions (the same tables as version 1)
+                conn.execute(insert(schema).values(version=SCHEMA_VERSION))
+                return
+            if version > SCHEMA_VERSION:
+                raise ConfigError("store", f"{self.url} has schema version {version}, newer than this "
+                                           f"program's {SCHEMA_VERSION}: update SSL Explorer to open it")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(text(statement))
+                conn.execute(update(schema).values(version=step))
 
     # Runs ---------------------------------------------------------------------------------------------
     def create_run(self, config: RunConfig, parent: str | None = None) -> str:

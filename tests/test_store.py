@@ -1,11 +1,41 @@
+"""The store suite, run against SQLite and against a real PostgreSQL server started for the session."""
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
+from sqlalchemy import text, update
 
+from bench.browser import ROOT
+from bench.postgres import PostgresUnavailable, fresh_database, postgres_server
 from sslengine import store as store_module
-from sslengine.config import RunConfig
+from sslengine.config import ConfigError, RunConfig
 from sslengine.store import Store, UnknownRun
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One server per test process; skipped, with the reason, only where none can be started."""
+    try:
+        with postgres_server() as admin_url:
+            yield admin_url
+    except PostgresUnavailable as reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "runs.db")
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def store(store_url):
+    opened = Store(store_url)
+    yield opened
+    opened.engine.dispose()
 
 
 def test_run_round_trip(store):
@@ -71,8 +101,7 @@ def test_unique_prefix_resolves_and_unknown_id_names_the_field(store):
         store.get_run("nope")
 
 
-def test_four_threads_writing_at_once_lose_no_row(tmp_path):
-    store = Store(str(tmp_path / "busy.db"))
+def test_four_threads_writing_at_once_lose_no_row(store):
     run_ids = [store.create_run(RunConfig()) for _ in range(4)]
     errors = []
 
@@ -97,19 +126,21 @@ def test_four_threads_writing_at_once_lose_no_row(tmp_path):
         assert len(store.snapshot_steps(run_id)) == 10
 
 
-def test_store_uses_write_ahead_logging(store):
+def test_sqlite_store_uses_write_ahead_logging(tmp_path):
+    store = Store(str(tmp_path / "runs.db"))
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_many_openers_of_a_fresh_store_at_once_all_succeed(tmp_path):
-    path = str(tmp_path / "fresh.db")
+def test_many_openers_of_a_fresh_store_at_once_all_succeed(store_url):
     barrier, errors = threading.Barrier(8), []
 
     def open_store():
         barrier.wait()
         try:
-            Store(path).list_runs()
+            opened = Store(store_url)
+            opened.list_runs()
+            opened.engine.dispose()
         except Exception as error:  # collected, so the test names what went wrong
             errors.append(error)
 
@@ -119,3 +150,79 @@ def test_many_openers_of_a_fresh_store_at_once_all_succeed(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from sslengine.config import RunConfig
+from sslengine.store import Store
+url, name, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+store = Store(url)
+while not go.exists():  # every writer starts at once, after all have imported and connected
+    time.sleep(0.01)
+run_id = store.create_run(RunConfig(name=name))
+for step in range(60):
+    store.log_scalars(run_id, step, {"loss": float(step), "test_acc": 0.5, "mask_rate": float(name[7:])})
+    if step % 10 == 0:
+        store.log_arrays(run_id, step, {"logits": np.full((100, 10), step, np.float32)})
+print(run_id)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_sixteen_processes_writing_at_once_lose_and_duplicate_no_row(store_url, tmp_path):
+    Store(store_url).engine.dispose()  # the schema exists before the writers race on their first writes
+    go = tmp_path / "go"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, store_url, f"writer {i}", str(go)], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(16)]
+    go.touch()
+    outputs = [writer.communicate(timeout=240) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0] * 16, [err for _, err in outputs if err][:1]
+    store = Store(store_url)
+    runs = {run.name: run.id for run in store.list_runs()}
+    assert sorted(runs) == sorted(f"writer {i}" for i in range(16))
+    for name, run_id in runs.items():
+        frame = store.scalars(run_id)
+        assert len(frame) == 60 * 3 and not frame.duplicated(["step", "key"]).any()
+        assert frame[frame.key == "loss"].value.tolist() == [float(step) for step in range(60)]
+        assert (frame[frame.key == "mask_rate"].value == float(name[7:])).all()  # no row in the wrong run
+        assert store.snapshot_steps(run_id) == list(range(0, 60, 10))
+        assert store.array(run_id, 50, "logits").mean() == 50
+    store.engine.dispose()
+
+
+def test_a_store_from_a_newer_version_is_refused_untouched(store_url):
+    store = Store(store_url)
+    run_id = store.create_run(RunConfig(name="kept"))
+    with store.engine.begin() as conn:
+        conn.execute(update(store_module.schema).values(version=store_module.SCHEMA_VERSION + 1))
+    with pytest.raises(ConfigError, match=f"store: .* has schema version {store_module.SCHEMA_VERSION + 1}, "
+                                          "newer than this program's"):
+        Store(store_url)
+    assert store.get_run(run_id).name == "kept"
+    store.engine.dispose()
+
+
+def test_an_older_store_is_migrated_step_by_step(store_url, monkeypatch):
+    Store(store_url).engine.dispose()
+    version = store_module.SCHEMA_VERSION
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", version + 1)
+    monkeypatch.setitem(store_module.MIGRATIONS, version + 1, ["ALTER TABLE runs ADD COLUMN sweep VARCHAR(32)"])
+    store = Store(store_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == version + 1
+        conn.execute(text("SELECT sweep FROM runs"))  # the column exists
+    store.engine.dispose()
+
+
+def test_a_run_trains_into_either_store_and_reads_back_through_the_cli(store, store_url, capsys):
+    import json
+    from sslengine.cli import main
+    assert main(["run", "fixmatch", "--dataset", "moons", "--steps", "20", "--store", store_url, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "finished" and 0 <= result["metrics"]["test_acc"] <= 1
+    assert main(["show", result["run_id"], "--store", store_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"] == result["metrics"]
+    assert store.snapshot_steps(result["run_id"])  # probe snapshots went in too
