@@ -44,8 +44,9 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server():
-    """Start a server; yields the SQLAlchemy URL of its `postgres` database (the admin connection)."""
+def postgres_server(durable: bool = False):
+    """Start a server; yields the SQLAlchemy URL of its `postgres` database (the admin connection).
+    `durable` keeps fsync on, as a real server has it (benchmarks); tests turn it off."""
     bin_dir = _binaries()
     folder = Path(tempfile.mkdtemp(prefix="ssl-explorer-pg-"))
     data = folder / "data"
@@ -61,9 +62,9 @@ def postgres_server():
 
     try:
         run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
-        # fsync off: a test server that is thrown away needs no durability, and tests run many commits.
+        options = f"-p {port} -h 127.0.0.1 -k {folder} -c max_connections=200"
         run("pg_ctl", "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
-            f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off -c max_connections=200", "start")
+            options if durable else options + " -c fsync=off", "start")
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         finally:
