@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import datasets
+from . import datasets, sweeps
 from .config import ALGORITHMS, ConfigError, RunConfig
 from .runner import check, get_runner
 from .store import Store, UnknownRun
@@ -48,16 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
                                          "./ssl_explorer.db)")
         return sub
 
+    def config_flags(sub):
+        sub.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
+        defaults = RunConfig()
+        for field, kind in RUN_FLAGS.items():
+            default = getattr(defaults, field) if field not in PER_METHOD else None
+            sub.add_argument("--" + field.replace("_", "-"), type=kind, default=default,
+                             help="default: the method's own" if field in PER_METHOD else f"default: {default!r}")
+        sub.add_argument("--compile", action="store_true", help="torch.compile the backbone (pays on long GPU "
+                                                                "runs)")
+
     run = command("run", "train one run and wait for it")
-    run.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
-    defaults = RunConfig()
-    for field, kind in RUN_FLAGS.items():
-        default = getattr(defaults, field) if field not in PER_METHOD else None
-        run.add_argument("--" + field.replace("_", "-"), type=kind, default=default,
-                         help="default: the method's own" if field in PER_METHOD else f"default: {default!r}")
-    run.add_argument("--compile", action="store_true", help="torch.compile the backbone (pays on long GPU runs)")
+    config_flags(run)
     run.add_argument("--parent", help="the run to start from (finetune: a SimCLR run; distill: a classifier)")
     run.add_argument("--json", action="store_true", help="print one line of JSON at the end")
+
+    sweep = command("sweep", "a grid of settings times seeds, each point a run, trained as Ray tasks")
+    config_flags(sweep)
+    sweep.add_argument("--grid", action="append", default=[], metavar="FIELD=A,B,...",
+                       help="a setting and its values, e.g. threshold=0.8,0.95; repeat for more settings")
+    sweep.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 at every point (default 1)")
+    sweep.add_argument("--address", help="a Ray cluster to join (default: start a local Ray)")
+    sweep.add_argument("--max-concurrent", type=int, help="points training at once (default: as Ray places them)")
+    sweep.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
     listing = command("list", "list the runs in the store")
     listing.add_argument("--json", action="store_true")
@@ -92,10 +105,14 @@ def _summary(store: Store, run_id: str, with_config: bool = False) -> dict:
     return summary
 
 
+def _config(args) -> RunConfig:
+    return RunConfig(algorithm=args.algorithm.replace("-", "_"), compile=args.compile,
+                     **{field: getattr(args, field) for field in RUN_FLAGS})
+
+
 def cmd_run(args) -> int:
-    algorithm = args.algorithm.replace("-", "_")
-    config = RunConfig(algorithm=algorithm, compile=args.compile,
-                       **{field: getattr(args, field) for field in RUN_FLAGS})
+    config = _config(args)
+    algorithm = config.algorithm
     check(config)  # before the store is opened: bad input leaves no trace
     runner = get_runner(args.store)
     run_id = runner.start(config, parent=args.parent)
@@ -113,6 +130,34 @@ def cmd_run(args) -> int:
     else:
         _print_summary(summary)
     return 0 if summary["status"] == "finished" else 1
+
+
+def cmd_sweep(args) -> int:
+    base, grid = _config(args), sweeps.parse_grid(args.grid)
+    for config in sweeps.expand(base, grid, args.seeds):
+        check(config)  # before the store is opened: bad input leaves no trace
+    store = Store(args.store)
+    sweep_id, run_ids = sweeps.create_sweep(store, base, grid, args.seeds)
+    with tqdm(total=len(run_ids), desc=f"sweep {sweep_id}", unit="run", disable=args.json) as bar:
+        try:
+            sweeps.run_on_ray(store, run_ids, args.address, args.max_concurrent,
+                              on_done=lambda run_id, status: (bar.update(), bar.set_postfix_str(status)))
+        except KeyboardInterrupt:  # stopping the sweep stops its runs, wherever they train
+            for run_id in run_ids:
+                store.request_stop(run_id)
+            raise
+    rows = [_summary(store, run_id) for run_id in run_ids]
+    if args.json:
+        print(json.dumps({"sweep_id": sweep_id, "runs": [{key: row[key] for key in
+                                                          ("run_id", "name", "status", "metrics", "error")}
+                                                         for row in rows]}))
+    else:
+        print(f"sweep {sweep_id}: {sum(row['status'] == 'finished' for row in rows)} of {len(rows)} finished")
+        for row in rows:
+            acc = row["metrics"].get("test_acc")
+            print(f"  {row['run_id']}  {row['name'][:40]:40s}  {row['status']:9s}  "
+                  f"{'-' if acc is None else f'{acc:.4f}'}" + (f"  {row['error']}" if row["error"] else ""))
+    return 0 if all(row["status"] == "finished" for row in rows) else 1
 
 
 def _print_summary(summary: dict):
@@ -179,7 +224,7 @@ def cmd_download(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete,
-            "download": cmd_download}
+            "download": cmd_download, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

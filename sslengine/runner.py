@@ -47,6 +47,22 @@ def check_parent(store: Store, config: RunConfig, parent: str | None) -> str | N
     return run.id
 
 
+def execute(store: Store, run_id: str, config: RunConfig, stop: threading.Event) -> str:
+    """Train a recorded run to its end and record how it ended; returns the final status. Whatever runs it (a
+    thread here, a Ray worker on another host) goes through this, so a run fails the same way everywhere:
+    marked failed with its message, without taking the process down."""
+    try:
+        store.set_status(run_id, "running", device=str(resolve_device(config.device)))
+        status = train(config, store, run_id, stop)
+    except Exception as error:
+        traceback.print_exc()
+        status = "failed"
+        store.set_status(run_id, status, error=f"{type(error).__name__}: {error}")
+    else:
+        store.set_status(run_id, status)
+    return status
+
+
 class Runner:
     def __init__(self, store: Store):
         self.store = store
@@ -73,11 +89,7 @@ class Runner:
 
     def _run(self, run_id: str, config: RunConfig, stop: threading.Event):
         try:
-            self.store.set_status(run_id, "running", device=str(resolve_device(config.device)))
-            self.store.set_status(run_id, train(config, self.store, run_id, stop))
-        except Exception as error:  # the run fails, not the process; the message goes to the store
-            traceback.print_exc()
-            self.store.set_status(run_id, "failed", error=f"{type(error).__name__}: {error}")
+            execute(self.store, run_id, config, stop)
         finally:
             with self._lock:
                 self._stops.pop(run_id, None)

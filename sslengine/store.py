@@ -3,12 +3,13 @@
 SQLite file by default (WAL, so readers never block the writer), any SQLAlchemy URL otherwise: PostgreSQL
 (`postgresql://...`, through psycopg 3) for a store shared by many processes and hosts. Each write is one
 transaction. The schema is created on first use and carries a version, so that a later change can migrate
-it and an older program refuses a newer store instead of damaging it. Pages, the CLI and the runner all read and write through this class only, so a run
-looks the same wherever it was started.
+it and an older program refuses a newer store instead of damaging it. Pages, the CLI and the runner all
+read and write through this class only, so a run looks the same wherever it was started.
 """
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import time
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
-                        delete, event, func, insert, select, text, update)
+                        delete, event, func, insert, inspect, select, text, update)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -31,9 +32,11 @@ ENV_VAR = "SSL_EXPLORER_STORE"
 ACTIVE = ("queued", "running")
 FINAL = ("finished", "stopped", "failed", "interrupted")
 MAX_SNAPSHOTS_PER_RUN = 200
-SCHEMA_VERSION = 1
-# Version -> the statements that bring a store from the version before up to it (none yet).
-MIGRATIONS: dict[int, list[str]] = {}
+SCHEMA_VERSION = 2
+# Version -> the statements that bring a store from the version before up to it.
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE runs ADD COLUMN sweep VARCHAR(32)"],  # runs grouped under a sweep (the sweeps table)
+}
 _SCHEMA_LOCK = 7_215_512  # PostgreSQL advisory lock id: one process at a time creates or migrates tables
 
 metadata = MetaData()
@@ -54,6 +57,15 @@ runs = Table(
     Column("pid", Integer),
     Column("parent", String(32)),
     Column("stop_requested", Integer, nullable=False, default=0),
+    Column("sweep", String(32)),
+)
+sweeps = Table(
+    "sweeps", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("algorithm", String(50), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: the base config, the grid, the number of seeds
+    Column("created", Float, nullable=False),
 )
 scalars = Table(
     "scalars", metadata,
@@ -103,6 +115,7 @@ class RunRecord:
     pid: int | None
     parent: str | None
     stop_requested: bool
+    sweep: str | None
 
     @property
     def seconds(self) -> float | None:
@@ -169,14 +182,15 @@ class Store:
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":  # IF NOT EXISTS alone races between processes there
                 conn.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
+            existed = inspect(conn).has_table("runs")
             for table in metadata.sorted_tables:
                 conn.execute(CreateTable(table, if_not_exists=True))
                 for index in table.indexes:
                     conn.execute(CreateIndex(index, if_not_exists=True))
             version = conn.execute(select(func.max(schema.c.version))).scalar()
             if version is None:  # a new store, or one from before versions (the same tables as version 1)
-                conn.execute(insert(schema).values(version=SCHEMA_VERSION))
-                return
+                version = 1 if existed else SCHEMA_VERSION
+                conn.execute(insert(schema).values(version=version))
             if version > SCHEMA_VERSION:
                 raise ConfigError("store", f"{self.url} has schema version {version}, newer than this "
                                            f"program's {SCHEMA_VERSION}: update SSL Explorer to open it")
@@ -186,15 +200,33 @@ class Store:
                 conn.execute(update(schema).values(version=step))
 
     # Runs ---------------------------------------------------------------------------------------------
-    def create_run(self, config: RunConfig, parent: str | None = None) -> str:
+    def create_run(self, config: RunConfig, parent: str | None = None, sweep: str | None = None) -> str:
         run_id = uuid.uuid4().hex[:12]
         with self.engine.begin() as conn:
             conn.execute(insert(runs).values(
                 id=run_id, name=config.name or f"{config.algorithm}-{config.dataset}-{run_id[:4]}",
                 algorithm=config.algorithm, dataset=config.dataset, config=config.to_json(), status="queued",
                 created=time.time(), host=socket.gethostname(), pid=os.getpid(), parent=parent,
-                stop_requested=0))
+                stop_requested=0, sweep=sweep))
         return run_id
+
+    # Sweeps -------------------------------------------------------------------------------------------
+    def create_sweep(self, name: str, algorithm: str, spec: dict) -> str:
+        sweep_id = uuid.uuid4().hex[:12]
+        with self.engine.begin() as conn:
+            conn.execute(insert(sweeps).values(id=sweep_id, name=name, algorithm=algorithm,
+                                               spec=json.dumps(spec, sort_keys=True), created=time.time()))
+        return sweep_id
+
+    def list_sweeps(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sweeps).order_by(sweeps.c.created.desc())).mappings().all()
+        return [dict(row, spec=json.loads(row["spec"])) for row in rows]
+
+    def sweep_runs(self, sweep_id: str) -> list[RunRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).where(runs.c.sweep == sweep_id).order_by(runs.c.created)).mappings()
+            return [_record(row) for row in rows.all()]
 
     def set_status(self, run_id: str, status: str, error: str | None = None, device: str | None = None):
         values: dict = {"status": status}

@@ -1,0 +1,72 @@
+"""Sweeps: the grid from the command line, its expansion, and points trained as tasks on a local Ray."""
+import json
+
+import pytest
+from sqlalchemy import update
+
+from sslengine import store as store_module
+from sslengine.config import ConfigError, RunConfig
+from sslengine.sweeps import create_sweep, expand, parse_grid, run_on_ray
+
+
+def test_a_grid_is_parsed_with_each_fields_type():
+    assert parse_grid(["threshold=0.7,0.95", "labels-per-class=1,2,4"]) == {
+        "threshold": [0.7, 0.95], "labels_per_class": [1, 2, 4]}
+
+
+@pytest.mark.parametrize("item,message", [
+    ("colour=1,2", "grid: 'colour' cannot be swept; sweepable: labels-per-class"),
+    ("steps=10,many", "grid: steps=.*each value must be a int"),
+    ("threshold=", "grid: threshold has no values"),
+    ("seed=1,2", "grid: 'seed' cannot be swept"),
+])
+def test_a_bad_grid_names_the_field_and_what_is_allowed(item, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_grid([item])
+
+
+def test_expand_makes_every_point_times_every_seed_named_after_its_point():
+    configs = expand(RunConfig(dataset="moons"), {"threshold": [0.7, 0.95], "labels_per_class": [1, 2]}, 3)
+    assert len(configs) == 12
+    assert {(c.threshold, c.labels_per_class, c.seed) for c in configs} == {
+        (t, n, s) for t in (0.7, 0.95) for n in (1, 2) for s in range(3)}
+    assert configs[0].name == "threshold=0.7 labels_per_class=1 seed=0" and configs[0].dataset == "moons"
+    with pytest.raises(ConfigError, match="seeds: must be an integer >= 1"):
+        expand(RunConfig(), {}, 0)
+
+
+def test_a_point_that_fails_validation_writes_no_sweep(store):
+    with pytest.raises(ConfigError, match="threshold: must be in"):
+        create_sweep(store, RunConfig(dataset="moons"), {"threshold": [0.5, 1.5]}, 1)
+    assert store.list_runs() == [] and store.list_sweeps() == []
+
+
+@pytest.fixture
+def local_ray():
+    ray = pytest.importorskip("ray", reason="Ray is the optional extra in requirements-scale.txt")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.timeout(300)
+def test_four_points_on_a_local_ray_finish_under_one_sweep_and_a_failing_one_fails_alone(store, local_ray):
+    local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    base = RunConfig(algorithm="fixmatch", dataset="moons", steps=20, log_every=5, n_samples=300)
+    sweep_id, run_ids = create_sweep(store, base, {"threshold": [0.7, 0.95]}, seeds=2)
+    broken = run_ids[1]  # a point that fails in its worker: its stored config names no dataset there is
+    config = json.loads(store.get_run(broken).config.to_json()) | {"dataset": "nope"}
+    with store.engine.begin() as conn:
+        conn.execute(update(store_module.runs).where(store_module.runs.c.id == broken)
+                     .values(config=json.dumps(config)))
+    ended = []
+    statuses = run_on_ray(store, run_ids, max_concurrent=2, on_done=lambda run_id, status: ended.append(run_id))
+    assert sorted(ended) == sorted(run_ids)
+    assert statuses == {run_id: "failed" if run_id == broken else "finished" for run_id in run_ids}
+    runs = store.sweep_runs(sweep_id)
+    assert [run.id for run in runs] == run_ids and {run.sweep for run in runs} == {sweep_id}
+    assert store.get_run(broken).error.startswith("ConfigError: dataset: 'nope'")
+    for run in runs:
+        if run.id != broken:
+            assert 0 <= store.final_scalars(run.id)["test_acc"] <= 1
+    (sweep,) = store.list_sweeps()
+    assert sweep["spec"]["grid"] == {"threshold": [0.7, 0.95]} and sweep["spec"]["seeds"] == 2
