@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-concurrent", type=int, help="points training at once (default: as Ray places them)")
     sweep.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
+    resume = command("sweep-resume", "train the queued runs of a recorded sweep (the Sweeps page starts this)")
+    resume.add_argument("sweep_id")
+    resume.add_argument("--address", help="a Ray cluster to join (default: start a local Ray)")
+    resume.add_argument("--max-concurrent", type=int, help="points training at once")
+    resume.add_argument("--json", action="store_true")
+
     listing = command("list", "list the runs in the store")
     listing.add_argument("--json", action="store_true")
     show = command("show", "a run's config, status and final metrics")
@@ -138,6 +144,18 @@ def cmd_sweep(args) -> int:
         check(config)  # before the store is opened: bad input leaves no trace
     store = Store(args.store)
     sweep_id, run_ids = sweeps.create_sweep(store, base, grid, args.seeds)
+    return _train_sweep(store, sweep_id, run_ids, args)
+
+
+def cmd_sweep_resume(args) -> int:
+    store = Store(args.store, must_exist=True)
+    if args.sweep_id not in {sweep["id"] for sweep in store.list_sweeps()}:
+        raise ConfigError("sweep_id", f"no sweep {args.sweep_id!r} in the store {store.url}")
+    queued = [run.id for run in store.sweep_runs(args.sweep_id) if run.status == "queued"]
+    return _train_sweep(store, args.sweep_id, queued, args)
+
+
+def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
     with tqdm(total=len(run_ids), desc=f"sweep {sweep_id}", unit="run", disable=args.json) as bar:
         try:
             sweeps.run_on_ray(store, run_ids, args.address, args.max_concurrent,
@@ -224,7 +242,7 @@ def cmd_download(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete,
-            "download": cmd_download, "sweep": cmd_sweep}
+            "download": cmd_download, "sweep": cmd_sweep, "sweep-resume": cmd_sweep_resume}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -237,3 +237,17 @@ def stage_accuracy(table: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
     return _layout(figure, "Test accuracy by stage", "stage-accuracy", height=140 + 30 * len(table),
                    xaxis=dict(title="test accuracy", range=[0, 1]), yaxis=dict(autorange="reversed"),
                    legend=dict(orientation="v", x=1.02, y=1))
+
+
+def sweep_heatmap(cells: pd.DataFrame, x: str, y: str, key: str, title: str) -> go.Figure:
+    """Mean of `key` over seeds in each (x, y) cell of a sweep, with mean +- std written in."""
+    mean = cells.pivot(index=y, columns=x, values=f"{key}_mean")
+    spread = cells.pivot(index=y, columns=x, values=f"{key}_std").reindex_like(mean)
+    text = [[f"{m:.3f} ± {s:.3f}" if np.isfinite(m) else "" for m, s in zip(row_m, row_s)]
+            for row_m, row_s in zip(mean.to_numpy(), spread.fillna(0).to_numpy())]
+    figure = go.Figure(go.Heatmap(
+        z=mean.to_numpy(), x=[str(v) for v in mean.columns], y=[str(v) for v in mean.index], text=text,
+        texttemplate="%{text}", colorscale="Viridis", zmin=0, zmax=1,
+        hovertemplate=f"{x} %{{x}}, {y} %{{y}}: %{{text}}<extra></extra>"))
+    return _layout(figure, title, f"sweep-{key}", xaxis=dict(title=x, type="category"),
+                   yaxis=dict(title=y, type="category"))

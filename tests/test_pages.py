@@ -1,5 +1,8 @@
 """Every page through streamlit's AppTest: an empty store, finished runs, a failed run, starting runs."""
+import base64
 import json
+
+import numpy as np
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -276,3 +279,42 @@ def test_compare_lays_a_simclr_run_beside_a_classifier(page_store):
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
     assert any("knn_acc" in title for title in titles), titles
     assert len(app.metric) == 1  # the what-if threshold speaks of FixMatch only
+
+
+def test_sweeps_page_with_no_sweep_says_how_to_start_one(page_store):
+    app = open_page("views/sweeps.py")
+    assert not app.exception and "python -m sslengine sweep" in app.info[0].value
+
+
+def test_sweeps_page_fills_the_heat_map_with_mean_and_spread_and_links_each_cell_to_compare(page_store):
+    import threading
+    from sslengine.runner import execute
+    from sslengine.sweeps import create_sweep
+    base = RunConfig(algorithm="fixmatch", **SHORT)
+    sweep_id, run_ids = create_sweep(page_store, base, {"threshold": [0.7, 0.95], "labels_per_class": [1, 2]}, 2)
+    for run_id in run_ids[:-1]:
+        execute(page_store, run_id, page_store.get_run(run_id).config, threading.Event())
+    page_store.set_status(run_ids[-1], "failed", error="RuntimeError: boom")
+    app = open_page("views/sweeps.py")
+    assert not app.exception
+    assert any("RuntimeError: boom" in error.value for error in app.error)
+    z = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]["z"]  # plotly sends arrays base64-encoded
+    z = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"]).reshape(2, 2)
+    assert np.isfinite(z).all()  # every cell filled, the one with a failed seed from its other seed
+    expected = np.mean([page_store.final_scalars(r)["test_acc"] for r in run_ids[:2]])  # threshold 0.7, 1 label
+    assert z[0][0] == pytest.approx(expected)
+    table = app.dataframe[0].value
+    assert table.open.iloc[0] == "/compare?runs=" + ",".join(run_ids[:2])
+
+
+def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_process(page_store, monkeypatch):
+    started = []
+    monkeypatch.setattr("subprocess.Popen", lambda command, **kwargs: started.append(command))
+    app = submit(open_page("views/sweeps.py"), "sweep-form", threshold="0.5,1.5")
+    assert [e.value for e in app.error] == ["threshold: must be in [0, 1], got 1.5"]
+    assert page_store.list_sweeps() == [] and started == []
+    app = submit(app, "sweep-form", threshold="0.8", labels_per_class="1,2", seeds=1, dataset="moons")
+    assert not app.exception and not app.error
+    (sweep,) = page_store.list_sweeps()
+    assert len(page_store.sweep_runs(sweep["id"])) == 2
+    assert started[0][-4:] == ["sweep-resume", sweep["id"], "--store", page_store.url]

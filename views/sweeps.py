@@ -1,0 +1,116 @@
+"""Sweeps: a grid of settings times seeds, trained as Ray tasks; final accuracies as heat maps."""
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from views import _common as common
+from sslengine import plots
+from sslengine.algorithms import ALGORITHMS
+from sslengine.config import ConfigError, RunConfig
+from sslengine.store import ACTIVE
+from sslengine.sweeps import create_sweep, parse_grid
+
+FORM = "sweep-form"
+
+st.title("Sweeps")
+st.write(
+    "A sweep trains every combination of two settings, several seeds each, as tasks on Ray (a local Ray, or "
+    "a cluster when the store is a shared PostgreSQL database). Each cell shows the mean final accuracy "
+    "over seeds and its spread: look for where the threshold stops paying for itself as the label budget "
+    "grows. The table below opens any cell's runs in Compare."
+)
+st.latex(r"\text{cell}(a, b) = \frac{1}{S}\sum_{s=1}^{S} \text{acc}(a, b, s)\ \pm\ "
+         r"\sqrt{\tfrac{1}{S-1}\textstyle\sum_s (\text{acc}(a, b, s) - \overline{\text{acc}})^2}")
+store = common.store()
+
+
+def start_sweep():
+    """Record the sweep (every point checked first), then train it in a process of its own: Ray's workers
+    and driver stay out of the web server."""
+    values = st.session_state
+    st.session_state[f"{FORM}-errors"] = {}
+    try:
+        grid = parse_grid([f"{field}={values[f'{FORM}-{field}']}" for field in ("threshold", "labels_per_class")])
+        base = RunConfig(algorithm=values[f"{FORM}-algorithm"], dataset=values[f"{FORM}-dataset"],
+                         steps=values[f"{FORM}-steps"], device=common.device_choice())
+        sweep_id, _ = create_sweep(store, base, grid, values[f"{FORM}-seeds"])
+    except ConfigError as error:
+        st.session_state[f"{FORM}-errors"] = {error.field: str(error)}
+        return
+    subprocess.Popen([sys.executable, "-m", "sslengine", "sweep-resume", sweep_id, "--store", store.url],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    st.session_state["sweep"] = sweep_id
+
+
+with st.expander("Start a sweep", expanded=not store.list_sweeps()):
+    with st.form(FORM, border=False):
+        a, b, c = st.columns(3)
+        methods = [name for name in ALGORITHMS if ALGORITHMS[name].has_classifier and not ALGORITHMS[name].parent_must]
+        a.selectbox("Method", methods, index=methods.index("fixmatch"), key=f"{FORM}-algorithm")
+        b.selectbox("Dataset", ["digits", "moons", "circles"], key=f"{FORM}-dataset")
+        c.number_input("Steps per run", 1, 100_000, 300, step=100, key=f"{FORM}-steps")
+        d, e, f = st.columns(3)
+        d.text_input("Thresholds", "0.7,0.95", key=f"{FORM}-threshold")
+        e.text_input("Labels per class", "1,4", key=f"{FORM}-labels_per_class")
+        f.number_input("Seeds", 1, 10, 2, key=f"{FORM}-seeds")
+        common.other_errors(FORM, set())
+        st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_sweep)
+
+sweeps = {sweep["id"]: sweep for sweep in store.list_sweeps()}
+if not sweeps:
+    st.info("No sweep yet: press Start, or run `python -m sslengine sweep fixmatch --grid threshold=0.7,0.95 "
+            "--grid labels-per-class=1,4 --seeds 2` and reload.")
+    st.stop()
+if st.session_state.get("sweep") not in sweeps:
+    st.session_state["sweep"] = next(iter(sweeps))
+sweep_id = st.selectbox("Sweep", list(sweeps), format_func=lambda i: f"{sweeps[i]['name']} · {i}", key="sweep")
+
+
+def cell_table(sweep: dict) -> tuple[pd.DataFrame, list[str]]:
+    """One row per run: its swept values, status and final accuracies."""
+    axes = list(sweep["spec"]["grid"])
+    rows = []
+    for run in store.sweep_runs(sweep["id"]):
+        final = store.final_scalars(run.id)
+        rows.append({**{axis: getattr(run.config, axis) for axis in axes}, "run_id": run.id, "status": run.status,
+                     "test_acc": final.get("test_acc", np.nan),
+                     "pseudo_label_acc": final.get("pseudo_label_acc", np.nan)})
+    return pd.DataFrame(rows), axes
+
+
+def sweep_live(sweep_id: str) -> bool:
+    return any(run.status in ACTIVE for run in store.sweep_runs(sweep_id))
+
+
+@st.fragment(run_every=2 * common.LIVE_SECONDS if sweep_live(sweep_id) else None)
+def show(sweep_id: str, was_live: bool):
+    if was_live and not sweep_live(sweep_id):
+        st.rerun()  # all ended: draw once more and stop ticking
+    sweep = sweeps[sweep_id]
+    runs, axes = cell_table(sweep)
+    done = runs.status.isin(("finished", "stopped", "failed", "interrupted")).sum()
+    st.progress(done / len(runs), text=f"{done} of {len(runs)} runs ended · "
+                                       f"{runs.status.isin(ACTIVE).sum()} queued or running")
+    for _, run in runs[runs.status == "failed"].iterrows():
+        st.error(f"Run {run.run_id} failed: {store.get_run(run.run_id).error}")
+    x, y = (axes + ["seeds"])[:2] if len(axes) < 2 else axes[:2]
+    if y == "seeds":
+        runs["seeds"] = "all"
+    cells = runs.groupby([x, y]).agg(test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
+                                     pseudo_label_acc_mean=("pseudo_label_acc", "mean"),
+                                     pseudo_label_acc_std=("pseudo_label_acc", "std"),
+                                     run_ids=("run_id", list)).reset_index()
+    left, right = st.columns(2)
+    left.plotly_chart(plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over seeds"),
+                      key="sweep-test")
+    right.plotly_chart(plots.sweep_heatmap(cells, x, y, "pseudo_label_acc",
+                                           "Final pseudo-label accuracy (all argmax labels)"), key="sweep-pl")
+    cells["open"] = ["/compare?runs=" + ",".join(ids[:4]) for ids in cells.run_ids]
+    st.dataframe(cells[[x, y, "test_acc_mean", "test_acc_std", "open"]], hide_index=True, width="stretch",
+                 column_config={"open": st.column_config.LinkColumn("runs", display_text="open in Compare")})
+
+
+show(sweep_id, was_live=sweep_live(sweep_id))
