@@ -69,6 +69,17 @@ def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
     return seconds if any(run.status in ACTIVE for run in runs) else None
 
 
+def choose(label: str, options: dict, key: str, when_empty: str, format_func: Callable = str):
+    """A selectbox over `options` whose choice stays valid as they change; with none, says what to do (the
+    `when_empty` text) and ends the page there."""
+    if not options:
+        st.info(when_empty)
+        st.stop()
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = next(iter(options))
+    return st.selectbox(label, list(options), format_func=format_func, key=key)
+
+
 def run_label(run: RunRecord) -> str:
     # No status here: a keyed selectbox keeps the labels it first drew, so a status would go stale.
     return f"{run.name} · {run.id}"

@@ -62,13 +62,9 @@ with st.expander("Run both", expanded=True):
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
 groups = common.run_groups(METHODS)
-if not groups:
-    st.info("No comparison yet: press Run both, or start `python -m sslengine run pi-model --group G` and "
-            "`python -m sslengine run mean-teacher --group G`.")
-    st.stop()
-if st.session_state.get("consistency-group") not in groups:
-    st.session_state["consistency-group"] = next(iter(groups))
-group = st.selectbox("Comparison", list(groups), key="consistency-group")
+group = common.choose("Comparison", groups, "consistency-group",
+                      "No comparison yet: press Run both, or start `python -m sslengine run pi-model --group G` "
+                      "and `python -m sslengine run mean-teacher --group G`.")
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))

@@ -59,12 +59,9 @@ with st.expander("Start a SimCLR run", expanded=True):
                               on_click=common.start_runs, args=(FORM, form_config, select_started))
 
 runs = {run.id: run for run in store.list_runs() if run.algorithm == "simclr"}
-if not runs:
-    st.info("No SimCLR run yet: press Start, or run `python -m sslengine run simclr` and reload.")
-    st.stop()
-if st.session_state.get("embeddings-run") not in runs:
-    st.session_state["embeddings-run"] = next(iter(runs))
-run_id = st.selectbox("Run", list(runs), format_func=lambda i: common.run_label(runs[i]), key="embeddings-run")
+run_id = common.choose("Run", runs, "embeddings-run",
+                       "No SimCLR run yet: press Start, or run `python -m sslengine run simclr` and reload.",
+                       format_func=lambda i: common.run_label(runs[i]))
 
 
 @st.fragment(run_every=common.live_every(runs[run_id]))

@@ -58,12 +58,7 @@ with st.expander("Run the four methods", expanded=True):
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
 groups = common.run_groups(METHODS)
-if not groups:
-    st.info("No comparison yet: press Run all four.")
-    st.stop()
-if st.session_state.get("entropy-group") not in groups:
-    st.session_state["entropy-group"] = next(iter(groups))
-group = st.selectbox("Comparison", list(groups), key="entropy-group")
+group = common.choose("Comparison", groups, "entropy-group", "No comparison yet: press Run all four.")
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))

@@ -165,12 +165,8 @@ with st.expander("Run the three", expanded=False):
                               on_click=common.start_runs, args=(OLU, olu_configs, select_group("olu-group")))
 
 comparisons = grouped("olu ", ("fixmatch", "fixmatch_simclr"))
-if not comparisons:
-    st.info("No comparison yet: press Run O, L and U (about four minutes on a CPU for all three).")
-    st.stop()
-if st.session_state.get("olu-group") not in comparisons:
-    st.session_state["olu-group"] = next(iter(comparisons))
-olu_group = st.selectbox("Comparison", list(comparisons), key="olu-group")
+olu_group = common.choose("Comparison", comparisons, "olu-group",
+                          "No comparison yet: press Run O, L and U (about four minutes on a CPU for all three).")
 
 
 @st.fragment(run_every=common.live_every(*comparisons[olu_group]))

@@ -60,13 +60,10 @@ with st.expander("Start a sweep", expanded=not store.list_sweeps()):
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_sweep)
 
 sweeps = {sweep["id"]: sweep for sweep in store.list_sweeps()}
-if not sweeps:
-    st.info("No sweep yet: press Start, or run `python -m sslengine sweep fixmatch --grid threshold=0.7,0.95 "
-            "--grid labels-per-class=1,4 --seeds 2` and reload.")
-    st.stop()
-if st.session_state.get("sweep") not in sweeps:
-    st.session_state["sweep"] = next(iter(sweeps))
-sweep_id = st.selectbox("Sweep", list(sweeps), format_func=lambda i: f"{sweeps[i]['name']} · {i}", key="sweep")
+sweep_id = common.choose("Sweep", sweeps, "sweep",
+                         "No sweep yet: press Start, or run `python -m sslengine sweep fixmatch --grid "
+                         "threshold=0.7,0.95 --grid labels-per-class=1,4 --seeds 2` and reload.",
+                         format_func=lambda i: f"{sweeps[i]['name']} · {i}")
 
 
 def cell_table(sweep: dict) -> tuple[pd.DataFrame, list[str]]:
