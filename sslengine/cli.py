@@ -164,6 +164,13 @@ def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
             for run_id in run_ids:
                 store.request_stop(run_id)
             raise
+        except Exception as error:  # no Ray, no cluster at the address...: the runs say why, for the page
+            message = ("Ray is not installed: pip install -r requirements-scale.txt"
+                       if isinstance(error, ImportError) else f"{type(error).__name__}: {error}")
+            for run_id in run_ids:
+                if store.get_run(run_id).status == "queued":
+                    store.set_status(run_id, "failed", error=f"the sweep could not train it: {message}")
+            raise
     rows = [_summary(store, run_id) for run_id in run_ids]
     if args.json:
         print(json.dumps({"sweep_id": sweep_id, "runs": [{key: row[key] for key in

@@ -70,3 +70,19 @@ def test_four_points_on_a_local_ray_finish_under_one_sweep_and_a_failing_one_fai
             assert 0 <= store.final_scalars(run.id)["test_acc"] <= 1
     (sweep,) = store.list_sweeps()
     assert sweep["spec"]["grid"] == {"threshold": [0.7, 0.95]} and sweep["spec"]["seeds"] == 2
+
+
+def test_a_sweep_that_cannot_reach_ray_marks_its_runs_failed_with_the_reason(store, monkeypatch):
+    from sslengine import cli, sweeps
+
+    def no_cluster(*args, **kwargs):
+        raise ConnectionError("no Ray cluster at 10.0.0.1:6379")
+
+    monkeypatch.setattr(sweeps, "run_on_ray", no_cluster)
+    with pytest.raises(ConnectionError):
+        cli.main(["sweep", "fixmatch", "--dataset", "moons", "--steps", "5", "--grid", "threshold=0.7,0.9",
+                  "--address", "10.0.0.1:6379", "--store", store.url, "--json"])
+    runs = store.list_runs()
+    assert len(runs) == 2 and {run.status for run in runs} == {"failed"}
+    assert all(run.error == "the sweep could not train it: ConnectionError: no Ray cluster at 10.0.0.1:6379"
+               for run in runs)

@@ -1,6 +1,8 @@
 """Sweeps: a grid of settings times seeds, trained as Ray tasks; final accuracies as heat maps."""
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,8 +42,10 @@ def start_sweep():
     except ConfigError as error:
         st.session_state[f"{FORM}-errors"] = {error.field: str(error)}
         return
-    subprocess.Popen([sys.executable, "-m", "sslengine", "sweep-resume", sweep_id, "--store", store.url],
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(tempfile.gettempdir()) / f"ssl-explorer-sweep-{sweep_id}.log"  # a failure also marks its runs
+    with open(log, "w") as output:
+        subprocess.Popen([sys.executable, "-m", "sslengine", "sweep-resume", sweep_id, "--store", store.url],
+                         stdout=output, stderr=subprocess.STDOUT)
     st.session_state["sweep"] = sweep_id
 
 
