@@ -86,7 +86,10 @@ def sweep_live(sweep_id: str) -> bool:
     return any(run.status in ACTIVE for run in store.sweep_runs(sweep_id))
 
 
-@st.fragment(run_every=2 * common.LIVE_SECONDS if sweep_live(sweep_id) else None)
+live = sweep_live(sweep_id)
+
+
+@st.fragment(run_every=2 * common.LIVE_SECONDS if live else None)
 def show(sweep_id: str, was_live: bool):
     if was_live and not sweep_live(sweep_id):
         st.rerun()  # all ended: draw once more and stop ticking
@@ -114,4 +117,4 @@ def show(sweep_id: str, was_live: bool):
                  column_config={"open": st.column_config.LinkColumn("runs", display_text="open in Compare")})
 
 
-show(sweep_id, was_live=sweep_live(sweep_id))
+show(sweep_id, was_live=live)
