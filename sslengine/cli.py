@@ -7,15 +7,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
-from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from . import datasets, sweeps
 from .config import ALGORITHMS, ConfigError, RunConfig
+from .export import FORMATS, export, run_summary
 from .runner import check, get_runner
 from .store import Store, UnknownRun
 
@@ -83,9 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", "a run's config, status and final metrics")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
-    export = command("export", "write scalars.csv and one step_<N>.npz per snapshot")
+    export = command("export", "a run for CSV readers, MLflow or TensorBoard: config, every scalar, snapshots")
     export.add_argument("run_id")
-    export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--format", choices=FORMATS, default="csv",
+                        help="csv: scalars.csv, run.json, snapshots/step_<N>.npz; mlflow: a run with params, metrics and "
+                             "artifacts; tensorboard: event files (default csv)")
+    export.add_argument("--out", help="csv: a folder (default exports/RUN_ID); tensorboard: a log dir (default "
+                                      "runs); mlflow: a tracking URI or a folder (default: $MLFLOW_TRACKING_URI, "
+                                      "else ./mlflow.db)")
+    export.add_argument("--experiment", default="ssl-explorer", help="mlflow: the experiment, made if missing")
     delete = command("delete", "delete a run and everything it logged")
     delete.add_argument("run_id")
     download = commands.add_parser("download", help="fetch image sets from their official addresses into "
@@ -93,22 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("names", nargs="+", metavar="NAME",
                           help=f"one or more of {', '.join(datasets.IMAGE_SETS)}")
     return parser
-
-
-def _finite(values: dict) -> dict:
-    """JSON has no NaN: undefined metrics (e.g. accuracy of an empty set) become null."""
-    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
-
-
-def _summary(store: Store, run_id: str, with_config: bool = False) -> dict:
-    run = store.get_run(run_id)
-    summary = {"run_id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
-               "status": run.status, "error": run.error, "device": run.device,
-               "seconds": None if run.seconds is None else round(run.seconds, 2),
-               "metrics": _finite(store.final_scalars(run.id))}
-    if with_config:
-        summary["config"] = dataclasses.asdict(run.config)
-    return summary
 
 
 def _config(args) -> RunConfig:
@@ -130,7 +118,7 @@ def cmd_run(args) -> int:
     except KeyboardInterrupt:
         runner.stop(run_id)
         runner.wait(run_id)
-    summary = _summary(runner.store, run_id)
+    summary = run_summary(runner.store, run_id)
     if args.json:
         print(json.dumps({key: summary[key] for key in ("run_id", "status", "seconds", "metrics", "error")}))
     else:
@@ -171,7 +159,7 @@ def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
                 if store.get_run(run_id).status == "queued":
                     store.set_status(run_id, "failed", error=f"the sweep could not train it: {message}")
             raise
-    rows = [_summary(store, run_id) for run_id in run_ids]
+    rows = [run_summary(store, run_id) for run_id in run_ids]
     if args.json:
         print(json.dumps({"sweep_id": sweep_id, "runs": [{key: row[key] for key in
                                                           ("run_id", "name", "status", "metrics", "error")}
@@ -196,7 +184,7 @@ def _print_summary(summary: dict):
 
 def cmd_list(args) -> int:
     store = Store(args.store)
-    rows = [_summary(store, run.id) for run in store.list_runs()]
+    rows = [run_summary(store, run.id) for run in store.list_runs()]
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -210,7 +198,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     store = Store(args.store, must_exist=True)
-    summary = _summary(store, args.run_id, with_config=True)
+    summary = run_summary(store, args.run_id, with_config=True)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -223,14 +211,7 @@ def cmd_show(args) -> int:
 
 def cmd_export(args) -> int:
     store = Store(args.store, must_exist=True)
-    run_id = store.resolve_id(args.run_id)
-    args.out.mkdir(parents=True, exist_ok=True)
-    store.scalars(run_id).to_csv(args.out / "scalars.csv", index=False)
-    steps = store.snapshot_steps(run_id)
-    for step in steps:
-        np.savez_compressed(args.out / f"step_{step}.npz", **store.arrays(run_id, step))
-    (args.out / "run.json").write_text(json.dumps(_summary(store, run_id, with_config=True), indent=2))
-    print(f"exported {run_id} to {args.out}: scalars.csv, run.json, {len(steps)} snapshots")
+    print(f"exported {store.resolve_id(args.run_id)} to {export(store, args.run_id, args.format, args.out, args.experiment)}")
     return 0
 
 
