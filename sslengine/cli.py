@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--max-concurrent", type=int, help="points training at once")
     resume.add_argument("--json", action="store_true")
 
+    stop = command("sweep-stop", "stop every run of a sweep that has not ended, wherever it trains")
+    stop.add_argument("sweep_id")
+
     listing = command("list", "list the runs in the store")
     listing.add_argument("--json", action="store_true")
     show = command("show", "a run's config, status and final metrics")
@@ -84,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", "a run for CSV readers, MLflow or TensorBoard: config, every scalar, snapshots")
     export.add_argument("run_id")
     export.add_argument("--format", choices=FORMATS, default="csv",
-                        help="csv: scalars.csv, run.json, snapshots/step_<N>.npz; mlflow: a run with params, metrics and "
-                             "artifacts; tensorboard: event files (default csv)")
+                        help="csv: scalars.csv, run.json, snapshots/step_<N>.npz; mlflow: a run with params, "
+                             "metrics and artifacts; tensorboard: event files (default csv)")
     export.add_argument("--out", help="csv: a folder (default exports/RUN_ID); tensorboard: a log dir (default "
                                       "runs); mlflow: a tracking URI or a folder (default: $MLFLOW_TRACKING_URI, "
                                       "else ./mlflow.db)")
@@ -135,12 +138,23 @@ def cmd_sweep(args) -> int:
     return _train_sweep(store, sweep_id, run_ids, args)
 
 
-def cmd_sweep_resume(args) -> int:
+def _sweep_store(args) -> Store:
     store = Store(args.store, must_exist=True)
     if args.sweep_id not in {sweep["id"] for sweep in store.list_sweeps()}:
         raise ConfigError("sweep_id", f"no sweep {args.sweep_id!r} in the store {store.url}")
+    return store
+
+
+def cmd_sweep_resume(args) -> int:
+    store = _sweep_store(args)
     queued = [run.id for run in store.sweep_runs(args.sweep_id) if run.status == "queued"]
     return _train_sweep(store, args.sweep_id, queued, args)
+
+
+def cmd_sweep_stop(args) -> int:
+    stopped = sweeps.stop_sweep(_sweep_store(args), args.sweep_id)
+    print(f"sweep {args.sweep_id}: asked {len(stopped)} runs to stop" + (f" ({', '.join(stopped)})" if stopped else ""))
+    return 0
 
 
 def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
@@ -149,8 +163,7 @@ def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
             sweeps.run_on_ray(store, run_ids, args.address, args.max_concurrent,
                               on_done=lambda run_id, status: (bar.update(), bar.set_postfix_str(status)))
         except KeyboardInterrupt:  # stopping the sweep stops its runs, wherever they train
-            for run_id in run_ids:
-                store.request_stop(run_id)
+            sweeps.stop_sweep(store, sweep_id)
             raise
         except Exception as error:  # no Ray, no cluster at the address...: the runs say why, for the page
             message = ("Ray is not installed: pip install -r requirements-scale.txt"
@@ -211,7 +224,8 @@ def cmd_show(args) -> int:
 
 def cmd_export(args) -> int:
     store = Store(args.store, must_exist=True)
-    print(f"exported {store.resolve_id(args.run_id)} to {export(store, args.run_id, args.format, args.out, args.experiment)}")
+    where = export(store, args.run_id, args.format, args.out, args.experiment)
+    print(f"exported {store.resolve_id(args.run_id)} to {where}")
     return 0
 
 
@@ -230,7 +244,8 @@ def cmd_download(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete,
-            "download": cmd_download, "sweep": cmd_sweep, "sweep-resume": cmd_sweep_resume}
+            "download": cmd_download, "sweep": cmd_sweep, "sweep-resume": cmd_sweep_resume,
+            "sweep-stop": cmd_sweep_stop}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -247,10 +247,13 @@ class Store:
             conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
 
     def request_stop(self, run_id: str):
-        """Ask the run to stop; its loop, in whatever process, sees this at its next log step."""
+        """Ask the run to stop; its loop, in whatever process, sees this at its next log step. A run still
+        queued is stopped at once: whatever would have trained it sees the request first and leaves it."""
         self.get_run(run_id)
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(stop_requested=1))
+            conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "queued")
+                         .values(status="stopped", finished=time.time()))
 
     def stop_requested(self, run_id: str) -> bool:
         with self.engine.connect() as conn:

@@ -15,7 +15,8 @@ from typing import Callable
 
 from .config import ConfigError, RunConfig
 from .runner import check, execute
-from .store import Store
+from .store import ACTIVE, Store
+
 
 def _number_type(hint) -> type | None:
     kinds = [kind for kind in (typing.get_args(hint) or (hint,)) if kind in (int, float)]
@@ -68,11 +69,19 @@ def create_sweep(store: Store, base: RunConfig, grid: dict[str, list], seeds: in
     return sweep_id, [store.create_run(config, sweep=sweep_id) for config in configs]
 
 
+def stop_sweep(store: Store, sweep_id: str) -> list[str]:
+    """Stop every run of the sweep that has not ended, wherever it trains: queued ones at once, running ones
+    at their next log step. Returns their ids."""
+    active = [run.id for run in store.sweep_runs(sweep_id) if run.status in ACTIVE]
+    for run_id in active:
+        store.request_stop(run_id)
+    return active
+
+
 def _train_point(store_url: str, run_id: str) -> str:
     """One Ray task: train a recorded run from its stored config."""
     store = Store(store_url)
     if store.stop_requested(run_id):  # the sweep was stopped before this point started
-        store.set_status(run_id, "stopped")
         return "stopped"
     return execute(store, run_id, store.get_run(run_id).config, threading.Event())
 

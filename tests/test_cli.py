@@ -61,6 +61,7 @@ BAD_INPUTS = [
     (["show", "0000dead"], "run_id: no run '0000dead'"),
     (["export", "0000dead", "--out", "x"], "run_id: no run '0000dead'"),
     (["export", "0000dead", "--format", "parquet"], "argument --format: invalid choice: 'parquet'"),
+    (["sweep-stop", "0000dead"], "sweep_id: no sweep '0000dead'"),
     (["delete", "0000dead"], "run_id: no run '0000dead'"),
 ]
 

@@ -307,6 +307,19 @@ def test_sweeps_page_fills_the_heat_map_with_mean_and_spread_and_links_each_cell
     assert table.open.iloc[0] == "/compare?runs=" + ",".join(run_ids[:2])
 
 
+def test_stop_sweep_stops_its_queued_runs_and_is_disabled_once_none_is_left(page_store):
+    from sslengine.sweeps import create_sweep
+    sweep_id, run_ids = create_sweep(page_store, RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.7, 0.9]}, 1)
+    page_store.set_status(run_ids[0], "finished")
+    app = open_page("views/sweeps.py")
+    button = app.button(key="stop-sweep")
+    assert not app.exception and not button.disabled
+    app = button.click().run()
+    assert [run.status for run in page_store.sweep_runs(sweep_id)] == ["finished", "stopped"]
+    assert not app.exception and app.button(key="stop-sweep").disabled
+    assert "2 of 2 runs ended · 0 queued or running" in app.get("progress")[0].proto.text
+
+
 def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_process(page_store, monkeypatch):
     started = []
     monkeypatch.setattr("subprocess.Popen", lambda command, **kwargs: started.append(command))

@@ -6,7 +6,7 @@ from sqlalchemy import update
 
 from sslengine import store as store_module
 from sslengine.config import ConfigError, RunConfig
-from sslengine.sweeps import create_sweep, expand, parse_grid, run_on_ray
+from sslengine.sweeps import create_sweep, expand, parse_grid, run_on_ray, stop_sweep
 
 
 def test_a_grid_is_parsed_with_each_fields_type():
@@ -39,6 +39,18 @@ def test_a_point_that_fails_validation_writes_no_sweep(store):
     with pytest.raises(ConfigError, match="threshold: must be in"):
         create_sweep(store, RunConfig(dataset="moons"), {"threshold": [0.5, 1.5]}, 1)
     assert store.list_runs() == [] and store.list_sweeps() == []
+
+
+def test_stopping_a_sweep_stops_queued_runs_at_once_asks_running_ones_and_leaves_ended_ones(store):
+    sweep_id, (running, finished, queued) = create_sweep(store, RunConfig(dataset="moons"),
+                                                         {"threshold": [0.7, 0.8, 0.9]}, seeds=1)
+    store.set_status(running, "running")
+    store.set_status(finished, "finished")
+    assert stop_sweep(store, sweep_id) == [running, queued]
+    after = {run.id: run for run in store.sweep_runs(sweep_id)}
+    assert (after[queued].status, after[queued].stop_requested) == ("stopped", True)
+    assert (after[running].status, after[running].stop_requested) == ("running", True)  # its loop ends it
+    assert (after[finished].status, after[finished].stop_requested) == ("finished", False)
 
 
 @pytest.fixture
@@ -86,3 +98,26 @@ def test_a_sweep_that_cannot_reach_ray_marks_its_runs_failed_with_the_reason(sto
     assert len(runs) == 2 and {run.status for run in runs} == {"failed"}
     assert all(run.error == "the sweep could not train it: ConnectionError: no Ray cluster at 10.0.0.1:6379"
                for run in runs)
+
+
+@pytest.mark.timeout(300)
+def test_a_sweep_stopped_while_it_trains_on_ray_ends_its_running_point_and_never_starts_the_rest(store, local_ray):
+    import threading
+    import time
+    local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    base = RunConfig(algorithm="fixmatch", dataset="moons", steps=100_000, log_every=5, n_samples=300)
+    sweep_id, run_ids = create_sweep(store, base, {"threshold": [0.7, 0.8, 0.9]}, seeds=1)
+    statuses = {}
+    driver = threading.Thread(target=lambda: statuses.update(run_on_ray(store, run_ids, max_concurrent=1)))
+    driver.start()
+    deadline = time.monotonic() + 120
+    while (store.last_step(run_ids[0]) or 0) < 10 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert store.last_step(run_ids[0]) >= 10, "the first point never started training"
+    stop_sweep(store, sweep_id)
+    driver.join(120)
+    assert not driver.is_alive()
+    assert statuses == dict.fromkeys(run_ids, "stopped")
+    assert [run.status for run in store.sweep_runs(sweep_id)] == ["stopped"] * 3
+    assert store.last_step(run_ids[0]) < base.steps
+    assert store.last_step(run_ids[1]) is None and store.last_step(run_ids[2]) is None  # never trained

@@ -13,7 +13,7 @@ from sslengine import plots
 from sslengine.algorithms import ALGORITHMS
 from sslengine.config import ConfigError, RunConfig
 from sslengine.store import ACTIVE
-from sslengine.sweeps import create_sweep, parse_grid
+from sslengine.sweeps import create_sweep, parse_grid, stop_sweep
 
 FORM = "sweep-form"
 
@@ -96,8 +96,12 @@ def show(sweep_id: str, was_live: bool):
     sweep = sweeps[sweep_id]
     runs, axes = cell_table(sweep)
     done = runs.status.isin(("finished", "stopped", "failed", "interrupted")).sum()
-    st.progress(done / len(runs), text=f"{done} of {len(runs)} runs ended · "
-                                       f"{runs.status.isin(ACTIVE).sum()} queued or running")
+    active = runs.status.isin(ACTIVE).sum()
+    bar, button = st.columns([5, 1], vertical_alignment="bottom")
+    bar.progress(done / len(runs), text=f"{done} of {len(runs)} runs ended · {active} queued or running")
+    button.button("Stop sweep", icon=":material/stop:", disabled=not active, key="stop-sweep",
+                  on_click=stop_sweep, args=(store, sweep_id), help="Queued runs stop at once, running ones at "
+                                                                    "their next log step, wherever they train.")
     for _, run in runs[runs.status == "failed"].iterrows():
         st.error(f"Run {run.run_id} failed: {store.get_run(run.run_id).error}")
     x, y = (axes + ["seeds"])[:2] if len(axes) < 2 else axes[:2]
