@@ -15,7 +15,7 @@ from pathlib import Path
 from sslengine.config import RunConfig
 from sslengine.runner import Runner
 from sslengine.store import Store
-from sslengine.sweeps import create_sweep, run_on_ray
+from sslengine.sweeps import create_sweep, plan, run_on_ray
 
 GRID, SEEDS = {"threshold": [0.7, 0.95]}, 2
 
@@ -27,7 +27,7 @@ def main():
     base = RunConfig(algorithm="fixmatch", dataset="digits", steps=args.steps)
 
     store = Store(str(Path(tempfile.mkdtemp()) / "sequential.db"))
-    _, run_ids = create_sweep(store, base, GRID, SEEDS)
+    _, run_ids = create_sweep(store, plan(base, GRID, SEEDS))
     runner = Runner(store)
     started = time.perf_counter()
     for run_id in run_ids:  # the recorded configs, trained as a page would, one at a time
@@ -36,7 +36,7 @@ def main():
     sequential = time.perf_counter() - started
 
     store = Store(str(Path(tempfile.mkdtemp()) / "ray.db"))
-    _, run_ids = create_sweep(store, base, GRID, SEEDS)
+    _, run_ids = create_sweep(store, plan(base, GRID, SEEDS))
     started = time.perf_counter()
     statuses = run_on_ray(store, run_ids)
     on_ray = time.perf_counter() - started

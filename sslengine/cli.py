@@ -130,11 +130,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    base, grid = _config(args), sweeps.parse_grid(args.grid)
-    for config in sweeps.expand(base, grid, args.seeds):
-        check(config)  # before the store is opened: bad input leaves no trace
+    checked = sweeps.plan(_config(args), sweeps.parse_grid(args.grid), args.seeds)  # before the store is opened
     store = Store(args.store)
-    sweep_id, run_ids = sweeps.create_sweep(store, base, grid, args.seeds)
+    sweep_id, run_ids = sweeps.create_sweep(store, checked)
     return _train_sweep(store, sweep_id, run_ids, args)
 
 

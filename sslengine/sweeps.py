@@ -1,6 +1,6 @@
 """Sweeps: a grid of settings times seeds, each point a run in the store, trained as Ray tasks.
 
-Every point is checked before anything is written, then recorded as a queued run under one sweep id. Each
+Every point is checked (`plan`) before anything is written, then recorded as a queued run under one sweep id. Each
 Ray task opens the store by its URL and trains one run through `runner.execute`, exactly as a page's thread
 does; so a worker on another host needs only the store's URL (PostgreSQL there) and this package. Ray
 (`requirements-scale.txt`) is imported only when a sweep is run.
@@ -60,13 +60,25 @@ def expand(base: RunConfig, grid: dict[str, list], seeds: int) -> list[RunConfig
     return configs
 
 
-def create_sweep(store: Store, base: RunConfig, grid: dict[str, list], seeds: int) -> tuple[str, list[str]]:
-    """Check every point, then record the sweep and its runs (queued); returns the sweep id and run ids."""
-    configs = [check(config) for config in expand(base, grid, seeds)]
-    spec = {"base": dataclasses.asdict(base), "grid": grid, "seeds": seeds}
-    name = f"{base.algorithm} {base.dataset} " + " x ".join(f"{k}{v}" for k, v in grid.items())
-    sweep_id = store.create_sweep(name, base.algorithm, spec)
-    return sweep_id, [store.create_run(config, sweep=sweep_id) for config in configs]
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    base: RunConfig
+    grid: dict[str, list]
+    seeds: int
+    points: list[RunConfig]  # every grid point times every seed, each checked
+
+
+def plan(base: RunConfig, grid: dict[str, list], seeds: int) -> Plan:
+    """Expand and check every point, touching nothing: raises ConfigError naming the field."""
+    return Plan(base, grid, seeds, [check(config) for config in expand(base, grid, seeds)])
+
+
+def create_sweep(store: Store, sweep: Plan) -> tuple[str, list[str]]:
+    """Record a checked sweep and its runs (queued); returns the sweep id and the run ids."""
+    spec = {"base": dataclasses.asdict(sweep.base), "grid": sweep.grid, "seeds": sweep.seeds}
+    name = f"{sweep.base.algorithm} {sweep.base.dataset} " + " x ".join(f"{k}{v}" for k, v in sweep.grid.items())
+    sweep_id = store.create_sweep(name, sweep.base.algorithm, spec)
+    return sweep_id, [store.create_run(config, sweep=sweep_id) for config in sweep.points]
 
 
 def stop_sweep(store: Store, sweep_id: str) -> list[str]:

@@ -289,9 +289,9 @@ def test_sweeps_page_with_no_sweep_says_how_to_start_one(page_store):
 def test_sweeps_page_fills_the_heat_map_with_mean_and_spread_and_links_each_cell_to_compare(page_store):
     import threading
     from sslengine.runner import execute
-    from sslengine.sweeps import create_sweep
+    from sslengine.sweeps import create_sweep, plan
     base = RunConfig(algorithm="fixmatch", **SHORT)
-    sweep_id, run_ids = create_sweep(page_store, base, {"threshold": [0.7, 0.95], "labels_per_class": [1, 2]}, 2)
+    sweep_id, run_ids = create_sweep(page_store, plan(base, {"threshold": [0.7, 0.95], "labels_per_class": [1, 2]}, 2))
     for run_id in run_ids[:-1]:
         execute(page_store, run_id, page_store.get_run(run_id).config, threading.Event())
     page_store.set_status(run_ids[-1], "failed", error="RuntimeError: boom")
@@ -308,8 +308,9 @@ def test_sweeps_page_fills_the_heat_map_with_mean_and_spread_and_links_each_cell
 
 
 def test_stop_sweep_stops_its_queued_runs_and_is_disabled_once_none_is_left(page_store):
-    from sslengine.sweeps import create_sweep
-    sweep_id, run_ids = create_sweep(page_store, RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.7, 0.9]}, 1)
+    from sslengine.sweeps import create_sweep, plan
+    points = plan(RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.7, 0.9]}, 1)
+    sweep_id, run_ids = create_sweep(page_store, points)
     page_store.set_status(run_ids[0], "finished")
     app = open_page("views/sweeps.py")
     button = app.button(key="stop-sweep")

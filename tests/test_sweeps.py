@@ -6,7 +6,7 @@ from sqlalchemy import update
 
 from sslengine import store as store_module
 from sslengine.config import ConfigError, RunConfig
-from sslengine.sweeps import create_sweep, expand, parse_grid, run_on_ray, stop_sweep
+from sslengine.sweeps import create_sweep, expand, parse_grid, plan, run_on_ray, stop_sweep
 
 
 def test_a_grid_is_parsed_with_each_fields_type():
@@ -37,13 +37,13 @@ def test_expand_makes_every_point_times_every_seed_named_after_its_point():
 
 def test_a_point_that_fails_validation_writes_no_sweep(store):
     with pytest.raises(ConfigError, match="threshold: must be in"):
-        create_sweep(store, RunConfig(dataset="moons"), {"threshold": [0.5, 1.5]}, 1)
+        plan(RunConfig(dataset="moons"), {"threshold": [0.5, 1.5]}, 1)
     assert store.list_runs() == [] and store.list_sweeps() == []
 
 
 def test_stopping_a_sweep_stops_queued_runs_at_once_asks_running_ones_and_leaves_ended_ones(store):
-    sweep_id, (running, finished, queued) = create_sweep(store, RunConfig(dataset="moons"),
-                                                         {"threshold": [0.7, 0.8, 0.9]}, seeds=1)
+    points = plan(RunConfig(dataset="moons"), {"threshold": [0.7, 0.8, 0.9]}, seeds=1)
+    sweep_id, (running, finished, queued) = create_sweep(store, points)
     store.set_status(running, "running")
     store.set_status(finished, "finished")
     assert stop_sweep(store, sweep_id) == [running, queued]
@@ -64,7 +64,7 @@ def local_ray():
 def test_four_points_on_a_local_ray_finish_under_one_sweep_and_a_failing_one_fails_alone(store, local_ray):
     local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     base = RunConfig(algorithm="fixmatch", dataset="moons", steps=20, log_every=5, n_samples=300)
-    sweep_id, run_ids = create_sweep(store, base, {"threshold": [0.7, 0.95]}, seeds=2)
+    sweep_id, run_ids = create_sweep(store, plan(base, {"threshold": [0.7, 0.95]}, seeds=2))
     broken = run_ids[1]  # a point that fails in its worker: its stored config names no dataset there is
     config = json.loads(store.get_run(broken).config.to_json()) | {"dataset": "nope"}
     with store.engine.begin() as conn:
@@ -106,7 +106,7 @@ def test_a_sweep_stopped_while_it_trains_on_ray_ends_its_running_point_and_never
     import time
     local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     base = RunConfig(algorithm="fixmatch", dataset="moons", steps=100_000, log_every=5, n_samples=300)
-    sweep_id, run_ids = create_sweep(store, base, {"threshold": [0.7, 0.8, 0.9]}, seeds=1)
+    sweep_id, run_ids = create_sweep(store, plan(base, {"threshold": [0.7, 0.8, 0.9]}, seeds=1))
     statuses = {}
     driver = threading.Thread(target=lambda: statuses.update(run_on_ray(store, run_ids, max_concurrent=1)))
     driver.start()

@@ -13,7 +13,7 @@ from sslengine import plots
 from sslengine.algorithms import ALGORITHMS
 from sslengine.config import ConfigError, RunConfig
 from sslengine.store import ACTIVE
-from sslengine.sweeps import create_sweep, parse_grid, stop_sweep
+from sslengine.sweeps import create_sweep, parse_grid, plan, stop_sweep
 
 FORM = "sweep-form"
 
@@ -38,7 +38,7 @@ def start_sweep():
         grid = parse_grid([f"{field}={values[f'{FORM}-{field}']}" for field in ("threshold", "labels_per_class")])
         base = RunConfig(algorithm=values[f"{FORM}-algorithm"], dataset=values[f"{FORM}-dataset"],
                          steps=values[f"{FORM}-steps"], device=common.device_choice())
-        sweep_id, _ = create_sweep(store, base, grid, values[f"{FORM}-seeds"])
+        sweep_id, _ = create_sweep(store, plan(base, grid, values[f"{FORM}-seeds"]))
     except ConfigError as error:
         st.session_state[f"{FORM}-errors"] = {error.field: str(error)}
         return
