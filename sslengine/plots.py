@@ -240,11 +240,12 @@ def stage_accuracy(table: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
 
 
 def sweep_heatmap(cells: pd.DataFrame, x: str, y: str, key: str, title: str) -> go.Figure:
-    """Mean of `key` over seeds in each (x, y) cell of a sweep, with mean +- std written in."""
+    """Mean of `key` over seeds in each (x, y) cell of a sweep, with mean +- std written in (the mean alone
+    where one seed has a value: a spread needs two)."""
     mean = cells.pivot(index=y, columns=x, values=f"{key}_mean")
     spread = cells.pivot(index=y, columns=x, values=f"{key}_std").reindex_like(mean)
-    text = [[f"{m:.3f} ± {s:.3f}" if np.isfinite(m) else "" for m, s in zip(row_m, row_s)]
-            for row_m, row_s in zip(mean.to_numpy(), spread.fillna(0).to_numpy())]
+    text = [["" if not np.isfinite(m) else f"{m:.3f} ± {s:.3f}" if np.isfinite(s) else f"{m:.3f}"
+             for m, s in zip(row_m, row_s)] for row_m, row_s in zip(mean.to_numpy(), spread.to_numpy())]
     figure = go.Figure(go.Heatmap(
         z=mean.to_numpy(), x=[str(v) for v in mean.columns], y=[str(v) for v in mean.index], text=text,
         texttemplate="%{text}", colorscale="Viridis", zmin=0, zmax=1,

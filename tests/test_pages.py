@@ -305,6 +305,9 @@ def test_sweeps_page_fills_the_heat_map_with_mean_and_spread_and_links_each_cell
     assert z[0][0] == pytest.approx(expected)
     table = app.dataframe[0].value
     assert table.open.iloc[0] == "/compare?runs=" + ",".join(run_ids[:2])
+    assert table.finished.tolist() == ["2 of 2"] * 3 + ["1 of 2"]
+    text = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]["text"]
+    assert "±" in text[0][0] and "±" not in text[1][1]  # one finished seed has no spread to show
 
 
 def test_stop_sweep_stops_its_queued_runs_and_is_disabled_once_none_is_left(page_store):
@@ -315,10 +318,27 @@ def test_stop_sweep_stops_its_queued_runs_and_is_disabled_once_none_is_left(page
     app = open_page("views/sweeps.py")
     button = app.button(key="stop-sweep")
     assert not app.exception and not button.disabled
+    assert len(app.get("plotly_chart")) == 2  # the finished run's cell
     app = button.click().run()
     assert [run.status for run in page_store.sweep_runs(sweep_id)] == ["finished", "stopped"]
     assert not app.exception and app.button(key="stop-sweep").disabled
-    assert "2 of 2 runs ended · 0 queued or running" in app.get("progress")[0].proto.text
+    assert app.get("progress")[0].proto.text == "2 of 2 runs ended (1 finished, 1 stopped) · 0 queued or running"
+
+
+def test_a_sweep_with_no_finished_run_says_so_instead_of_drawing_empty_heat_maps(page_store):
+    from sslengine.sweeps import create_sweep, plan
+    points = plan(RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.7, 0.9]}, 1)
+    sweep_id, run_ids = create_sweep(page_store, points)
+    page_store.set_status(run_ids[0], "running")
+    page_store.log_scalars(run_ids[0], 5, {"test_acc": 0.5})  # not final: no cell shows it
+    app = open_page("views/sweeps.py")
+    assert not app.exception and not app.get("plotly_chart")
+    assert "No run of this sweep has finished yet" in app.info[0].value
+    assert app.dataframe[0].value.finished.tolist() == ["0 of 1", "0 of 1"]
+    page_store.set_status(run_ids[0], "stopped")
+    page_store.set_status(run_ids[1], "failed", error="RuntimeError: boom")
+    app = open_page("views/sweeps.py")
+    assert not app.exception and "No run of this sweep finished, so" in app.info[0].value
 
 
 def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_process(page_store, monkeypatch):

@@ -71,11 +71,12 @@ sweep_id = common.choose("Sweep", sweeps, "sweep",
 
 
 def cell_table(sweep: dict) -> tuple[pd.DataFrame, list[str]]:
-    """One row per run: its swept values, status and final accuracies."""
+    """One row per run: its swept values, status and final accuracies (finished runs only: a stopped or
+    running run's last value is not a final one)."""
     axes = list(sweep["spec"]["grid"])
     rows = []
     for run in store.sweep_runs(sweep["id"]):
-        final = store.final_scalars(run.id)
+        final = store.final_scalars(run.id) if run.status == "finished" else {}
         rows.append({**{axis: getattr(run.config, axis) for axis in axes}, "run_id": run.id, "status": run.status,
                      "test_acc": final.get("test_acc", np.nan),
                      "pseudo_label_acc": final.get("pseudo_label_acc", np.nan)})
@@ -95,10 +96,12 @@ def show(sweep_id: str, was_live: bool):
         st.rerun()  # all ended: draw once more and stop ticking
     sweep = sweeps[sweep_id]
     runs, axes = cell_table(sweep)
-    done = runs.status.isin(("finished", "stopped", "failed", "interrupted")).sum()
-    active = runs.status.isin(ACTIVE).sum()
+    ended = runs.status[~runs.status.isin(ACTIVE)].value_counts().sort_index()
+    active = len(runs) - ended.sum()
     bar, button = st.columns([5, 1], vertical_alignment="bottom")
-    bar.progress(done / len(runs), text=f"{done} of {len(runs)} runs ended · {active} queued or running")
+    bar.progress(ended.sum() / len(runs), text=f"{ended.sum()} of {len(runs)} runs ended"
+                 + (f" ({', '.join(f'{n} {status}' for status, n in ended.items())})" if len(ended) else "")
+                 + f" · {active} queued or running")
     button.button("Stop sweep", icon=":material/stop:", disabled=not active, key="stop-sweep",
                   on_click=stop_sweep, args=(store, sweep_id), help="Queued runs stop at once, running ones at "
                                                                     "their next log step, wherever they train.")
@@ -110,14 +113,24 @@ def show(sweep_id: str, was_live: bool):
     cells = runs.groupby([x, y]).agg(test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
                                      pseudo_label_acc_mean=("pseudo_label_acc", "mean"),
                                      pseudo_label_acc_std=("pseudo_label_acc", "std"),
+                                     finished=("status", lambda status: f"{(status == 'finished').sum()} of "
+                                                                        f"{len(status)}"),
                                      run_ids=("run_id", list)).reset_index()
-    left, right = st.columns(2)
-    left.plotly_chart(plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over seeds"),
-                      key="sweep-test")
-    right.plotly_chart(plots.sweep_heatmap(cells, x, y, "pseudo_label_acc",
-                                           "Final pseudo-label accuracy (all argmax labels)"), key="sweep-pl")
+    if ended.get("finished"):
+        left, right = st.columns(2)
+        left.plotly_chart(plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over "
+                                                                       "seeds"), key="sweep-test")
+        right.plotly_chart(plots.sweep_heatmap(cells, x, y, "pseudo_label_acc",
+                                               "Final pseudo-label accuracy (all argmax labels)"), key="sweep-pl")
+    elif active:
+        st.info("No run of this sweep has finished yet: the heat maps show final accuracies, so they fill in as "
+                "runs finish. Each running run's progress is in the sidebar.")
+    else:
+        st.info("No run of this sweep finished, so there is no final accuracy to map. Open its runs in Compare "
+                "to see how far they got.")
     cells["open"] = ["/compare?runs=" + ",".join(ids[:4]) for ids in cells.run_ids]
-    st.dataframe(cells[[x, y, "test_acc_mean", "test_acc_std", "open"]], hide_index=True, width="stretch",
+    st.dataframe(cells[[x, y, "test_acc_mean", "test_acc_std", "finished", "open"]], hide_index=True,
+                 width="stretch",
                  column_config={"open": st.column_config.LinkColumn("runs", display_text="open in Compare")})
 
 
