@@ -69,8 +69,9 @@ def write_files(store: Store, run_id: str, folder: Path) -> Path:
 
 
 def params(store: Store, run_id: str) -> dict[str, str | int | float | bool]:
-    """The config, None (the method's own default) spelled out as the value the run trained with."""
-    return {key: "default" if value is None else value
+    """The config as the run trained with it; None (a setting its method has no use for) as "None", since
+    TensorBoard's HParams take no null."""
+    return {key: "None" if value is None else value
             for key, value in dataclasses.asdict(store.get_run(run_id).config).items()}
 
 
