@@ -29,16 +29,24 @@ AFFINE_MAX_SCALE = 0.2  # random_affine scales by 1 +- this
 AFFINE_MAX_SHIFT = 0.25  # random_affine shifts by up to this, in [-1, 1] units (an eighth of the side)
 
 
-def weak(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def weak(x: torch.Tensor, g: torch.Generator, mirror: bool = False) -> torch.Tensor:
+    """FixMatch's weak view: a shift (after a random mirror where `mirror`: photos, not digits)."""
     if x.dim() == 2:
         return x + POINT_JITTER_WEAK * _normal(x, g)
-    return random_translate(x, WEAK_MAX_SHIFT, g)
+    return random_translate(random_mirror(x, g) if mirror else x, WEAK_MAX_SHIFT, g)
 
 
-def strong(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def strong(x: torch.Tensor, g: torch.Generator, mirror: bool = False) -> torch.Tensor:
+    """FixMatch's strong view: RandAugment then cutout (after a random mirror where `mirror`)."""
     if x.dim() == 2:
         return x + POINT_JITTER_STRONG * _normal(x, g)
-    return cutout(rand_augment(x, STRONG_OPS_PER_SAMPLE, g), CUTOUT_MAX, g)
+    return cutout(rand_augment(random_mirror(x, g) if mirror else x, STRONG_OPS_PER_SAMPLE, g), CUTOUT_MAX, g)
+
+
+def random_mirror(x: torch.Tensor, g: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Each image mirrored left to right with probability p."""
+    flip = torch.rand(len(x), device=x.device, generator=g) < p
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:

@@ -59,6 +59,7 @@ class ImageSet:
     files: tuple[Remote, ...]
     read: Callable[[Path], Images]
     num_classes: int
+    mirror: bool = False  # a left-right mirror keeps the class: photos, not digits or house numbers
 
 
 def cache_root() -> Path:
@@ -67,6 +68,11 @@ def cache_root() -> Path:
 
 def folder(name: str) -> Path:
     return cache_root() / name
+
+
+def mirrored(dataset: str) -> bool:
+    """Whether the dataset's augmentations mirror images: FixMatch's weak view flips CIFAR and STL-10 only."""
+    return dataset in IMAGE_SETS and IMAGE_SETS[dataset].mirror
 
 
 def md5sum(path: Path) -> str:
@@ -258,12 +264,12 @@ IMAGE_SETS: dict[str, ImageSet] = {
         (Remote("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
                 ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)),),
         _read_cifar("cifar-10-python.tar.gz", tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)),
-                    "cifar-10-batches-py/test_batch", b"labels"), 10),
+                    "cifar-10-batches-py/test_batch", b"labels"), 10, mirror=True),
     "cifar100": ImageSet(
         (Remote("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
                 ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",)),),
         _read_cifar("cifar-100-python.tar.gz", ("cifar-100-python/train",), "cifar-100-python/test",
-                    b"fine_labels"), 100),
+                    b"fine_labels"), 100, mirror=True),
     "svhn": ImageSet(
         (Remote("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373",
                 ("http://ufldl.stanford.edu/housenumbers/train_32x32.mat",)),
@@ -273,7 +279,7 @@ IMAGE_SETS: dict[str, ImageSet] = {
     "stl10": ImageSet(
         (Remote("stl10_binary.tar.gz", "91f7769df0f17e558f3565bffb0c7dfb",
                 ("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",)),),
-        _read_stl10, 10),
+        _read_stl10, 10, mirror=True),
     "mnist": ImageSet(
         _mnist_files(("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
                      ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",

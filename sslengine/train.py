@@ -14,7 +14,6 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import augment
 from .algorithms import ALGORITHMS
 from .algorithms.base import Algorithm
 from .config import RunConfig
@@ -85,7 +84,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k, config.steps))
 
-    probe_x = augment.weak(as_float(data.x_unlabeled[:config.probe_size]), rng)  # one fixed weak view
+    probe_x = method.weak(as_float(data.x_unlabeled[:config.probe_size]))  # one fixed weak view
     probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
     snapshots = snapshot_schedule(config.steps, config.max_snapshots)
     known = data.y_unlabeled >= 0  # kNN votes need labels: STL-10's unlabeled split has none

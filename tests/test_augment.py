@@ -39,6 +39,29 @@ def test_weak_view_is_a_whole_pixel_shift_of_at_most_one(g):
                    for dy, dx in shifts)
 
 
+def test_weak_view_mirrors_about_half_the_photos_and_never_a_digit(g):
+    x = digit_batch(400)
+    x[:, :, 1:7, 6] = 1.0  # a bar near the right edge: a mirror moves it near the left one
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+
+    def mirrored_share(out):
+        def matches(image, reference):
+            return any(torch.allclose(image, torch.roll(reference, (dy, dx), dims=(1, 2)), atol=1e-5)
+                       for dy, dx in shifts)
+        mirrored = [matches(image, x[0].flip(-1)) for image in out]
+        assert all(m or matches(image, x[0]) for m, image in zip(mirrored, out))  # a shift of one or the other
+        return sum(mirrored) / len(out)
+
+    assert 0.4 < mirrored_share(augment.weak(x, g, mirror=True)) < 0.6
+    assert mirrored_share(augment.weak(x, g)) == 0
+
+
+def test_only_photo_sets_are_mirrored():
+    from sslengine.datasets import mirrored
+    assert [name for name in ("digits", "moons", "cifar10", "cifar100", "svhn", "stl10", "mnist", "fashion-mnist")
+            if mirrored(name)] == ["cifar10", "cifar100", "stl10"]
+
+
 def test_strong_view_changes_every_image_more_than_weak(g):
     x = digit_batch(256)
     weak_change = (augment.weak(x, g) - x).abs().mean()

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import augment
+from ..datasets import mirrored
+
 if TYPE_CHECKING:
     from ..config import RunConfig
 
@@ -69,6 +72,13 @@ class Algorithm:
         self.config = config
         self.rng = generator
         self.num_unlabeled = num_unlabeled
+        self.mirror = mirrored(config.dataset)
+
+    def weak(self, x: torch.Tensor) -> torch.Tensor:
+        return augment.weak(x, self.rng, self.mirror)
+
+    def strong(self, x: torch.Tensor) -> torch.Tensor:
+        return augment.strong(x, self.rng, self.mirror)
 
     def train_step(self, x_labeled: torch.Tensor, y_labeled: torch.Tensor, x_unlabeled: torch.Tensor,
                    progress: float, unlabeled_index: torch.Tensor) -> StepResult:

@@ -6,7 +6,6 @@ the teacher frozen, the student half its width. No labels enter the loss.
 """
 import torch
 
-from .. import augment
 from .base import Algorithm, StepResult
 
 
@@ -24,7 +23,7 @@ class Distill(Algorithm):
         self.parent = parent.eval().requires_grad_(False)
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        views = augment.weak(x_unlabeled, self.rng)
+        views = self.weak(x_unlabeled)
         with torch.no_grad():
             teacher_logits = self.parent(views)
         loss_u = distillation_loss(self.model(views), teacher_logits, self.config.temperature)

@@ -43,9 +43,9 @@ class EnAET(Algorithm):
                                                          nn.Linear(width, 6)))
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        original = augment.weak(x_unlabeled, self.rng)
+        original = self.weak(x_unlabeled)
         transformed, theta = augment.random_affine(original, self.rng)
-        embedding = self.model.embed(torch.cat([augment.weak(x_labeled, self.rng), original, transformed]))
+        embedding = self.model.embed(torch.cat([self.weak(x_labeled), original, transformed]))
         e_x, e_u, e_t = embedding.split([len(x_labeled), len(original), len(transformed)])
         logits_x, logits_u, logits_t = self.model.head(embedding).split([len(e_x), len(e_u), len(e_t)])
         loss_x = F.cross_entropy(logits_x, y_labeled)

@@ -5,7 +5,6 @@ loss = CE(y, f(x_l)) + lambda * (1/muB) sum_u H(p_u),  H(p) = -sum_k p_k log p_k
 import torch
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult
 
 
@@ -16,8 +15,7 @@ def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
 
 class EntMin(Algorithm):
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        logits_x, logits_u = self.forward_together(augment.weak(x_labeled, self.rng),
-                                                   augment.weak(x_unlabeled, self.rng))
+        logits_x, logits_u = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = entropy_loss(logits_u)
         return StepResult(loss_x + self.config.lambda_u * loss_u, {"loss_x": loss_x, "loss_u": loss_u},

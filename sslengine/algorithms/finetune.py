@@ -8,7 +8,6 @@ and h; "linear" freezes e and g_1, BatchNorm statistics included: a linear probe
 import torch.nn.functional as F
 from torch import nn
 
-from .. import augment
 from .base import Algorithm, StepResult
 
 
@@ -38,5 +37,5 @@ class FineTune(Algorithm):
         self.model.embed = Frozen(trunk) if self.config.finetune_mode == "linear" else trunk
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        loss_x = F.cross_entropy(self.model(augment.weak(x_labeled, self.rng)), y_labeled)
+        loss_x = F.cross_entropy(self.model(self.weak(x_labeled)), y_labeled)
         return StepResult(loss_x, {"loss_x": loss_x})

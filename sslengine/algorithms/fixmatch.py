@@ -5,7 +5,6 @@ q_u = softmax(f(weak(x_u)) / T)
 """
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult, masked_cross_entropy, pseudo_labels
 
 
@@ -21,8 +20,7 @@ class FixMatch(Algorithm):
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         logits_x, logits_weak, logits_strong = self.forward_together(
-            augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
-            augment.strong(x_unlabeled, self.rng))
+            self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = fixmatch_loss(logits_weak, logits_strong, c.threshold, c.temperature)
         return StepResult(loss_x + c.lambda_u * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_weak)

@@ -8,7 +8,6 @@ already draws are the pair, so variant U costs no extra forward pass.
 import torch
 import torch.nn.functional as F
 
-from .. import augment
 from .base import StepResult
 from .fixmatch import FixMatch, fixmatch_loss
 from .simclr import SimCLR, nt_xent, projection_head
@@ -25,10 +24,9 @@ class FixMatchSimCLR(FixMatch):
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
-        views = [augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
-                 augment.strong(x_unlabeled, self.rng)]
+        views = [self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled)]
         if c.variant == "L":
-            views.append(augment.strong(x_labeled, self.rng))
+            views.append(self.strong(x_labeled))
         embedding = self.model.embed(torch.cat(views))  # one pass: BatchNorm sees every view
         e_x, e_weak, e_strong, *e_x_strong = embedding.split([len(v) for v in views])
         logits_x, logits_weak, logits_strong = self.model.head(torch.cat([e_x, e_weak, e_strong])).split(

@@ -8,7 +8,6 @@ loss = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u 1[max q_u >= T(argmax q_u)
 import torch
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult, confidence_and_labels, masked_cross_entropy
 
 UNSEEN = -1
@@ -32,8 +31,7 @@ class FlexMatch(Algorithm):
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         logits_x, logits_weak, logits_strong = self.forward_together(
-            augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
-            augment.strong(x_unlabeled, self.rng))
+            self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled))
         if self.latest_passing is None:
             self.latest_passing = torch.full((self.num_unlabeled,), UNSEEN, device=x_unlabeled.device)
         confidence, labels = confidence_and_labels(logits_weak, c.temperature)

@@ -9,7 +9,6 @@ loss = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u 1[max q_u >= T_t(argmax q_
 import torch
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult, masked_cross_entropy
 
 # The paper's 0.999 suits a million steps; over our thousand, 0.99 averages a comparable share of training.
@@ -33,8 +32,7 @@ class FreeMatch(Algorithm):
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         logits_x, logits_weak, logits_strong = self.forward_together(
-            augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
-            augment.strong(x_unlabeled, self.rng))
+            self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled))
         probs = (logits_weak.detach() / c.temperature).softmax(dim=-1)
         if self.global_tau is None:
             num_classes = probs.shape[1]

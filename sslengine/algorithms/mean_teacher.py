@@ -7,7 +7,6 @@ theta_t <- alpha theta_t + (1 - alpha) theta_s after every step (alpha = ema_dec
 import torch
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult, sigmoid_rampup, softmax_mse
 from .pi_model import RAMP_UP
 
@@ -18,10 +17,9 @@ class MeanTeacher(Algorithm):
     uses_ema = True  # the loop keeps the teacher, evaluates it as test_acc and the student as student_test_acc
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        logits_x, logits_student = self.forward_together(augment.weak(x_labeled, self.rng),
-                                                         augment.weak(x_unlabeled, self.rng))
+        logits_x, logits_student = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         with torch.no_grad():
-            logits_teacher = self.teacher(augment.weak(x_unlabeled, self.rng))
+            logits_teacher = self.teacher(self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = softmax_mse(logits_student, logits_teacher)
         weight = sigmoid_rampup(progress, RAMP_UP) * self.config.lambda_u

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .. import augment
 from .base import Algorithm, StepResult, masked_cross_entropy
 
 
@@ -26,8 +25,7 @@ class MetaPseudoLabels(Algorithm):
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
-        x_l, u_weak, u_strong = (augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
-                                 augment.strong(x_unlabeled, self.rng))
+        x_l, u_weak, u_strong = (self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled))
         t_logits_x, t_logits_weak, t_logits_strong = self.teacher_net(torch.cat([x_l, u_weak, u_strong])).split(
             [len(x_l), len(u_weak), len(u_strong)])
         pseudo = t_logits_strong.detach().argmax(dim=-1)

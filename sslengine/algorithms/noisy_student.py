@@ -15,7 +15,6 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult
 
 ROUNDS = 3  # teacher-to-student hand-overs after the first, labels-only teacher
@@ -31,14 +30,13 @@ class NoisyStudent(Algorithm):
         if round_now != self.round:  # the student so far becomes the teacher
             self.round, self.frozen_teacher = round_now, copy.deepcopy(self.model).eval().requires_grad_(False)
         if self.frozen_teacher is None:
-            loss_x = F.cross_entropy(self.model(augment.weak(x_labeled, self.rng)), y_labeled)
+            loss_x = F.cross_entropy(self.model(self.weak(x_labeled)), y_labeled)
             return StepResult(loss_x, {"loss_x": loss_x}, monitors={"round": 0})
 
         with torch.no_grad():
-            logits_teacher = self.frozen_teacher(augment.weak(x_unlabeled, self.rng))
+            logits_teacher = self.frozen_teacher(self.weak(x_unlabeled))
         hard_labels = logits_teacher.argmax(dim=-1)
-        logits_x, logits_u = self.forward_together(augment.strong(x_labeled, self.rng),
-                                                   augment.strong(x_unlabeled, self.rng))
+        logits_x, logits_u = self.forward_together(self.strong(x_labeled), self.strong(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = F.cross_entropy(logits_u, hard_labels)
         return StepResult(loss_x + self.config.lambda_u * loss_u, {"loss_x": loss_x, "loss_u": loss_u},

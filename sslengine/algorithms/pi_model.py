@@ -5,7 +5,6 @@ A and A' two independent draws of the augmentation, w(t) a sigmoid-shaped ramp-u
 """
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult, sigmoid_rampup, softmax_mse
 
 RAMP_UP = 0.4  # share of training over which w rises from 0 to 1
@@ -17,8 +16,7 @@ class PiModel(Algorithm):
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_a, logits_b = self.forward_together(
-            augment.weak(x_labeled, self.rng), augment.weak(x_unlabeled, self.rng),
-            augment.weak(x_unlabeled, self.rng))
+            self.weak(x_labeled), self.weak(x_unlabeled), self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = softmax_mse(logits_a, logits_b.detach())
         weight = sigmoid_rampup(progress, RAMP_UP) * self.config.lambda_u

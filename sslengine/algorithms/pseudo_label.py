@@ -5,7 +5,6 @@ p_u = softmax(f(x_u) / T), with alpha(t) ramped up linearly over the first part 
 """
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult, masked_cross_entropy, pseudo_labels
 
 RAMP_UP = 0.2  # share of training over which alpha rises from 0 to lambda_u
@@ -20,8 +19,7 @@ def pseudo_label_loss(logits_u, threshold, temperature):
 class PseudoLabel(Algorithm):
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
-        logits_x, logits_u = self.forward_together(augment.weak(x_labeled, self.rng),
-                                                   augment.weak(x_unlabeled, self.rng))
+        logits_x, logits_u = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = pseudo_label_loss(logits_u, c.threshold, c.temperature)
         alpha = c.lambda_u * min(1.0, progress / RAMP_UP)

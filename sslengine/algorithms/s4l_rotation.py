@@ -17,21 +17,20 @@ from .. import augment
 from .base import Algorithm, StepResult
 
 
-def rotated_views(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image's strong view turned by a random number of quarter turns, and that number."""
-    turns = torch.randint(4, (len(x),), device=x.device, generator=generator)
-    return augment.rotate_quarters(augment.strong(x, generator), turns), turns
-
-
 class S4LRotation(Algorithm):
     def __init__(self, model, config, generator, num_unlabeled):
         super().__init__(model, config, generator, num_unlabeled)
         width = model.head.in_features
         self.attach("rotation_head", nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 4)))
 
+    def rotated_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each image's strong view turned by a random number of quarter turns, and that number."""
+        turns = torch.randint(4, (len(x),), device=x.device, generator=self.rng)
+        return augment.rotate_quarters(self.strong(x), turns), turns
+
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        rotated, turns = rotated_views(torch.cat([x_labeled, x_unlabeled]), self.rng)
-        upright = augment.weak(x_labeled, self.rng)
+        rotated, turns = self.rotated_views(torch.cat([x_labeled, x_unlabeled]))
+        upright = self.weak(x_labeled)
         embedding = self.model.embed(torch.cat([upright, rotated]))  # one pass: BatchNorm sees both
         logits_x = self.model.head(embedding[:len(upright)])
         logits_rotation = self.model.rotation_head(embedding[len(upright):])

@@ -4,7 +4,6 @@ loss = (1/B) sum_b CE(y_b, f(weak(x_b)))
 """
 import torch.nn.functional as F
 
-from .. import augment
 from .base import Algorithm, StepResult
 
 
@@ -12,5 +11,5 @@ class Supervised(Algorithm):
     uses_unlabeled = False
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        loss_x = F.cross_entropy(self.model(augment.weak(x_labeled, self.rng)), y_labeled)
+        loss_x = F.cross_entropy(self.model(self.weak(x_labeled)), y_labeled)
         return StepResult(loss_x, {"loss_x": loss_x})
