@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
+import io
 import json
 import math
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ FORMATS = ("csv", "mlflow", "tensorboard")
 MLFLOW_STATUS = {"finished": "FINISHED", "failed": "FAILED", "stopped": "KILLED", "interrupted": "KILLED"}
 MLFLOW_BATCH = 1000  # MLflow takes at most 1000 metrics (and 100 params) in one call
 RUN_ID_TAG = "ssl_explorer.run_id"
+NEEDS = {"mlflow": "mlflow", "tensorboard": "tensorboard"}  # the module a format needs: the scale extra
 
 
 def _finite(values: dict) -> dict:
@@ -58,6 +62,23 @@ def export(store: Store, run_id: str, format: str, out: str | None = None, exper
     return str(to_tensorboard(store, run_id, Path(out or "runs")))
 
 
+def as_zip(store: Store, run_id: str, format: str) -> bytes:
+    """A run's csv or tensorboard export as one zip file, for a download from the browser."""
+    with tempfile.TemporaryDirectory() as folder:
+        export(store, run_id, format, folder)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder))
+        return buffer.getvalue()
+
+
+def available(format: str) -> bool:
+    """Whether the libraries a format needs are installed (the scale extra)."""
+    return format not in NEEDS or importlib.util.find_spec(NEEDS[format]) is not None
+
+
 def write_files(store: Store, run_id: str, folder: Path) -> Path:
     """scalars.csv (step, key, value), run.json (the summary with the config), snapshots/step_<N>.npz."""
     (folder / "snapshots").mkdir(parents=True, exist_ok=True)
@@ -85,9 +106,9 @@ def timed_scalars(store: Store, run_id: str) -> pd.DataFrame:
     return frame.assign(wall=start + np.interp(frame.step, clock.step, clock.value))
 
 
-def _optional(module: str, format: str):
+def _optional(format: str):
     try:
-        return importlib.import_module(module)
+        return importlib.import_module(NEEDS[format])
     except ImportError as error:
         raise ConfigError("format", f"{format} needs the optional extra: pip install -r requirements-scale.txt "
                                     f"({error})") from error
@@ -100,7 +121,7 @@ def to_mlflow(store: Store, run_id: str, out: str | None, experiment: str) -> st
     artifacts/ (open it with `mlflow ui --backend-store-uri sqlite:///FOLDER/mlflow.db`), or None for
     MLflow's own default ($MLFLOW_TRACKING_URI, else ./mlflow.db).
     """
-    mlflow = _optional("mlflow", "mlflow")
+    mlflow = _optional("mlflow")
     from mlflow.entities import Metric, Param
 
     artifacts = None
@@ -142,7 +163,7 @@ def _ms(seconds: float) -> int:
 def to_tensorboard(store: Store, run_id: str, logdir: Path) -> Path:
     """One TensorBoard run, the folder logdir/<name>-<id>: scalars, the config as text and as HParams, a
     histogram of the probe set's confidence at every snapshot, and the last embedding in the Projector."""
-    _optional("tensorboard", "tensorboard")
+    _optional("tensorboard")
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
 

@@ -1,14 +1,17 @@
 """`export --format mlflow|tensorboard|csv`, read back with MLflow's and TensorBoard's own readers and compared
 with the store and with `show --json`."""
+import io
 import json
 import math
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sslengine.cli import main
+from sslengine.export import as_zip
 from sslengine.config import RunConfig
 from sslengine.store import Store
 
@@ -166,3 +169,15 @@ def test_an_active_run_or_a_missing_extra_is_refused_in_one_line(runs, tmp_path,
                                               "requirements-scale.txt")
     assert list(tmp_path.iterdir()) == []
     store.delete_run(running)
+
+
+def test_the_browser_downloads_are_zips_of_the_same_exports(runs, tmp_path):
+    store_path, ids = runs
+    run_id, store = ids["fixmatch"], Store(store_path)
+    files = zipfile.ZipFile(io.BytesIO(as_zip(store, run_id, "csv")))
+    steps = store.snapshot_steps(run_id)
+    assert sorted(files.namelist()) == sorted(["run.json", "scalars.csv", *(f"snapshots/step_{s}.npz" for s in steps)])
+    pd.testing.assert_frame_equal(pd.read_csv(files.open("scalars.csv")), store.scalars(run_id), check_dtype=False)
+    zipfile.ZipFile(io.BytesIO(as_zip(store, run_id, "tensorboard"))).extractall(tmp_path)
+    (folder,) = tmp_path.iterdir()
+    assert len(events(folder).Scalars("test_acc")) == len(store.scalars(run_id).query("key == 'test_acc'"))

@@ -234,6 +234,32 @@ def test_runs_page_filters_renames_and_deletes_after_confirmation(page_store):
     assert page_store.scalars(doomed).empty
 
 
+def test_runs_page_offers_a_finished_runs_files_and_sends_it_to_mlflow(page_store, tmp_path):
+    mlflow = pytest.importorskip("mlflow", reason="the scale extra (requirements-scale.txt) is not installed")
+    running = page_store.create_run(RunConfig(**SHORT))
+    page_store.set_status(running, "running")
+    finished = run_to_end(page_store, algorithm="fixmatch")
+    app = open_page("views/runs.py")
+    ids = app.dataframe[0].value["id"].tolist()
+    select_rows(app, [ids.index(running)])
+    assert "it can be exported once it has ended" in app.info[0].value and not app.get("download_button")
+
+    select_rows(app, [ids.index(finished)])
+    buttons = app.get("download_button")
+    assert [b.proto.label for b in buttons] == ["Files (zip): scalars.csv, run.json, snapshots",
+                                                "TensorBoard event files (zip)"]
+    assert not any(b.proto.disabled for b in buttons)
+    app.text_input(key="mlflow-uri").set_value(str(tmp_path))
+    next(b for b in app.get("form_submit_button") if b.proto.label == "Send to MLflow").click().run()
+    assert not app.exception and app.success[0].value.startswith("Sent: MLflow run")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (sent,) = client.search_runs([client.get_experiment_by_name("ssl-explorer").experiment_id])
+    assert sent.data.tags["ssl_explorer.run_id"] == finished
+    next(b for b in app.get("form_submit_button") if b.proto.label == "Send to MLflow").click().run()
+    assert app.error[0].value.startswith(f"run_id: run {finished} is already in MLflow")
+    page_store.set_status(running, "failed")
+
+
 def select_rows(app: AppTest, rows: list[int]):
     """Select dataframe rows the way the browser does: through the widget's state."""
     app.session_state["runs-table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}

@@ -1,9 +1,14 @@
-"""Runs: every run in the store, from this page or the command line; filter, stop, rename, delete, open."""
+"""Runs: every run in the store, from this page or the command line; filter, stop, rename, delete, open,
+export."""
+import os
+
 import pandas as pd
 import streamlit as st
 
 from views import _common as common
 from sslengine import plots
+from sslengine.errors import ConfigError
+from sslengine.export import as_zip, available, export
 from sslengine.store import ACTIVE
 
 # The page that shows a run best, by algorithm; others open in Compare.
@@ -12,7 +17,7 @@ PAGE_OF = {algorithm: "views/threshold.py" for algorithm in ("fixmatch", "pseudo
 
 st.title("Runs")
 st.write("Every run in the store, started here or with `python -m sslengine run ...`. Select rows to open, "
-         "compare, stop, rename or delete them.")
+         "compare, stop, rename, delete or export them (files, TensorBoard, MLflow).")
 store = common.store()
 
 
@@ -92,6 +97,41 @@ def actions(selected):
                 else:
                     store.rename(ids[0], name.strip())
                     st.rerun()
+        export_run(selected[0])
+
+
+def export_run(run):
+    """The run for the tools people keep runs in: files and TensorBoard event files as downloads, or a run
+    sent to an MLflow tracking server."""
+    with st.expander(f"Export {run.name}"):
+        if run.status in ACTIVE:
+            st.info(f"This run is {run.status}: it can be exported once it has ended.")
+            return
+        extra = "needs the scale extra: pip install -r requirements-scale.txt"
+        files, board = st.columns(2)
+        files.download_button("Files (zip): scalars.csv, run.json, snapshots", lambda: as_zip(store, run.id, "csv"),
+                              file_name=f"{run.id}.zip", mime="application/zip", icon=":material/download:",
+                              on_click="ignore", key="export-csv")
+        board.download_button("TensorBoard event files (zip)", lambda: as_zip(store, run.id, "tensorboard"),
+                              file_name=f"{run.id}-tensorboard.zip", mime="application/zip",
+                              icon=":material/download:", on_click="ignore", key="export-tensorboard",
+                              disabled=not available("tensorboard"),
+                              help=extra if not available("tensorboard") else "unzip, then tensorboard --logdir .")
+        with st.form("export-mlflow", border=False):
+            uri, experiment = st.columns(2)
+            uri.text_input("MLflow tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""), key="mlflow-uri",
+                           placeholder="http://host:5000, or a folder; empty: ./mlflow.db")
+            experiment.text_input("Experiment", "ssl-explorer", key="mlflow-experiment")
+            sent = st.form_submit_button("Send to MLflow", disabled=not available("mlflow"),
+                                         help=extra if not available("mlflow") else None)
+        if sent:
+            try:
+                with st.spinner("Sending to MLflow..."):
+                    where = export(store, run.id, "mlflow", st.session_state["mlflow-uri"].strip() or None,
+                                   st.session_state["mlflow-experiment"].strip() or "ssl-explorer")
+                st.success(f"Sent: {where}")
+            except ConfigError as error:
+                st.error(str(error))
 
 
 runs_table()
