@@ -111,6 +111,8 @@ def cmd_run(args) -> int:
     config = _config(args)
     algorithm = config.algorithm
     check(config)  # before the store is opened: bad input leaves no trace
+    if args.parent:  # a parent run lives in a store that exists: do not create one to look for it
+        Store(args.store, must_exist=True)
     runner = get_runner(args.store)
     run_id = runner.start(config, parent=args.parent)
     try:

@@ -95,6 +95,8 @@ def test_bad_input_creates_no_store(tmp_path, capsys):
     assert main(["run", "fixmatch", "--threshold", "2", "--store", str(path)]) == 2
     assert main(["show", "abc", "--store", str(path)]) == 2
     assert "store: no store at" in capsys.readouterr().err
+    assert main(["run", "finetune", "--parent", "abc", "--store", str(path)]) == 2
+    assert "store: no store at" in capsys.readouterr().err
     assert not path.exists()
 
 
