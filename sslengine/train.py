@@ -33,6 +33,21 @@ def snapshot_schedule(steps: int, max_snapshots: int) -> set[int]:
     return {int(s) for s in np.linspace(0, steps, min(max_snapshots, steps + 1)).round()}
 
 
+# Before the last step, test accuracy is scored on a fixed sample of the test set and kNN accuracy against a
+# fixed sample of the train labels: on a CPU, all 10 000 CIFAR test images at every log step would take
+# longer than the training between them. The last step scores them all. Digits and the toys are smaller.
+EVAL_SAMPLE = 2_000
+KNN_BANK_SAMPLE = 10_000
+
+
+def fixed_sample(n: int, size: int, seed: int, device: torch.device) -> torch.Tensor | slice:
+    """Sorted indices of a random `size` of range(n), drawn apart from the run's generator (so runs on small
+    sets, which take them all, draw the same numbers as before), or all of range(n) when n <= size."""
+    if n <= size:
+        return slice(None)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values.to(device)
+
+
 def cosine_decay(step: int, total: int) -> float:
     """FixMatch's schedule: lr * cos(7 pi k / 16 K), ending at about a fifth of the initial rate."""
     return math.cos(7 * math.pi * step / (16 * total))
@@ -88,8 +103,9 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
     snapshots = snapshot_schedule(config.steps, config.max_snapshots)
     known = data.y_unlabeled >= 0  # kNN votes need labels: STL-10's unlabeled split has none
-    x_train = torch.cat([data.x_labeled, data.x_unlabeled[known]])
-    y_train = torch.cat([data.y_labeled, data.y_unlabeled[known]])
+    x_bank, y_bank = data.x_unlabeled[known], data.y_unlabeled[known]
+    test_sample = fixed_sample(len(data.y_test), EVAL_SAMPLE, config.seed, device)
+    bank_sample = fixed_sample(len(y_bank), KNN_BANK_SAMPLE, config.seed, device)
 
     # 2-D data: the model's class probabilities over a grid, for decision boundaries, and the points.
     grid = None
@@ -113,29 +129,36 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
             values["grid"] = grid.cpu().numpy()
         store.log_arrays(run_id, step, values)
         if method.learns_representation:
-            store.log_scalars(run_id, step, representation_scalars())
+            store.log_scalars(run_id, step, representation_scalars(step))
 
-    def test_scalars() -> dict[str, float]:
-        """Accuracy and loss on the test part, of the evaluated model and, when that is an EMA, the student."""
+    def test_scalars(step: int) -> dict[str, float]:
+        """Accuracy and loss on the test part (its fixed sample before the last step), of the evaluated model
+        and, when that is an EMA, of the student."""
         if not method.has_classifier:
             return {}
-        values = dict(zip(("test_acc", "test_loss"), evaluate(evaluated, data.x_test, data.y_test)))
+        some = slice(None) if step == config.steps else test_sample
+        x_test, y_test = data.x_test[some], data.y_test[some]
+        values = dict(zip(("test_acc", "test_loss"), evaluate(evaluated, x_test, y_test)))
         if ema is not None:
-            values["student_test_acc"] = evaluate(model, data.x_test, data.y_test)[0]
+            values["student_test_acc"] = evaluate(model, x_test, y_test)[0]
         return values
 
-    def representation_scalars() -> dict[str, float]:
-        """At snapshots (a pass over all the data): kNN accuracy of the embedding against all train labels,
-        and the accuracy of a linear probe fitted on the run's labeled samples alone."""
-        train, test = embeddings(evaluated, x_train), embeddings(evaluated, data.x_test)
-        values = {"knn_acc": knn_accuracy(train, y_train, test, data.y_test),
-                  "linear_probe_acc": linear_probe_accuracy(train[:len(data.y_labeled)], data.y_labeled,
-                                                            test, data.y_test)}
+    def representation_scalars(step: int) -> dict[str, float]:
+        """At snapshots (a pass over the data, samples of it before the last step): kNN accuracy of the
+        embedding against the train labels, and the accuracy of a linear probe fitted on the run's labeled
+        samples alone."""
+        last = step == config.steps
+        tests, banked = (slice(None), slice(None)) if last else (test_sample, bank_sample)
+        labeled = embeddings(evaluated, data.x_labeled)
+        train = torch.cat([labeled, embeddings(evaluated, x_bank[banked])])
+        test, y_test = embeddings(evaluated, data.x_test[tests]), data.y_test[tests]
+        values = {"knn_acc": knn_accuracy(train, torch.cat([data.y_labeled, y_bank[banked]]), test, y_test),
+                  "linear_probe_acc": linear_probe_accuracy(labeled, data.y_labeled, test, y_test)}
         if not method.has_classifier:
             values["test_acc"] = values["linear_probe_acc"]  # the probe is the classifier
         return values
 
-    store.log_scalars(run_id, 0, test_scalars() | {"seconds": 0.0})
+    store.log_scalars(run_id, 0, test_scalars(0) | {"seconds": 0.0})
     snapshot(0)
     started = time.perf_counter()
     n_labeled, n_unlabeled = len(data.y_labeled), len(data.y_unlabeled)
@@ -161,7 +184,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
             values = {"loss": result.loss.item(), **{k: v.item() for k, v in result.terms.items()},
                       **{k: float(v) for k, v in result.monitors.items()},
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
-                      **test_scalars()}
+                      **test_scalars(step)}
             if result.unlabeled_logits is not None:
                 values |= pseudo_label_stats(result.unlabeled_logits.detach().float().cpu().numpy(),
                                              data.y_unlabeled[unlabeled].cpu().numpy(),

@@ -1,6 +1,7 @@
 import time
 
 import pytest
+import torch
 
 from sslengine import runner as runner_module
 from sslengine.config import ConfigError, RunConfig
@@ -94,3 +95,25 @@ def test_same_seed_gives_the_same_run_even_when_runs_share_the_process(store):
         runner.wait(run_id)
     losses = [store.scalars(run_id).query("key == 'loss'").value.tolist() for run_id in ids]
     assert losses[0] == losses[1] == losses[2]
+
+
+def test_before_the_last_step_the_test_set_is_scored_on_a_fixed_sample_and_at_the_end_on_all_of_it(store,
+                                                                                                monkeypatch):
+    from sslengine import train
+    from sslengine.probes import evaluate
+    assert train.fixed_sample(100, 200, 0, "cpu") == slice(None)
+    sample = train.fixed_sample(1000, 7, 3, "cpu")
+    assert sample.tolist() == sorted(set(sample.tolist())) and len(sample) == 7
+    assert sample.tolist() == train.fixed_sample(1000, 7, 3, "cpu").tolist()  # the same sample every time
+
+    monkeypatch.setattr(train, "EVAL_SAMPLE", 7)
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="fixmatch", **QUICK))
+    runner.wait(run_id, timeout=60)
+    accuracy = store.scalars(run_id).query("key == 'test_acc'").set_index("step").value
+    assert all(abs(a * 7 - round(a * 7)) < 1e-6 for a in accuracy.iloc[:-1])  # right answers out of 7
+    # The last: the stored final weights scored here on the whole test set.
+    data = runner_module.load_split(store.get_run(run_id).config).to(torch.device("cpu"))
+    final_model = train.restore(store, run_id, torch.device("cpu"))
+    assert accuracy.index[-1] == QUICK["steps"] and len(data.y_test) > 7
+    assert accuracy.iloc[-1] == pytest.approx(evaluate(final_model, data.x_test, data.y_test)[0], abs=1e-6)
