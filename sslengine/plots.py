@@ -196,9 +196,18 @@ CLASS_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"
 _SHADES = " ░▒▓█"
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as PIL's grey conversion
+HOVER_MAX_SIDE = 16  # characters: larger images are averaged down in blocks
+
+
 def image_as_text(image: np.ndarray) -> str:
-    """A small grey image as rows of shade characters, for a hover label (plotly's cannot hold pictures)."""
-    grey = image.reshape(-1, image.shape[-1]) if image.ndim > 1 else image.reshape(1, -1)
+    """An image (C, H, W) in [0, 1] as rows of shade characters, for a hover label (plotly's cannot hold
+    pictures): colour as its luminance, sides above HOVER_MAX_SIDE averaged down."""
+    grey = np.tensordot(_LUMA, image, axes=1) if len(image) == 3 else image[0]
+    block = -(-max(grey.shape) // HOVER_MAX_SIDE)
+    if block > 1:
+        h, w = grey.shape[0] // block * block, grey.shape[1] // block * block
+        grey = grey[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))
     levels = np.clip((grey * len(_SHADES)).astype(int), 0, len(_SHADES) - 1)
     return "<br>".join("".join(_SHADES[level] * 2 for level in row) for row in levels)
 

@@ -125,7 +125,7 @@ def embedding_map(run_id: str, was_ticking: bool):
     else:
         layout, method = pca_2d(snapshot["embedding"]), "PCA (UMAP is being computed)"
     images = np.concatenate([first["probe_x"], first["labeled_x"]])
-    hover = [plots.image_as_text(image[0]) if image.ndim == 3 else f"({image[0]:.2f}, {image[1]:.2f})"
+    hover = [plots.image_as_text(image) if image.ndim == 3 else f"({image[0]:.2f}, {image[1]:.2f})"
              for image in images]
     st.plotly_chart(plots.embedding_map(layout, target, len(first["labeled_y"]), hover,
                                         f"{method} of the probe embeddings at step {step}"), key="map")
