@@ -143,14 +143,18 @@ def to_mlflow(store: Store, run_id: str, out: str | None, experiment: str) -> st
                                          "device": str(run.device), "status": run.status,
                                          **({"mlflow.note.content": run.error} if run.error else {})})
         ml_id = ml_run.info.run_id
-        client.log_batch(ml_id, params=[Param(key, str(value)) for key, value in params(store, run_id).items()])
-        metrics = [Metric(row.key, row.value, _ms(row.wall), row.step)
-                   for row in timed_scalars(store, run_id).itertuples()]
-        for start in range(0, len(metrics), MLFLOW_BATCH):
-            client.log_batch(ml_id, metrics=metrics[start:start + MLFLOW_BATCH])
-        with tempfile.TemporaryDirectory() as folder:
-            client.log_artifacts(ml_id, str(write_files(store, run_id, Path(folder))))
-        client.set_terminated(ml_id, MLFLOW_STATUS[run.status], end_time=_ms(run.finished or run.created))
+        try:
+            client.log_batch(ml_id, params=[Param(key, str(value)) for key, value in params(store, run_id).items()])
+            metrics = [Metric(row.key, row.value, _ms(row.wall), row.step)
+                       for row in timed_scalars(store, run_id).itertuples()]
+            for start in range(0, len(metrics), MLFLOW_BATCH):
+                client.log_batch(ml_id, metrics=metrics[start:start + MLFLOW_BATCH])
+            with tempfile.TemporaryDirectory() as folder:
+                client.log_artifacts(ml_id, str(write_files(store, run_id, Path(folder))))
+            client.set_terminated(ml_id, MLFLOW_STATUS[run.status], end_time=_ms(run.finished or run.created))
+        except BaseException:
+            client.delete_run(ml_id)  # half a run would make the retry look like a second export
+            raise
     except mlflow.exceptions.MlflowException as error:
         raise ConfigError("out", f"MLflow at {client.tracking_uri}: {error.message}") from error
     return f"MLflow run {ml_id} in experiment {experiment!r} at {client.tracking_uri}"

@@ -83,6 +83,24 @@ def test_a_second_mlflow_export_of_the_same_run_is_refused(runs, tmp_path, capsy
     assert len(client.search_runs([client.get_experiment_by_name("ssl-explorer").experiment_id])) == 1
 
 
+def test_an_mlflow_export_that_fails_halfway_says_why_and_leaves_no_half_run(runs, tmp_path, monkeypatch, capsys):
+    store_path, ids = runs
+    argv = ["export", ids["fixmatch"], "--format", "mlflow", "--out", str(tmp_path), "--store", store_path]
+
+    def unreachable(self, *args, **kwargs):
+        raise mlflow.exceptions.MlflowException("artifact store unreachable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mlflow.MlflowClient, "log_artifacts", unreachable)
+        capsys.readouterr()
+        assert main(argv) == 2
+    assert capsys.readouterr().err.endswith(": artifact store unreachable\n")
+    assert main(argv) == 0  # the retry is not refused as a second export
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("ssl-explorer").experiment_id])
+    assert run.info.status == "FINISHED"
+
+
 def events(folder) -> EventAccumulator:
     accumulator = EventAccumulator(str(folder), size_guidance={"scalars": 0, "histograms": 0, "tensors": 0})
     accumulator.Reload()
