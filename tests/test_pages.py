@@ -351,6 +351,29 @@ def test_stop_sweep_stops_its_queued_runs_and_is_disabled_once_none_is_left(page
     assert app.get("progress")[0].proto.text == "2 of 2 runs ended (1 finished, 1 stopped) · 0 queued or running"
 
 
+def test_a_sweep_of_three_settings_maps_two_and_holds_the_third_at_a_chosen_value(page_store):
+    from sslengine.sweeps import create_sweep, plan
+    grid = {"threshold": [0.7, 0.95], "labels_per_class": [1, 2], "lambda_u": [0.5, 1.0]}
+    sweep_id, run_ids = create_sweep(page_store, plan(RunConfig(algorithm="fixmatch", **SHORT), grid, 1))
+    accuracy = {}
+    for i, run in enumerate(page_store.sweep_runs(sweep_id)):  # final accuracies set by hand, all different
+        accuracy[run.config.threshold, run.config.labels_per_class, run.config.lambda_u] = i / 10
+        page_store.log_scalars(run.id, 5, {"test_acc": i / 10})
+        page_store.set_status(run.id, "finished")
+    app = open_page("views/sweeps.py")
+    assert not app.exception
+    assert [app.selectbox(key=key).label for key in ("sweep-x", "sweep-y", "sweep-hold-threshold")] == [
+        "Across", "Down", "threshold held at"]  # the grid's settings in alphabetical order
+    app.selectbox(key="sweep-x").set_value("threshold").run()
+    app.selectbox(key="sweep-y").set_value("labels_per_class").run()
+    app.selectbox(key="sweep-hold-lambda_u").set_value(1.0).run()
+    assert not app.exception
+    z = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]["z"]
+    z = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"]).reshape(2, 2)  # rows: labels, columns: threshold
+    expected = [[accuracy[t, n, 1.0] for t in (0.7, 0.95)] for n in (1, 2)]
+    np.testing.assert_allclose(z, expected)
+
+
 def test_a_sweep_with_no_finished_run_says_so_instead_of_drawing_empty_heat_maps(page_store):
     from sslengine.sweeps import create_sweep, plan
     points = plan(RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.7, 0.9]}, 1)

@@ -22,7 +22,8 @@ st.write(
     "A sweep trains every combination of two settings, several seeds each, as tasks on Ray (a local Ray, or "
     "a cluster when the store is a shared PostgreSQL database). Each cell shows the mean final accuracy "
     "over seeds and its spread: look for where the threshold stops paying for itself as the label budget "
-    "grows. The table below opens any cell's runs in Compare."
+    "grows. The table below opens any cell's runs in Compare. A sweep of more than two settings (from the "
+    "command line) maps the two you pick and holds the others at the values you pick."
 )
 st.latex(r"\text{cell}(a, b) = \frac{1}{S}\sum_{s=1}^{S} \text{acc}(a, b, s)\ \pm\ "
          r"\sqrt{\tfrac{1}{S-1}\textstyle\sum_s (\text{acc}(a, b, s) - \overline{\text{acc}})^2}")
@@ -110,13 +111,20 @@ def show(sweep_id: str, was_live: bool):
     x, y = (axes + ["seeds"])[:2] if len(axes) < 2 else axes[:2]
     if y == "seeds":
         runs["seeds"] = "all"
+    if len(axes) > 2:  # two settings on the map, each other one held at a value of the reader's choice
+        columns = st.columns(len(axes))
+        x = columns[0].selectbox("Across", axes, key="sweep-x")
+        y = columns[1].selectbox("Down", [axis for axis in axes if axis != x], key="sweep-y")
+        for column, axis in zip(columns[2:], [axis for axis in axes if axis not in (x, y)]):
+            runs = runs[runs[axis] == column.selectbox(f"{axis} held at", sorted(runs[axis].unique()),
+                                                       key=f"sweep-hold-{axis}")]
     cells = runs.groupby([x, y]).agg(test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
                                      pseudo_label_acc_mean=("pseudo_label_acc", "mean"),
                                      pseudo_label_acc_std=("pseudo_label_acc", "std"),
                                      finished=("status", lambda status: f"{(status == 'finished').sum()} of "
                                                                         f"{len(status)}"),
                                      run_ids=("run_id", list)).reset_index()
-    if ended.get("finished"):
+    if (runs.status == "finished").any():
         left, right = st.columns(2)
         left.plotly_chart(plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over "
                                                                        "seeds"), key="sweep-test")
