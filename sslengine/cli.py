@@ -158,6 +158,7 @@ def cmd_sweep_stop(args) -> int:
 
 
 def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
+    store.claim(run_ids)
     with tqdm(total=len(run_ids), desc=f"sweep {sweep_id}", unit="run", disable=args.json) as bar:
         try:
             sweeps.run_on_ray(store, run_ids, args.address, args.max_concurrent,

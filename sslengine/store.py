@@ -230,8 +230,8 @@ class Store:
 
     def set_status(self, run_id: str, status: str, error: str | None = None, device: str | None = None):
         values: dict = {"status": status}
-        if status == "running":
-            values["started"] = time.time()
+        if status == "running":  # the process that trains it owns it now (a Ray worker, maybe on another host)
+            values |= {"started": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
         if status in FINAL:
             values["finished"] = time.time()
         if error is not None:
@@ -240,6 +240,13 @@ class Store:
             values["device"] = device
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def claim(self, run_ids: list[str]):
+        """This process will train these queued runs (a sweep's driver): they become its, so that the end of
+        the process that recorded them (a page's server) does not mark them interrupted."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id.in_(run_ids), runs.c.status == "queued")
+                         .values(host=socket.gethostname(), pid=os.getpid()))
 
     def rename(self, run_id: str, name: str):
         self.get_run(run_id)

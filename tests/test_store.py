@@ -235,3 +235,16 @@ def test_a_run_trains_into_either_store_and_reads_back_through_the_cli(store, st
     assert main(["show", result["run_id"], "--store", store_url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"] == result["metrics"]
     assert store.snapshot_steps(result["run_id"])  # probe snapshots went in too
+
+
+def test_the_process_that_trains_or_claims_a_run_owns_it_so_its_recorders_end_does_not_interrupt_it(store):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process that recorded runs (a page's server) and has ended
+    claimed, training, orphaned = (store.create_run(RunConfig(dataset="moons")) for _ in range(3))
+    with store.engine.begin() as conn:
+        conn.execute(update(store_module.runs).values(pid=gone.pid))
+    store.claim([claimed])  # a sweep's driver, here
+    store.set_status(training, "running")  # a Ray worker, here
+    store.mark_interrupted()
+    assert [store.get_run(run_id).status for run_id in (claimed, training, orphaned)] == [
+        "queued", "running", "interrupted"]
