@@ -5,9 +5,12 @@ Bad input exits with code 2 and one line naming the field and what is allowed; n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
+import threading
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -157,12 +160,37 @@ def cmd_sweep_stop(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _every(seconds: float, action: Callable[[], None]):
+    """Call `action` every `seconds` from a thread while the block runs, and once more at its end."""
+    done = threading.Event()
+
+    def loop():
+        while not done.wait(seconds):
+            action()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        action()
+
+
 def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
     store.claim(run_ids)
-    with tqdm(total=len(run_ids), desc=f"sweep {sweep_id}", unit="run", disable=args.json) as bar:
-        try:
+    ended: list[str] = []
+    total = sum(store.get_run(run_id).config.steps for run_id in run_ids)
+    with tqdm(total=total, desc=f"sweep {sweep_id}", unit="step", disable=args.json) as bar, \
+            _every(1.0, lambda: bar.update(sum(store.last_step(run_id) or 0 for run_id in run_ids) - bar.n)):
+        bar.set_postfix_str(f"0 of {len(run_ids)} runs ended")
+        try:  # the bar counts every run's steps, as each run writes them to the store, wherever it trains
             sweeps.run_on_ray(store, run_ids, args.address, args.max_concurrent,
-                              on_done=lambda run_id, status: (bar.update(), bar.set_postfix_str(status)))
+                              on_done=lambda run_id, status: (
+                                  ended.append(status),
+                                  bar.set_postfix_str(f"{len(ended)} of {len(run_ids)} runs ended")))
         except KeyboardInterrupt:  # stopping the sweep stops its runs, wherever they train
             sweeps.stop_sweep(store, sweep_id)
             raise

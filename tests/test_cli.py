@@ -142,3 +142,14 @@ def test_a_sigkilled_run_shows_as_interrupted_with_its_metrics_kept(tmp_path):
     (run,) = store.list_runs()
     assert run.status == "interrupted" and "ended without finishing" in run.error
     assert store.last_step(run.id) >= 30 and "test_acc" in store.final_scalars(run.id)
+
+
+def test_the_sweep_progress_poller_runs_while_its_block_runs_and_once_more_at_the_end():
+    from sslengine.cli import _every
+    calls = []
+    with _every(0.01, lambda: calls.append(1)):
+        time.sleep(0.2)
+    assert len(calls) >= 3  # about 20 polls; at least a few even on a loaded machine
+    ended = len(calls)
+    time.sleep(0.05)
+    assert len(calls) == ended  # it stopped with the block
