@@ -393,11 +393,14 @@ def test_a_sweep_with_no_finished_run_says_so_instead_of_drawing_empty_heat_maps
 def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_process(page_store, monkeypatch):
     started = []
     monkeypatch.setattr("subprocess.Popen", lambda command, **kwargs: started.append(command))
-    app = submit(open_page("views/sweeps.py"), "sweep-form", threshold="0.5,1.5")
+    app = submit(open_page("views/sweeps.py"), "sweep-form", values1="0.5,1.5")
     assert [e.value for e in app.error] == ["threshold: must be in [0, 1], got 1.5"]
+    app = submit(app, "sweep-form", values1="0.8", axis2="threshold")
+    assert [e.value for e in app.error] == ["grid: pick two different settings, not threshold twice"]
     assert page_store.list_sweeps() == [] and started == []
-    app = submit(app, "sweep-form", threshold="0.8", labels_per_class="1,2", seeds=1, dataset="moons")
+    app = submit(app, "sweep-form", axis2="lambda_u", values2="0.5,2", seeds=1, dataset="moons")
     assert not app.exception and not app.error
     (sweep,) = page_store.list_sweeps()
+    assert sweep["spec"]["grid"] == {"lambda_u": [0.5, 2.0], "threshold": [0.8]}
     assert len(page_store.sweep_runs(sweep["id"])) == 2
     assert started[0][-4:] == ["sweep-resume", sweep["id"], "--store", page_store.url]

@@ -16,6 +16,9 @@ from sslengine.store import ACTIVE
 from sslengine.sweeps import create_sweep, parse_grid, plan, stop_sweep
 
 FORM = "sweep-form"
+# The settings the form offers to sweep (the command line takes any of sweeps.SWEEPABLE).
+AXES = ["threshold", "labels_per_class", "lambda_u", "temperature", "lr", "mu", "ema_decay", "weight_decay",
+        "batch_size", "steps"]
 
 st.title("Sweeps")
 st.write(
@@ -36,7 +39,10 @@ def start_sweep():
     values = st.session_state
     st.session_state[f"{FORM}-errors"] = {}
     try:
-        grid = parse_grid([f"{field}={values[f'{FORM}-{field}']}" for field in ("threshold", "labels_per_class")])
+        axes = [values[f"{FORM}-axis{i}"] for i in (1, 2)]
+        if axes[0] == axes[1]:
+            raise ConfigError("grid", f"pick two different settings, not {axes[0]} twice")
+        grid = parse_grid([f"{axis}={values[f'{FORM}-values{i}']}" for i, axis in enumerate(axes, 1)])
         base = RunConfig(algorithm=values[f"{FORM}-algorithm"], dataset=values[f"{FORM}-dataset"],
                          steps=values[f"{FORM}-steps"], device=common.device_choice())
         sweep_id, _ = create_sweep(store, plan(base, grid, values[f"{FORM}-seeds"]))
@@ -52,15 +58,16 @@ def start_sweep():
 
 with st.expander("Start a sweep", expanded=not store.list_sweeps()):
     with st.form(FORM, border=False):
-        a, b, c = st.columns(3)
+        a, b, c, d = st.columns(4)
         methods = [name for name in ALGORITHMS if ALGORITHMS[name].has_classifier and not ALGORITHMS[name].parent_must]
         a.selectbox("Method", methods, index=methods.index("fixmatch"), key=f"{FORM}-algorithm")
         b.selectbox("Dataset", ["digits", "moons", "circles"], key=f"{FORM}-dataset")
         c.number_input("Steps per run", 1, 100_000, 300, step=100, key=f"{FORM}-steps")
-        d, e, f = st.columns(3)
-        d.text_input("Thresholds", "0.7,0.95", key=f"{FORM}-threshold")
-        e.text_input("Labels per class", "1,4", key=f"{FORM}-labels_per_class")
-        f.number_input("Seeds", 1, 10, 2, key=f"{FORM}-seeds")
+        d.number_input("Seeds", 1, 10, 2, key=f"{FORM}-seeds")
+        for i, (axis, default) in enumerate((("threshold", "0.7,0.95"), ("labels_per_class", "1,4")), 1):
+            name, values = st.columns([1, 2])
+            name.selectbox(f"Setting {i}", AXES, index=AXES.index(axis), key=f"{FORM}-axis{i}")
+            values.text_input("Its values, comma-separated", default, key=f"{FORM}-values{i}")
         common.other_errors(FORM, set())
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_sweep)
 
