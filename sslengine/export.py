@@ -55,11 +55,15 @@ def export(store: Store, run_id: str, format: str, out: str | None = None, exper
     status = store.get_run(run_id).status
     if status in ACTIVE:
         raise ConfigError("run_id", f"run {run_id} is {status}: export it once it has ended (wait, or stop it)")
-    if format == "csv":
-        return f"{write_files(store, run_id, Path(out or f'exports/{run_id}'))} (scalars.csv, run.json, snapshots/)"
-    if format == "mlflow":
-        return to_mlflow(store, run_id, out, experiment)
-    return str(to_tensorboard(store, run_id, Path(out or "runs")))
+    try:
+        if format == "csv":
+            folder = write_files(store, run_id, Path(out or f"exports/{run_id}"))
+            return f"{folder} (scalars.csv, run.json, snapshots/)"
+        if format == "mlflow":
+            return to_mlflow(store, run_id, out, experiment)
+        return str(to_tensorboard(store, run_id, Path(out or "runs")))
+    except OSError as error:  # a file where a folder should be, no permission, a full disk...
+        raise ConfigError("out", f"cannot write the export to {out or 'its default folder'}: {error}") from error
 
 
 def as_zip(store: Store, run_id: str, format: str) -> bytes:

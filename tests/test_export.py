@@ -181,6 +181,12 @@ def test_an_active_run_or_a_missing_extra_is_refused_in_one_line(runs, tmp_path,
     assert main(["export", running, "--format", "tensorboard", "--out", str(tmp_path), "--store", store_path]) == 2
     assert capsys.readouterr().err == (f"error: run_id: run {running} is running: export it once it has ended "
                                        "(wait, or stop it)\n")
+    (tmp_path / "a-file").write_text("")
+    for format in ("csv", "tensorboard", "mlflow"):
+        out = str(tmp_path / "a-file" / "export")
+        assert main(["export", ids["fixmatch"], "--format", format, "--out", out, "--store", store_path]) == 2
+        assert capsys.readouterr().err.startswith(f"error: out: cannot write the export to {out}: ")
+    (tmp_path / "a-file").unlink()
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the scale extra were not installed
     assert main(["export", ids["fixmatch"], "--format", "mlflow", "--out", str(tmp_path), "--store", store_path]) == 2
     assert capsys.readouterr().err.startswith("error: format: mlflow needs the optional extra: pip install -r "
