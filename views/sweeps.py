@@ -11,7 +11,7 @@ import streamlit as st
 from views import _common as common
 from sslengine import plots
 from sslengine.algorithms import ALGORITHMS
-from sslengine.config import ConfigError, RunConfig
+from sslengine.config import DATASETS, ConfigError, RunConfig
 from sslengine.store import ACTIVE
 from sslengine.sweeps import create_sweep, parse_grid, plan, stop_sweep
 
@@ -61,7 +61,7 @@ with st.expander("Start a sweep", expanded=not store.list_sweeps()):
         a, b, c, d = st.columns(4)
         methods = [name for name in ALGORITHMS if ALGORITHMS[name].has_classifier and not ALGORITHMS[name].parent_must]
         a.selectbox("Method", methods, index=methods.index("fixmatch"), key=f"{FORM}-algorithm")
-        b.selectbox("Dataset", ["digits", "moons", "circles"], key=f"{FORM}-dataset")
+        b.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
         c.number_input("Steps per run", 1, 100_000, 300, step=100, key=f"{FORM}-steps")
         d.number_input("Seeds", 1, 10, 2, key=f"{FORM}-seeds")
         for i, (axis, default) in enumerate((("threshold", "0.7,0.95"), ("labels_per_class", "1,4")), 1):
