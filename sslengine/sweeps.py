@@ -34,6 +34,8 @@ def parse_grid(items: list[str]) -> dict[str, list]:
     for item in items:
         name, _, values = item.partition("=")
         field = name.strip().replace("-", "_")
+        if field in grid:
+            raise ConfigError("grid", f"{name.strip()} is given twice: sweep two different settings")
         if field not in SWEEPABLE:
             raise ConfigError("grid", f"{name!r} cannot be swept; sweepable: "
                                       f"{', '.join(f.replace('_', '-') for f in SWEEPABLE)}")

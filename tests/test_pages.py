@@ -398,7 +398,7 @@ def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_proce
     app = submit(app, "sweep-form", values1="0.8", dataset="cifar10")
     assert app.error[0].value.startswith("dataset: cifar10 is not downloaded")
     app = submit(app, "sweep-form", dataset="digits", axis2="threshold")
-    assert [e.value for e in app.error] == ["grid: pick two different settings, not threshold twice"]
+    assert [e.value for e in app.error] == ["grid: threshold is given twice: sweep two different settings"]
     assert page_store.list_sweeps() == [] and started == []
     app = submit(app, "sweep-form", axis2="lambda_u", values2="0.5,2", seeds=1, dataset="moons")
     assert not app.exception and not app.error

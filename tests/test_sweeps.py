@@ -19,10 +19,11 @@ def test_a_grid_is_parsed_with_each_fields_type():
     ("steps=10,many", "grid: steps=.*each value must be a int"),
     ("threshold=", "grid: threshold has no values"),
     ("seed=1,2", "grid: 'seed' cannot be swept"),
+    ("threshold=0.5 threshold=0.9", "grid: threshold is given twice"),
 ])
 def test_a_bad_grid_names_the_field_and_what_is_allowed(item, message):
     with pytest.raises(ConfigError, match=message):
-        parse_grid([item])
+        parse_grid(item.split(" "))
 
 
 def test_expand_makes_every_point_times_every_seed_named_after_its_point():

@@ -39,10 +39,7 @@ def start_sweep():
     values = st.session_state
     st.session_state[f"{FORM}-errors"] = {}
     try:
-        axes = [values[f"{FORM}-axis{i}"] for i in (1, 2)]
-        if axes[0] == axes[1]:
-            raise ConfigError("grid", f"pick two different settings, not {axes[0]} twice")
-        grid = parse_grid([f"{axis}={values[f'{FORM}-values{i}']}" for i, axis in enumerate(axes, 1)])
+        grid = parse_grid([f"{values[f'{FORM}-axis{i}']}={values[f'{FORM}-values{i}']}" for i in (1, 2)])
         base = RunConfig(algorithm=values[f"{FORM}-algorithm"], dataset=values[f"{FORM}-dataset"],
                          steps=values[f"{FORM}-steps"], device=common.device_choice())
         sweep_id, _ = create_sweep(store, plan(base, grid, values[f"{FORM}-seeds"]))
