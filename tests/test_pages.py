@@ -390,6 +390,21 @@ def test_a_sweep_with_no_finished_run_says_so_instead_of_drawing_empty_heat_maps
     assert not app.exception and "No run of this sweep finished, so" in app.info[0].value
 
 
+def test_the_sidebar_sums_up_a_sweeps_queued_runs_in_one_line_with_its_stop_button(page_store):
+    from sslengine.sweeps import create_sweep, plan
+    points = plan(RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.6, 0.7, 0.8, 0.9]}, 2)
+    sweep_id, run_ids = create_sweep(page_store, points)
+    page_store.set_status(run_ids[0], "running")
+    app = open_page("views/runs.py")
+    assert not app.exception
+    assert [p.proto.text for p in app.sidebar.get("progress")] == [f"threshold=0.6 seed=0 · step 0/{SHORT['steps']}"]
+    assert f"Sweep {sweep_id}: 7 more runs queued" in [c.value for c in app.sidebar.caption]
+    app.sidebar.button(key=f"stop-sweep-{sweep_id}").click().run()
+    assert [run.status for run in page_store.sweep_runs(sweep_id)] == ["running"] + ["stopped"] * 7
+    assert page_store.get_run(run_ids[0]).stop_requested
+    page_store.set_status(run_ids[0], "stopped")
+
+
 def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_process(page_store, monkeypatch):
     started = []
     monkeypatch.setattr("subprocess.Popen", lambda command, **kwargs: started.append(command))

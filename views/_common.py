@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -15,6 +16,7 @@ from sslengine.device import available_devices, resolve_device
 from sslengine.layouts import start_worker
 from sslengine.runner import Runner, check, check_parent, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
+from sslengine.sweeps import stop_sweep
 
 # Pages tick this often while a run they show is in progress; one tick is a few small store reads.
 LIVE_SECONDS = 1.0
@@ -97,17 +99,25 @@ def sidebar():
 
 @st.fragment(run_every=2 * LIVE_SECONDS)
 def _runs_in_progress():
-    """Runs in progress anywhere (this server, the command line), each with a stop button."""
+    """Runs in progress anywhere (this server, the command line), each with a stop button; a sweep's queued
+    runs as one line per sweep, which may hold dozens."""
     active = [run for run in store().list_runs() if run.status in ACTIVE]
     st.subheader("In progress")
     if not active:
         st.caption("No run in progress.")
+    waiting = Counter(run.sweep for run in active if run.sweep and run.status == "queued")
     for run in active:
+        if run.sweep in waiting and run.status == "queued":
+            continue
         step = store().last_step(run.id) or 0
         st.progress(min(step / run.config.steps, 1.0), text=f"{run.name} · step {step}/{run.config.steps}")
         st.button("Stop", key=f"stop-{run.id}", on_click=runner().stop, args=(run.id,),
                   disabled=run.stop_requested, help="stops within one step (runs of another process: "
                                                     "at their next log step)")
+    for sweep_id, queued in waiting.items():
+        st.caption(f"Sweep {sweep_id}: {queued} more run{'s' * (queued > 1)} queued")
+        st.button("Stop sweep", key=f"stop-sweep-{sweep_id}", on_click=stop_sweep, args=(store(), sweep_id),
+                  help="its queued runs stop at once, running ones at their next log step")
 
 
 @st.fragment(run_every=2 * LIVE_SECONDS)
