@@ -1,4 +1,5 @@
 """Sweeps: a grid of settings times seeds, trained as Ray tasks; final accuracies as heat maps."""
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -66,7 +67,11 @@ with st.expander("Start a sweep", expanded=not store.list_sweeps()):
             name.selectbox(f"Setting {i}", AXES, index=AXES.index(axis), key=f"{FORM}-axis{i}")
             values.text_input("Its values, comma-separated", default, key=f"{FORM}-values{i}")
         common.other_errors(FORM, set())
-        st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_sweep)
+        has_ray = importlib.util.find_spec("ray") is not None
+        if not has_ray:
+            st.info("Sweeps train on Ray, the optional extra: `pip install -r requirements-scale.txt`, then reload.")
+        st.form_submit_button("Start", type="primary", icon=":material/play_arrow:", on_click=start_sweep,
+                              disabled=not has_ray)
 
 sweeps = {sweep["id"]: sweep for sweep in store.list_sweeps()}
 sweep_id = common.choose("Sweep", sweeps, "sweep",
