@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import sys
 import threading
@@ -136,6 +137,8 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     checked = sweeps.plan(_config(args), sweeps.parse_grid(args.grid), args.seeds)  # before the store is opened
+    if importlib.util.find_spec("ray") is None:  # before anything is recorded, not as every run failing
+        raise ConfigError("sweep", "needs Ray, the optional extra: pip install -r requirements-scale.txt")
     store = Store(args.store)
     sweep_id, run_ids = sweeps.create_sweep(store, checked)
     return _train_sweep(store, sweep_id, run_ids, args)

@@ -122,3 +122,15 @@ def test_a_sweep_stopped_while_it_trains_on_ray_ends_its_running_point_and_never
     assert [run.status for run in store.sweep_runs(sweep_id)] == ["stopped"] * 3
     assert store.last_step(run_ids[0]) < base.steps
     assert store.last_step(run_ids[1]) is None and store.last_step(run_ids[2]) is None  # never trained
+
+
+def test_a_sweep_without_ray_is_refused_before_anything_is_recorded(tmp_path, monkeypatch, capsys):
+    import sys
+    from sslengine import cli
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the scale extra were not installed
+    path = tmp_path / "runs.db"
+    assert cli.main(["sweep", "fixmatch", "--dataset", "moons", "--grid", "threshold=0.7,0.9",
+                     "--store", str(path)]) == 2
+    assert capsys.readouterr().err == ("error: sweep: needs Ray, the optional extra: pip install -r "
+                                       "requirements-scale.txt\n")
+    assert not path.exists()
