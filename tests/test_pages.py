@@ -374,6 +374,20 @@ def test_a_sweep_of_three_settings_maps_two_and_holds_the_third_at_a_chosen_valu
     np.testing.assert_allclose(z, expected)
 
 
+@pytest.mark.parametrize("grid", [{}, {"threshold": [0.7, 0.9]}], ids=["seeds only", "one setting"])
+def test_a_sweep_of_fewer_than_two_settings_maps_its_seeds(page_store, grid):
+    from sslengine.sweeps import create_sweep, plan
+    sweep_id, run_ids = create_sweep(page_store, plan(RunConfig(algorithm="fixmatch", **SHORT), grid, 2))
+    for i, run_id in enumerate(run_ids):
+        page_store.log_scalars(run_id, 5, {"test_acc": 0.5 + i / 10})
+        page_store.set_status(run_id, "finished")
+    app = open_page("views/sweeps.py")
+    assert not app.exception
+    z = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]["z"]
+    z = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"])
+    np.testing.assert_allclose(z, [0.55] if not grid else [0.55, 0.75])  # each cell the mean of its 2 seeds
+
+
 def test_a_sweep_with_no_finished_run_says_so_instead_of_drawing_empty_heat_maps(page_store):
     from sslengine.sweeps import create_sweep, plan
     points = plan(RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.7, 0.9]}, 1)

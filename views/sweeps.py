@@ -100,12 +100,8 @@ def sweep_live(sweep_id: str) -> bool:
 live = sweep_live(sweep_id)
 
 
-@st.fragment(run_every=2 * common.LIVE_SECONDS if live else None)
-def show(sweep_id: str, was_live: bool):
-    if was_live and not sweep_live(sweep_id):
-        st.rerun()  # all ended: draw once more and stop ticking
-    sweep = sweeps[sweep_id]
-    runs, axes = cell_table(sweep)
+def progress(runs: pd.DataFrame, sweep_id: str) -> int:
+    """How far the sweep is, with its Stop button and its failures; returns how many runs are still active."""
     ended = runs.status[~runs.status.isin(ACTIVE)].value_counts().sort_index()
     active = len(runs) - ended.sum()
     bar, button = st.columns([5, 1], vertical_alignment="bottom")
@@ -117,22 +113,45 @@ def show(sweep_id: str, was_live: bool):
                                                                     "their next log step, wherever they train.")
     for _, run in runs[runs.status == "failed"].iterrows():
         st.error(f"Run {run.run_id} failed: {store.get_run(run.run_id).error}")
-    x, y = (axes + ["seeds"])[:2] if len(axes) < 2 else axes[:2]
-    if y == "seeds":
-        runs["seeds"] = "all"
-    if len(axes) > 2:  # two settings on the map, each other one held at a value of the reader's choice
-        columns = st.columns(len(axes))
-        x = columns[0].selectbox("Across", axes, key="sweep-x")
-        y = columns[1].selectbox("Down", [axis for axis in axes if axis != x], key="sweep-y")
-        for column, axis in zip(columns[2:], [axis for axis in axes if axis not in (x, y)]):
-            runs = runs[runs[axis] == column.selectbox(f"{axis} held at", sorted(runs[axis].unique()),
-                                                       key=f"sweep-hold-{axis}")]
-    cells = runs.groupby([x, y]).agg(test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
-                                     pseudo_label_acc_mean=("pseudo_label_acc", "mean"),
-                                     pseudo_label_acc_std=("pseudo_label_acc", "std"),
-                                     finished=("status", lambda status: f"{(status == 'finished').sum()} of "
-                                                                        f"{len(status)}"),
-                                     run_ids=("run_id", list)).reset_index()
+    return active
+
+
+def map_axes(runs: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, str, str]:
+    """The two settings across and down the map, and the runs it shows: with one setting, seeds go down;
+    with more than two, the reader picks two and holds each other one at a value."""
+    if not axes:  # seeds only: one cell
+        return runs.assign(setting="as configured", seeds="all"), "setting", "seeds"
+    if len(axes) < 2:
+        return runs.assign(seeds="all"), axes[0], "seeds"
+    if len(axes) == 2:
+        return runs, axes[0], axes[1]
+    columns = st.columns(len(axes))
+    x = columns[0].selectbox("Across", axes, key="sweep-x")
+    y = columns[1].selectbox("Down", [axis for axis in axes if axis != x], key="sweep-y")
+    for column, axis in zip(columns[2:], [axis for axis in axes if axis not in (x, y)]):
+        runs = runs[runs[axis] == column.selectbox(f"{axis} held at", sorted(runs[axis].unique()),
+                                                   key=f"sweep-hold-{axis}")]
+    return runs, x, y
+
+
+def cells_of(runs: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """One row per (x, y): mean and spread over seeds of the finished runs' accuracies, and its runs."""
+    return runs.groupby([x, y]).agg(test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
+                                    pseudo_label_acc_mean=("pseudo_label_acc", "mean"),
+                                    pseudo_label_acc_std=("pseudo_label_acc", "std"),
+                                    finished=("status", lambda status: f"{(status == 'finished').sum()} of "
+                                                                       f"{len(status)}"),
+                                    run_ids=("run_id", list)).reset_index()
+
+
+@st.fragment(run_every=2 * common.LIVE_SECONDS if live else None)
+def show(sweep_id: str, was_live: bool):
+    if was_live and not sweep_live(sweep_id):
+        st.rerun()  # all ended: draw once more and stop ticking
+    runs, axes = cell_table(sweeps[sweep_id])
+    active = progress(runs, sweep_id)
+    runs, x, y = map_axes(runs, axes)
+    cells = cells_of(runs, x, y)
     if (runs.status == "finished").any():
         left, right = st.columns(2)
         left.plotly_chart(plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over "
