@@ -2,6 +2,7 @@
 
 `.ci/run` installs Debian's chromium and Playwright; a failing test leaves a screenshot in test-output/.
 """
+import threading
 import time
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve
 from sslengine.algorithms import ALGORITHMS
 from sslengine.config import RunConfig
-from sslengine.runner import Runner
+from sslengine.runner import Runner, execute
 from sslengine.store import Store
+from sslengine.sweeps import create_sweep, plan
 
 SCREENSHOTS = ROOT / "test-output"
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}; .ci/run installs it"),
@@ -35,6 +37,10 @@ def server(tmp_path_factory):
                               parent=parent if algorithm != "fixmatch" else None)
         runner.wait(run_id)
         parent = run_id
+    # A sweep, trained here by the function its Ray tasks call.
+    _, run_ids = create_sweep(store, plan(RunConfig(algorithm="fixmatch", **short), {"threshold": [0.7, 0.9]}, 2))
+    for run_id in run_ids:
+        execute(store, run_id, store.get_run(run_id).config, threading.Event())
     with serve(path) as url:
         yield url, store
 
@@ -68,7 +74,8 @@ def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
 
 
 # "": the threshold page, the default
-@pytest.mark.parametrize("path", ["", "entropy", "consistency", "embeddings", "pipeline", "runs", "compare"])
+@pytest.mark.parametrize("path", ["", "entropy", "consistency", "embeddings", "pipeline", "sweeps", "runs",
+                                  "compare"])
 def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     url, _ = server
     page.goto(f"{url}/{path}")
