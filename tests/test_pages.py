@@ -386,6 +386,17 @@ def test_a_sweep_of_fewer_than_two_settings_maps_its_seeds(page_store, grid):
     z = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]["z"]
     z = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"])
     np.testing.assert_allclose(z, [0.55] if not grid else [0.55, 0.75])  # each cell the mean of its 2 seeds
+    assert not any("Compare lays out at most" in c.value for c in app.caption)
+
+
+def test_a_sweep_cell_of_more_seeds_than_compare_takes_opens_the_first_four_and_says_so(page_store):
+    from sslengine.sweeps import create_sweep, plan
+    sweep_id, run_ids = create_sweep(page_store, plan(RunConfig(algorithm="fixmatch", **SHORT), {}, 5))
+    app = open_page("views/sweeps.py")
+    assert app.dataframe[0].value.open.iloc[0] == "/compare?runs=" + ",".join(run_ids[:4])
+    assert any("Compare lays out at most 4 runs" in c.value for c in app.caption)
+    for run_id in run_ids:
+        page_store.set_status(run_id, "stopped")
 
 
 def test_a_sweep_with_no_finished_run_says_so_instead_of_drawing_empty_heat_maps(page_store):

@@ -23,6 +23,7 @@ LIVE_SECONDS = 1.0
 # Heavier views (several figures over a snapshot) follow a live run less often: the page draws in the
 # process that trains, and every second it holds the GIL is taken from training.
 SNAPSHOT_SECONDS = 3.0
+COMPARE_MAX = 4  # runs the Compare page lays side by side
 LAYOUTS_ENV = "SSL_EXPLORER_LAYOUTS"
 LAYOUT_LOG = Path(tempfile.gettempdir()) / f"ssl-explorer-layouts-{os.getpid()}.log"
 

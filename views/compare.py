@@ -27,9 +27,10 @@ if len(runs) < 2:
 
 if "compare-runs" not in st.session_state:
     asked = [run_id for run_id in st.query_params.get("runs", "").split(",") if run_id in runs]
-    st.session_state["compare-runs"] = asked[:4] or list(runs)[:2]
-chosen = st.multiselect("Runs (2 to 4)", list(runs), format_func=lambda i: common.run_label(runs[i]),
-                        max_selections=4, key="compare-runs")
+    st.session_state["compare-runs"] = asked[:common.COMPARE_MAX] or list(runs)[:2]
+chosen = st.multiselect(f"Runs (2 to {common.COMPARE_MAX})", list(runs),
+                        format_func=lambda i: common.run_label(runs[i]), max_selections=common.COMPARE_MAX,
+                        key="compare-runs")
 st.query_params["runs"] = ",".join(chosen)
 if len(chosen) < 2:
     st.info("Choose at least two runs.")

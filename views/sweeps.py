@@ -164,7 +164,10 @@ def show(sweep_id: str, was_live: bool):
     else:
         st.info("No run of this sweep finished, so there is no final accuracy to map. Open its runs in Compare "
                 "to see how far they got.")
-    cells["open"] = ["/compare?runs=" + ",".join(ids[:4]) for ids in cells.run_ids]
+    most = common.COMPARE_MAX
+    cells["open"] = ["/compare?runs=" + ",".join(ids[:most]) for ids in cells.run_ids]
+    if (cells.run_ids.str.len() > most).any():
+        st.caption(f"Compare lays out at most {most} runs: a cell with more opens its first {most} seeds.")
     st.dataframe(cells[[x, y, "test_acc_mean", "test_acc_std", "finished", "open"]], hide_index=True,
                  width="stretch",
                  column_config={"open": st.column_config.LinkColumn("runs", display_text="open in Compare")})
