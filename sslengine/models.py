@@ -10,7 +10,17 @@ import torch
 from torch import nn
 
 
-class MLP(nn.Module):
+class Classifier(nn.Module):
+    """An `embed` backbone, then a linear `head`: every model here, set up by its subclass."""
+
+    embed: nn.Module
+    head: nn.Linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class MLP(Classifier):
     def __init__(self, num_classes: int, in_features: int = 2, width: int = 64):
         super().__init__()
         self.embed = nn.Sequential(
@@ -20,15 +30,12 @@ class MLP(nn.Module):
         )
         self.head = nn.Linear(width, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
-
 
 def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(Classifier):
     """Three conv blocks with pooling after the first two, global average: about 94 k weights.
 
     Sized for 8x8 digits on a CPU: one FixMatch step of 240 images takes about 25 ms on one core.
@@ -46,9 +53,6 @@ class SmallCNN(nn.Module):
             nn.Flatten(),
         )
         self.head = nn.Linear(4 * width, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
 
 
 class WideBlock(nn.Module):
@@ -75,7 +79,7 @@ def _wrn_bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, momentum=0.001)  # FixMatch's slow BN statistics
 
 
-class WideResNet(nn.Module):
+class WideResNet(Classifier):
     """WRN-depth-k as FixMatch uses it: (depth - 4) / 6 blocks per stage, widths 16k, 32k, 64k, leaky ReLU
     (slope 0.1) and BN momentum 0.001. WRN-28-2 has 1.47 M weights."""
 
@@ -98,9 +102,6 @@ class WideResNet(nn.Module):
                 nn.init.xavier_normal_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
-
 
 class BasicBlock(nn.Module):
     """ResNet's two 3x3 convolutions with BN, added to the input (projected by a 1x1 conv when shapes change)."""
@@ -116,7 +117,7 @@ class BasicBlock(nn.Module):
         return torch.relu(self.body(x) + self.shortcut(x))
 
 
-class CifarResNet18(nn.Module):
+class CifarResNet18(Classifier):
     """ResNet-18 for 32x32 images: a 3x3 stem with stride 1 and no max-pool, then 2 blocks in each of four
     stages of width 64, 128, 256, 512 (11.2 M weights)."""
 
@@ -132,9 +133,6 @@ class CifarResNet18(nn.Module):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.embed = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
 
 
 MODELS = ("auto", "mlp", "small-cnn", "wrn-28-2", "resnet-18")
