@@ -50,7 +50,10 @@ def check_parent(store: Store, config: RunConfig, parent: str | None) -> str | N
 def execute(store: Store, run_id: str, config: RunConfig, stop: threading.Event) -> str:
     """Train a recorded run to its end and record how it ended; returns the final status. Whatever runs it (a
     thread here, a Ray worker on another host) goes through this, so a run fails the same way everywhere:
-    marked failed with its message, without taking the process down."""
+    marked failed with its message, without taking the process down. A run stopped while it was queued (the
+    store then recorded it stopped) is not trained."""
+    if store.stop_requested(run_id):
+        return "stopped"
     try:
         store.set_status(run_id, "running", device=str(resolve_device(config.device)))
         status = train(config, store, run_id, stop)

@@ -117,3 +117,11 @@ def test_before_the_last_step_the_test_set_is_scored_on_a_fixed_sample_and_at_th
     final_model = train.restore(store, run_id, torch.device("cpu"))
     assert accuracy.index[-1] == QUICK["steps"] and len(data.y_test) > 7
     assert accuracy.iloc[-1] == pytest.approx(evaluate(final_model, data.x_test, data.y_test)[0], abs=1e-6)
+
+
+def test_a_run_stopped_while_queued_is_not_trained_by_whatever_picks_it_up(store):
+    import threading
+    run_id = store.create_run(RunConfig(algorithm="fixmatch", **QUICK))
+    store.request_stop(run_id)
+    assert runner_module.execute(store, run_id, store.get_run(run_id).config, threading.Event()) == "stopped"
+    assert store.get_run(run_id).status == "stopped" and store.last_step(run_id) is None
