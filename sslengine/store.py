@@ -135,6 +135,11 @@ def resolve_url(location: str | None = None) -> str:
     return f"sqlite:///{Path(location).expanduser().resolve()}"
 
 
+def _this_process() -> dict:
+    """The owner columns of a run: the process that records, trains or claims it."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -206,7 +211,7 @@ class Store:
             conn.execute(insert(runs).values(
                 id=run_id, name=config.name or f"{config.algorithm}-{config.dataset}-{run_id[:4]}",
                 algorithm=config.algorithm, dataset=config.dataset, config=config.to_json(), status="queued",
-                created=time.time(), host=socket.gethostname(), pid=os.getpid(), parent=parent,
+                created=time.time(), **_this_process(), parent=parent,
                 stop_requested=0, sweep=sweep))
         return run_id
 
@@ -231,7 +236,7 @@ class Store:
     def set_status(self, run_id: str, status: str, error: str | None = None, device: str | None = None):
         values: dict = {"status": status}
         if status == "running":  # the process that trains it owns it now (a Ray worker, maybe on another host)
-            values |= {"started": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+            values |= {"started": time.time(), **_this_process()}
         if status in FINAL:
             values["finished"] = time.time()
         if error is not None:
@@ -246,7 +251,7 @@ class Store:
         the process that recorded them (a page's server) does not mark them interrupted."""
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id.in_(run_ids), runs.c.status == "queued")
-                         .values(host=socket.gethostname(), pid=os.getpid()))
+                         .values(**_this_process()))
 
     def rename(self, run_id: str, name: str):
         self.get_run(run_id)
