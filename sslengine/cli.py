@@ -256,8 +256,8 @@ def cmd_show(args) -> int:
 
 def cmd_export(args) -> int:
     store = Store(args.store, must_exist=True)
-    where = export(store, args.run_id, args.format, args.out, args.experiment)
-    print(f"exported {store.resolve_id(args.run_id)} to {where}")
+    run_id = store.resolve_id(args.run_id)
+    print(f"exported {run_id} to {export(store, run_id, args.format, args.out, args.experiment)}")
     return 0
 
 
