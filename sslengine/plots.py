@@ -21,6 +21,7 @@ LABELS = {
     "pseudo_label_acc": "pseudo-label accuracy, all",
     "pseudo_label_acc_passing": "pseudo-label accuracy, passing",
     "loss": "loss", "loss_x": "labeled loss", "loss_u": "unlabeled loss",
+    "knn_acc": "kNN accuracy", "linear_probe_acc": "linear probe accuracy",
 }
 KEY_COLORS = {"test_acc": "#0072B2", "mask_rate": "#E69F00", "pseudo_label_acc": "#CC79A7",
               "pseudo_label_acc_passing": "#009E73"}
@@ -86,10 +87,13 @@ def confidence_histogram(logits: np.ndarray, target: np.ndarray, threshold: floa
         go.Histogram(x=confidence[correct], xbins=bins, name="correct", marker_color=CORRECT, opacity=0.75),
         go.Histogram(x=confidence[~correct], xbins=bins, name="wrong", marker_color=WRONG, opacity=0.75),
     ])
-    figure.add_vline(x=threshold, line_dash="dash", annotation_text="threshold")
+    # Written left of the line: at a threshold near 1 a label on its right falls off the chart.
+    figure.add_vline(x=threshold, line_dash="dash", annotation_text=f"tau {threshold:.2f}",
+                     annotation_position="top left")
+    count_axis = dict(type="log", dtick=1) if log_y else dict(type="linear")  # log: powers of ten only
     return _layout(figure, "Confidence of pseudo-labels", "histogram", barmode="overlay",
                    xaxis=dict(title="confidence (max softmax)", range=[0, 1.01]),
-                   yaxis=dict(title="count", type="log" if log_y else "linear"))
+                   yaxis=dict(title="count", **count_axis))
 
 
 def confusion_heatmap(counts: np.ndarray, title: str) -> go.Figure:

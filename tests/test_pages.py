@@ -303,7 +303,7 @@ def test_compare_lays_a_simclr_run_beside_a_classifier(page_store):
     app.multiselect(key="compare-runs").set_value([simclr, fixmatch]).run()
     assert not app.exception
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
-    assert any("knn_acc" in title for title in titles), titles
+    assert any("kNN accuracy" in title for title in titles), titles
     assert len(app.metric) == 1  # the what-if threshold speaks of FixMatch only
 
 
