@@ -128,3 +128,28 @@ def test_fixmatch_on_digits_from_the_page_goes_live_and_the_threshold_moves_the_
     while store.get_run(run_id).status != "stopped" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert store.get_run(run_id).status == "stopped"
+
+
+def test_a_stage_started_inside_the_pipeline_shows_its_result_when_it_ends(server, page):
+    """The Fine-tune button sits in a fragment that was still when the page ran; the page must start
+    following the new run, and draw its accuracy when it ends, without a reload."""
+    url, store = server
+    page.goto(f"{url}/pipeline")
+    wait_until_drawn(page, charts=2)
+    before = {run.id for run in store.list_runs()}
+    form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Fine-tune"))
+    form.get_by_label("Steps").fill("60")
+    form.get_by_role("button", name="Fine-tune").click()
+    deadline = time.monotonic() + 30
+    while not {run.id for run in store.list_runs()} - before:
+        assert time.monotonic() < deadline, "pressing Fine-tune started no run"
+        time.sleep(0.2)
+    (run_id,) = {run.id for run in store.list_runs()} - before
+    page.wait_for_function("""id => {
+        const chart = [...document.querySelectorAll('.js-plotly-plot')]
+            .find(c => c.layout && String(c.layout.title.text).includes('Test accuracy by stage'));
+        return chart && chart._fullData.some(trace => [...trace.y].some(
+            (label, i) => label.endsWith(id) && /^[01][.][0-9]{3}$/.test(trace.text[i])));
+    }""", arg=run_id[:6], timeout=90_000)
+    run = store.get_run(run_id)
+    assert (run.status, run.algorithm, run.config.steps) == ("finished", "finetune", 60)

@@ -72,6 +72,13 @@ def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
     return seconds if any(run.status in ACTIVE for run in runs) else None
 
 
+def rerun_on_start_or_end(was_live: bool, *runs: RunRecord):
+    """A fragment's `run_every` is fixed when the whole page runs. When its runs have started since (from a
+    button inside the fragment) or ended, run the page again, so that the fragment ticks or stops ticking."""
+    if was_live != (live_every(*runs) is not None):
+        st.rerun()
+
+
 def choose(label: str, options: dict, key: str, when_empty: str, format_func: Callable = str):
     """A selectbox over `options` whose choice stays valid as they change; with none, says what to do (the
     `when_empty` text) and ends the page there."""

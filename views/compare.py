@@ -41,8 +41,7 @@ if len(chosen) < 2:
                                          seconds=common.SNAPSHOT_SECONDS))
 def show(run_ids: list[str], was_live: bool):
     chosen_runs = [store.get_run(run_id) for run_id in run_ids]
-    if was_live and common.live_every(*chosen_runs) is None:
-        st.rerun()
+    common.rerun_on_start_or_end(was_live, *chosen_runs)
     labels = {run.id: f"{run.name} ({run.id[:6]})" for run in chosen_runs}
     colors = dict(zip(labels.values(), plots.RUN_COLORS))
     for run in chosen_runs:

@@ -70,8 +70,7 @@ group = common.choose("Comparison", groups, "consistency-group",
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
 def show_group(run_ids: dict[str, str], was_live: bool):
     runs = {algorithm: store.get_run(run_id) for algorithm, run_id in run_ids.items()}
-    if was_live and common.live_every(*runs.values()) is None:
-        st.rerun()
+    common.rerun_on_start_or_end(was_live, *runs.values())
     for algorithm, run in runs.items():
         if run.status == "failed":
             st.error(f"{METHODS[algorithm]} failed: {run.error}")

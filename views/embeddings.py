@@ -67,8 +67,7 @@ run_id = common.choose("Run", runs, "embeddings-run",
 @st.fragment(run_every=common.live_every(runs[run_id]))
 def curves(run_id: str, was_live: bool):
     run = store.get_run(run_id)
-    if was_live and common.live_every(run) is None:
-        st.rerun()
+    common.rerun_on_start_or_end(was_live, run)
     if run.status == "failed":
         st.error(f"The run failed: {run.error}")
     step = store.last_step(run_id) or 0

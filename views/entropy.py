@@ -64,8 +64,7 @@ group = common.choose("Comparison", groups, "entropy-group", "No comparison yet:
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
 def show_group(run_ids: list[str], was_live: bool):
     runs = [store.get_run(run_id) for run_id in run_ids]
-    if was_live and common.live_every(*runs) is None:
-        st.rerun()
+    common.rerun_on_start_or_end(was_live, *runs)
     runs.sort(key=lambda run: list(METHODS).index(run.algorithm))
     labels = {run.id: METHODS[run.algorithm] for run in runs}
     for run in runs:

@@ -121,8 +121,7 @@ else:
     @st.fragment(run_every=common.live_every(*pipelines[group]))
     def show_pipeline(group: str, was_live: bool):
         runs = grouped("pipeline ", tuple(STAGES)).get(group, [])
-        if was_live and common.live_every(*runs) is None:
-            st.rerun()
+        common.rerun_on_start_or_end(was_live, *runs)
         for run in runs:
             if run.status == "failed":
                 st.error(f"{run.name} failed: {run.error}")
@@ -172,8 +171,7 @@ olu_group = common.choose("Comparison", comparisons, "olu-group",
 @st.fragment(run_every=common.live_every(*comparisons[olu_group]))
 def show_olu(group: str, was_live: bool):
     runs = grouped("olu ", ("fixmatch", "fixmatch_simclr")).get(group, [])
-    if was_live and common.live_every(*runs) is None:
-        st.rerun()
+    common.rerun_on_start_or_end(was_live, *runs)
     variant = {run.id: "O" if run.algorithm == "fixmatch" else run.config.variant for run in runs}
     for run in runs:
         if run.status == "failed":
