@@ -23,6 +23,8 @@ LABELS = {
     "loss": "loss", "loss_x": "labeled loss", "loss_u": "unlabeled loss",
     "knn_acc": "kNN accuracy", "linear_probe_acc": "linear probe accuracy",
 }
+# Keys that are shares: drawn on a fixed 0-1 axis, so that a flat line at 1 does not sit mid-chart.
+SHARES = {"test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing", "knn_acc", "linear_probe_acc"}
 KEY_COLORS = {"test_acc": "#0072B2", "mask_rate": "#E69F00", "pseudo_label_acc": "#CC79A7",
               "pseudo_label_acc_passing": "#009E73"}
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)
@@ -51,9 +53,10 @@ def runs_over_steps(frames: dict[str, pd.DataFrame], key: str, colors: dict[str,
     for label, scalars in frames.items():
         rows = scalars[scalars.key == key]
         figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=label, mode="lines",
-                                    line=dict(color=colors[label])))
-    title = LABELS.get(key, key)
-    return _layout(figure, title, f"runs-{key}", xaxis_title="step")
+                                    line=dict(color=colors[label]), showlegend=True))  # one line: whose?
+    share = key in SHARES
+    return _layout(figure, LABELS.get(key, key), f"runs-{key}", xaxis_title="step",
+                   yaxis_range=[0, 1.02] if share else None)
 
 
 def quantity_quality_curve(logits: np.ndarray, target: np.ndarray, threshold: float,

@@ -304,6 +304,7 @@ def test_compare_lays_a_simclr_run_beside_a_classifier(page_store):
     assert not app.exception
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
     assert any("kNN accuracy" in title for title in titles), titles
+    assert len(titles) == 6 and "loss" in titles  # five keys over steps in rows of two, then the entropy
     assert len(app.metric) == 1  # the what-if threshold speaks of FixMatch only
 
 

@@ -58,8 +58,9 @@ def show(run_ids: list[str], was_live: bool):
     keys = [key for key in ("test_acc", "mask_rate", "pseudo_label_acc_passing", "knn_acc", "loss")
             if any((frame.key == key).any() for frame in frames.values())]
     png = {"toImageButtonOptions": {"format": "png", "scale": 2}}
-    for column, key in zip(st.columns(2) * 2, keys):
-        column.plotly_chart(plots.runs_over_steps(frames, key, colors), key=f"compare-{key}", config=png)
+    for row in range(0, len(keys), 2):
+        for column, key in zip(st.columns(2), keys[row:row + 2]):
+            column.plotly_chart(plots.runs_over_steps(frames, key, colors), key=f"compare-{key}", config=png)
     csv = store.scalars_of(run_ids).to_csv(index=False)
     st.download_button("Download the scalars (CSV)", csv, file_name="scalars.csv",
                        mime="text/csv", icon=":material/download:")
