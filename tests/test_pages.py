@@ -308,6 +308,25 @@ def test_compare_lays_a_simclr_run_beside_a_classifier(page_store):
     assert len(app.metric) == 1  # the what-if threshold speaks of FixMatch only
 
 
+def test_compare_maps_the_embeddings_of_simclr_runs_at_the_matched_step(page_store):
+    runs = [run_to_end(page_store, algorithm="simclr", batch_size=64, seed=seed) for seed in (0, 1)]
+    app = open_page("views/compare.py")
+    app.multiselect(key="compare-runs").set_value(runs).run()
+    assert not app.exception
+    step = app.select_slider[0].value
+    maps = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")
+            if json.loads(chart.proto.spec)["layout"]["title"]["text"].startswith("PCA")]
+    assert [run_id[:6] in figure["layout"]["title"]["text"] for run_id, figure in zip(runs, maps)] == [True] * 2
+    assert all(f"@ step {step}" in figure["layout"]["title"]["text"] for figure in maps)
+    embedded = page_store.arrays(runs[0], step)["embedding"]  # the probe set, then the labeled images
+    labeled = page_store.arrays(runs[0], 0)["labeled_y"]
+    points = {star: sum(len(np.frombuffer(base64.b64decode(trace["x"]["bdata"]), trace["x"]["dtype"]))
+                        for trace in maps[0]["data"] if (trace["marker"].get("symbol") == "star") == star)
+              for star in (False, True)}
+    assert points == {False: len(embedded) - len(labeled), True: len(labeled)}
+    assert [figure["layout"]["showlegend"] for figure in maps] == [False, True]  # one legend, on the last
+
+
 def test_sweeps_page_with_no_sweep_says_how_to_start_one(page_store):
     app = open_page("views/sweeps.py")
     assert not app.exception and any("python -m sslengine sweep" in info.value for info in app.info)

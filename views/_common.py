@@ -8,12 +8,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from sslengine import datasets
+from sslengine import datasets, plots
 from sslengine.config import ConfigError, RunConfig
 from sslengine.device import available_devices, resolve_device
-from sslengine.layouts import start_worker
+from sslengine.layouts import pca_2d, start_worker
 from sslengine.runner import Runner, check, check_parent, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
 from sslengine.sweeps import stop_sweep
@@ -52,6 +54,22 @@ def snapshot(url: str, run_id: str, step: int) -> dict:
 def snapshot_array(url: str, run_id: str, step: int, key: str):
     """One array of a snapshot, for arrays added after the snapshot was written (the UMAP maps)."""
     return _store(url).array(run_id, step, key)
+
+
+def embedding_figure(run_id: str, step: int, held: set[str], title: str) -> go.Figure:
+    """A snapshot's probe embeddings in 2-D, by true class with the labeled images as stars: its UMAP once the
+    layout process has written one, PCA until then. `title` may name the method as {method}."""
+    url = store().url
+    first, shown = snapshot(url, run_id, 0), snapshot(url, run_id, step)
+    if "umap" in held and "umap_error" not in held:
+        layout, method = snapshot_array(url, run_id, step, "umap"), "UMAP"
+    else:
+        layout, method = pca_2d(shown["embedding"]), "PCA (UMAP is being computed)"
+    target = np.concatenate([shown["target"], first["labeled_y"]])
+    images = np.concatenate([first["probe_x"], first["labeled_x"]])
+    hover = [plots.image_as_text(image) if image.ndim == 3 else f"({image[0]:.2f}, {image[1]:.2f})"
+             for image in images]
+    return plots.embedding_map(layout, target, len(first["labeled_y"]), hover, title.format(method=method))
 
 
 @st.cache_resource(show_spinner=False)

@@ -12,8 +12,8 @@ from sslengine.probes import pseudo_label_stats
 st.title("Compare")
 st.write(
     "Lay two to four runs side by side: each keeps its color in every chart. The table lists their "
-    "settings with the ones that differ marked; the histograms and boundaries are taken at matched steps "
-    "(each run's latest snapshot at or before the chosen step)."
+    "settings with the ones that differ marked; the histograms, boundaries and embedding maps are taken at "
+    "matched steps (each run's latest snapshot at or before the chosen step)."
 )
 st.latex(r"\text{mask rate} = \frac{1}{N}\sum_{i=1}^{N} \mathbb{1}[\max_c p_c(u_i) \ge \tau],\qquad"
          r"\text{pseudo-label accuracy} = \frac{\sum_i \mathbb{1}[\max p(u_i) \ge \tau]\,"
@@ -91,6 +91,15 @@ def show(run_ids: list[str], was_live: bool):
             column.plotly_chart(plots.decision_boundary(snapshots[run.id],
                                                         common.snapshot(store.url, run.id, 0), labels[run.id]),
                                 key=f"compare-boundary-{run.id}", config=png)
+    if all("embedding" in snapshots[run.id] for run in chosen_runs):
+        columns = st.columns(len(chosen_runs))
+        for number, (column, run) in enumerate(zip(columns, chosen_runs), 1):
+            held = store.array_keys(run.id)[matched[run.id]]
+            figure = common.embedding_figure(run.id, matched[run.id], held,
+                                             f"{{method}} · {labels[run.id]} @ step {matched[run.id]}")
+            # Class colors are the same in every map: one legend, on the last.
+            figure.update_layout(height=460, showlegend=number == len(chosen_runs), title_font_size=13)
+            column.plotly_chart(figure, key=f"compare-map-{run.id}", config=png)
 
 
 show(chosen, was_live=common.live_every(*(runs[run_id] for run_id in chosen)) is not None)

@@ -1,13 +1,11 @@
 """Embeddings: start a SimCLR run and watch its representation form clusters, in PCA at once and UMAP after."""
 import time
 
-import numpy as np
 import streamlit as st
 
 from views import _common as common
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
-from sslengine.layouts import pca_2d
 from sslengine.store import ACTIVE, RunRecord
 
 FORM = "embeddings-form"
@@ -114,21 +112,11 @@ def embedding_map(run_id: str, was_ticking: bool):
             st.caption(f"Newest snapshot: step {steps[-1]}, its UMAP is being computed.")
     else:
         step = st.select_slider("Snapshot step", steps, steps[-1], key="embeddings-step")
-    first, snapshot = common.snapshot(store.url, run_id, 0), common.snapshot(store.url, run_id, step)
-    target = np.concatenate([snapshot["target"], first["labeled_y"]])
     if "umap_error" in keys[step]:
         st.error("The UMAP of this snapshot failed:")
         st.code(str(common.snapshot_array(store.url, run_id, step, "umap_error")))
-    if "umap" in keys[step] and "umap_error" not in keys[step]:
-        layout, method = common.snapshot_array(store.url, run_id, step, "umap"), "UMAP"
-    else:
-        layout, method = pca_2d(snapshot["embedding"]), "PCA (UMAP is being computed)"
-    images = np.concatenate([first["probe_x"], first["labeled_x"]])
-    hover = [plots.image_as_text(image) if image.ndim == 3 else f"({image[0]:.2f}, {image[1]:.2f})"
-             for image in images]
-    st.plotly_chart(plots.embedding_map(layout, target, len(first["labeled_y"]), hover,
-                                        f"{method} of the probe embeddings at step {step}"), key="map")
-
+    st.plotly_chart(common.embedding_figure(run_id, step, keys[step],
+                                            f"{{method}} of the probe embeddings at step {step}"), key="map")
 
 curves(run_id, was_live=common.live_every(runs[run_id]) is not None)
 embedding_map(run_id, was_ticking=map_ticking)
