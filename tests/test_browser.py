@@ -145,11 +145,31 @@ def test_a_stage_started_inside_the_pipeline_shows_its_result_when_it_ends(serve
         assert time.monotonic() < deadline, "pressing Fine-tune started no run"
         time.sleep(0.2)
     (run_id,) = {run.id for run in store.list_runs()} - before
-    page.wait_for_function("""id => {
+    deadline = time.monotonic() + 90
+    while store.get_run(run_id).status != "finished":
+        assert time.monotonic() < deadline, f"the fine-tune run is {store.get_run(run_id).status}"
+        time.sleep(0.5)
+    final = f"{store.final_scalars(run_id)['test_acc']:.3f}"
+    page.wait_for_function("""([id, final]) => {
         const chart = [...document.querySelectorAll('.js-plotly-plot')]
             .find(c => c.layout && String(c.layout.title.text).includes('Test accuracy by stage'));
         return chart && chart._fullData.some(trace => [...trace.y].some(
-            (label, i) => label.endsWith(id) && /^[01][.][0-9]{3}$/.test(trace.text[i])));
-    }""", arg=run_id[:6], timeout=90_000)
+            (label, i) => label.endsWith(id) && trace.text[i] === final));
+    }""", arg=[run_id[:6], final], timeout=30_000)
     run = store.get_run(run_id)
     assert (run.status, run.algorithm, run.config.steps) == ("finished", "finetune", 60)
+
+
+def test_a_run_from_the_command_line_appears_on_an_open_page_without_a_reload(server, page):
+    """The Runs page was still (nothing in progress) when it loaded; a run another process trains must show."""
+    url, store = server
+    page.goto(f"{url}/runs")
+    wait_until_drawn(page)
+    runner = Runner(Store(store.url))
+    run_id = runner.start(RunConfig(algorithm="supervised", dataset="moons", steps=30, n_samples=300,
+                                    name="from elsewhere"))
+    runner.wait(run_id)
+    page.wait_for_function("""id => [...document.querySelectorAll('.js-plotly-plot')].some(chart =>
+        chart.layout && String(chart.layout.title.text).includes('Latest test accuracy')
+        && chart._fullData.some(trace => [...trace.y].some(label => String(label).endsWith(id))))""",
+                           arg=run_id[:6], timeout=30_000)

@@ -97,6 +97,24 @@ def test_threshold_what_if_recomputes_share_passing_from_the_snapshot(page_store
         assert app.metric[2].value == f"{expected['pseudo_label_acc']:.1%}"
 
 
+def test_threshold_what_if_moves_to_the_final_snapshot_when_the_followed_run_ends(page_store):
+    saved = run_to_end(page_store, algorithm="fixmatch")
+    first, *middle, last = page_store.snapshot_steps(saved)
+    live = page_store.create_run(RunConfig(algorithm="fixmatch", **SHORT))
+    page_store.set_status(live, "running")
+    for step in (first, middle[0]):
+        page_store.log_arrays(live, step, page_store.arrays(saved, step))
+    app = open_page("views/threshold.py")
+    assert app.select_slider(key=f"step-{live}").value == middle[0]  # following the newest snapshot
+    page_store.log_arrays(live, last, page_store.arrays(saved, last))
+    page_store.set_status(live, "finished")
+    app.run()
+    assert not app.exception
+    assert app.select_slider(key=f"step-{live}").value == last
+    app.select_slider(key=f"step-{live}").set_value(first).run()  # then the reader scrubs freely
+    assert app.select_slider(key=f"step-{live}").value == first
+
+
 def test_threshold_form_starts_a_run_with_its_values(page_store):
     app = submit(open_page("views/threshold.py"), "threshold-form", steps=30, threshold=0.8, dataset="moons")
     assert not app.exception and not app.error

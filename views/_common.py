@@ -90,13 +90,6 @@ def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
     return seconds if any(run.status in ACTIVE for run in runs) else None
 
 
-def rerun_on_start_or_end(was_live: bool, *runs: RunRecord):
-    """A fragment's `run_every` is fixed when the whole page runs. When its runs have started since (from a
-    button inside the fragment) or ended, run the page again, so that the fragment ticks or stops ticking."""
-    if was_live != (live_every(*runs) is not None):
-        st.rerun()
-
-
 def choose(label: str, options: dict, key: str, when_empty: str, format_func: Callable = str):
     """A selectbox over `options` whose choice stays valid as they change; with none, says what to do (the
     `when_empty` text) and ends the page there."""
@@ -119,15 +112,26 @@ def sidebar():
         st.selectbox("Device for new runs", available_devices(), key="device",
                      help=f"auto picks {resolve_device('auto')} here; torch uses {runner().torch_threads} "
                           "CPU thread(s), leaving a core to the web server")
-        _runs_in_progress()
+        _runs_in_progress(runs_state(store().list_runs()))
         _image_sets()
 
 
+def runs_state(runs: list[RunRecord]) -> tuple[tuple[str, str], ...]:
+    return tuple((run.id, run.status) for run in runs)
+
+
 @st.fragment(run_every=2 * LIVE_SECONDS)
-def _runs_in_progress():
+def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
     """Runs in progress anywhere (this server, the command line), each with a stop button; a sweep's queued
-    runs as one line per sweep, which may hold dozens."""
-    active = [run for run in store().list_runs() if run.status in ACTIVE]
+    runs as one line per sweep, which may hold dozens.
+
+    When a run is added, changes status or is deleted, wherever (here, another tab, the command line), the
+    whole page runs again: its pickers list the new run, and each fragment's `run_every`, fixed when the page
+    ran, starts or stops the live ticking."""
+    runs = store().list_runs()
+    if runs_state(runs) != at_page_run:
+        st.rerun()
+    active = [run for run in runs if run.status in ACTIVE]
     st.subheader("In progress")
     if not active:
         st.caption("No run in progress.")

@@ -39,9 +39,8 @@ if len(chosen) < 2:
 
 @st.fragment(run_every=common.live_every(*(runs[run_id] for run_id in chosen),
                                          seconds=common.SNAPSHOT_SECONDS))
-def show(run_ids: list[str], was_live: bool):
+def show(run_ids: list[str]):
     chosen_runs = [store.get_run(run_id) for run_id in run_ids]
-    common.rerun_on_start_or_end(was_live, *chosen_runs)
     labels = {run.id: f"{run.name} ({run.id[:6]})" for run in chosen_runs}
     colors = dict(zip(labels.values(), plots.RUN_COLORS))
     for run in chosen_runs:
@@ -102,4 +101,4 @@ def show(run_ids: list[str], was_live: bool):
             column.plotly_chart(figure, key=f"compare-map-{run.id}", config=png)
 
 
-show(chosen, was_live=common.live_every(*(runs[run_id] for run_id in chosen)) is not None)
+show(chosen)

@@ -68,9 +68,8 @@ group = common.choose("Comparison", groups, "consistency-group",
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
-def show_group(run_ids: dict[str, str], was_live: bool):
+def show_group(run_ids: dict[str, str]):
     runs = {algorithm: store.get_run(run_id) for algorithm, run_id in run_ids.items()}
-    common.rerun_on_start_or_end(was_live, *runs.values())
     for algorithm, run in runs.items():
         if run.status == "failed":
             st.error(f"{METHODS[algorithm]} failed: {run.error}")
@@ -95,5 +94,4 @@ def show_group(run_ids: dict[str, str], was_live: bool):
     st.plotly_chart(plots.series_over_steps(ramp, "Consistency weight w(t) * lambda"), key="ramp")
 
 
-show_group({algorithm: run.id for algorithm, run in groups[group].items()},
-           was_live=common.live_every(*groups[group].values()) is not None)
+show_group({algorithm: run.id for algorithm, run in groups[group].items()})

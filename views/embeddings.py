@@ -63,9 +63,8 @@ run_id = common.choose("Run", runs, "embeddings-run",
 
 
 @st.fragment(run_every=common.live_every(runs[run_id]))
-def curves(run_id: str, was_live: bool):
+def curves(run_id: str):
     run = store.get_run(run_id)
-    common.rerun_on_start_or_end(was_live, run)
     if run.status == "failed":
         st.error(f"The run failed: {run.error}")
     step = store.last_step(run_id) or 0
@@ -118,5 +117,5 @@ def embedding_map(run_id: str, was_ticking: bool):
     st.plotly_chart(common.embedding_figure(run_id, step, keys[step],
                                             f"{{method}} of the probe embeddings at step {step}"), key="map")
 
-curves(run_id, was_live=common.live_every(runs[run_id]) is not None)
+curves(run_id)
 embedding_map(run_id, was_ticking=map_ticking)

@@ -62,9 +62,8 @@ group = common.choose("Comparison", groups, "entropy-group", "No comparison yet:
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
-def show_group(run_ids: list[str], was_live: bool):
+def show_group(run_ids: list[str]):
     runs = [store.get_run(run_id) for run_id in run_ids]
-    common.rerun_on_start_or_end(was_live, *runs)
     runs.sort(key=lambda run: list(METHODS).index(run.algorithm))
     labels = {run.id: METHODS[run.algorithm] for run in runs}
     for run in runs:
@@ -91,5 +90,4 @@ def show_group(run_ids: list[str], was_live: bool):
     right.plotly_chart(plots.runs_over_steps(frames, "test_acc", COLORS), key="accuracy")
 
 
-show_group([run.id for run in groups[group].values()],
-           was_live=common.live_every(*groups[group].values()) is not None)
+show_group([run.id for run in groups[group].values()])

@@ -119,9 +119,8 @@ else:
     group = st.selectbox("Pipeline", list(pipelines), key="pipeline-group")
 
     @st.fragment(run_every=common.live_every(*pipelines[group]))
-    def show_pipeline(group: str, was_live: bool):
+    def show_pipeline(group: str):
         runs = grouped("pipeline ", tuple(STAGES)).get(group, [])
-        common.rerun_on_start_or_end(was_live, *runs)
         for run in runs:
             if run.status == "failed":
                 st.error(f"{run.name} failed: {run.error}")
@@ -138,7 +137,7 @@ else:
         st.plotly_chart(plots.series_over_steps(series, "Test accuracy over steps (SimCLR: its linear probe)"),
                         key="stage-curves")
 
-    show_pipeline(group, was_live=common.live_every(*pipelines[group]) is not None)
+    show_pipeline(group)
 
 
 # O / L / U ---------------------------------------------------------------------------------------------
@@ -169,9 +168,8 @@ olu_group = common.choose("Comparison", comparisons, "olu-group",
 
 
 @st.fragment(run_every=common.live_every(*comparisons[olu_group]))
-def show_olu(group: str, was_live: bool):
+def show_olu(group: str):
     runs = grouped("olu ", ("fixmatch", "fixmatch_simclr")).get(group, [])
-    common.rerun_on_start_or_end(was_live, *runs)
     variant = {run.id: "O" if run.algorithm == "fixmatch" else run.config.variant for run in runs}
     for run in runs:
         if run.status == "failed":
@@ -189,4 +187,4 @@ def show_olu(group: str, was_live: bool):
                  hide_index=True)
 
 
-show_olu(olu_group, was_live=common.live_every(*comparisons[olu_group]) is not None)
+show_olu(olu_group)

@@ -145,9 +145,7 @@ def cells_of(runs: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 
 
 @st.fragment(run_every=2 * common.LIVE_SECONDS if live else None)
-def show(sweep_id: str, was_live: bool):
-    if was_live and not sweep_live(sweep_id):
-        st.rerun()  # all ended: draw once more and stop ticking
+def show(sweep_id: str):
     runs, axes = cell_table(sweeps[sweep_id])
     active = progress(runs, sweep_id)
     runs, x, y = map_axes(runs, axes)
@@ -173,4 +171,4 @@ def show(sweep_id: str, was_live: bool):
                  column_config={"open": st.column_config.LinkColumn("runs", display_text="open in Compare")})
 
 
-show(sweep_id, was_live=live)
+show(sweep_id)

@@ -73,11 +73,8 @@ st.query_params["run"] = run_id
 
 
 @st.fragment(run_every=common.live_every(runs[run_id]))
-def live_curves(run_id: str, was_live: bool):
+def live_curves(run_id: str):
     run = store.get_run(run_id)
-    if was_live and common.live_every(run) is None:
-        st.session_state[f"ended-{run_id}"] = True  # the what-if moves to the final snapshot
-        st.rerun()  # the run ended: redraw everything once and stop ticking
     if run.status == "failed":
         st.error(f"This run failed: {run.error}")
     step = store.last_step(run_id) or 0
@@ -105,8 +102,10 @@ def what_if(run_id: str, was_live: bool):
     left, right = st.columns([3, 1])
     follow = right.toggle("Follow the newest snapshot", value=True, key=f"follow-{run_id}",
                           disabled=not was_live) and was_live
+    followed = st.session_state.get(f"followed-{run_id}", False)  # the run ended while followed: to its end
+    st.session_state[f"followed-{run_id}"] = follow
     chosen = st.session_state.get(f"step-{run_id}")
-    if follow or st.session_state.pop(f"ended-{run_id}", False) or chosen not in steps:
+    if follow or followed or chosen not in steps:
         st.session_state[f"step-{run_id}"] = steps[-1]
     step = left.select_slider("Snapshot at step", options=steps, key=f"step-{run_id}", disabled=follow)
     a, b, c = st.columns([2, 2, 1])
@@ -137,5 +136,5 @@ def what_if(run_id: str, was_live: bool):
 
 
 was_live = common.live_every(runs[run_id]) is not None
-live_curves(run_id, was_live)
+live_curves(run_id)
 what_if(run_id, was_live)
