@@ -284,6 +284,37 @@ def select_rows(app: AppTest, rows: list[int]):
     app.run()
 
 
+@pytest.mark.parametrize("algorithm, picker", [("fixmatch", "threshold-run"), ("simclr", "embeddings-run"),
+                                               ("entmin", "entropy-group"), ("mean_teacher", "consistency-group"),
+                                               ("s4l_rotation", "compare-runs")])
+def test_open_takes_a_run_to_the_page_that_shows_it(page_store, algorithm, picker):
+    older, newer = (run_to_end(page_store, algorithm=algorithm, group=group, batch_size=64)
+                    for group in ("first", "second"))
+    app = open_page("views/runs.py")
+    select_rows(app, [1])  # newest first: the older run
+    app.button[0].click().run()  # Open
+    assert not app.exception
+    shown = app.multiselect(key=picker).value if picker == "compare-runs" else app.selectbox(key=picker).value
+    assert shown == {"threshold-run": older, "embeddings-run": older, "compare-runs": [older]}.get(picker, "first")
+    assert app.get("plotly_chart")  # Compare draws one run alone too
+
+
+def test_a_link_to_a_run_the_page_does_not_hold_is_named(page_store):
+    fixmatch = run_to_end(page_store, algorithm="fixmatch")
+    simclr = run_to_end(page_store, algorithm="simclr", batch_size=64)
+    app = AppTest.from_file("../app.py", default_timeout=60)
+    app.query_params["run"] = simclr  # a SimCLR run: not the threshold page's
+    app.run()
+    assert not app.exception
+    assert app.warning[0].value.startswith(f"run: this page has no run '{simclr}'")
+    assert app.selectbox(key="threshold-run").value == fixmatch
+    app = AppTest.from_file("../app.py", default_timeout=60).switch_page("views/compare.py")
+    app.query_params["runs"] = f"{fixmatch},gone"
+    app.run()
+    assert app.warning[0].value.startswith("runs: no run 'gone' in this store")
+    assert app.multiselect(key="compare-runs").value == [fixmatch]
+
+
 def test_compare_marks_differing_settings_and_exports_every_runs_scalars(page_store):
     first = run_to_end(page_store, algorithm="fixmatch", threshold=0.95)
     second = run_to_end(page_store, algorithm="fixmatch", threshold=0.7)

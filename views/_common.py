@@ -90,15 +90,26 @@ def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
     return seconds if any(run.status in ACTIVE for run in runs) else None
 
 
-def choose(label: str, options: dict, key: str, when_empty: str, format_func: Callable = str):
+def choose(label: str, options: dict, key: str, when_empty: str, format_func: Callable = str,
+           query: str | None = None):
     """A selectbox over `options` whose choice stays valid as they change; with none, says what to do (the
-    `when_empty` text) and ends the page there."""
+    `when_empty` text) and ends the page there. With `query` the choice is also the URL's ?query=..., so that
+    a link (the Runs page's Open, a bookmark) picks it; a link to something the page does not hold is named."""
     if not options:
         st.info(when_empty)
         st.stop()
+    # Streamlit drops a widget's state on pages that do not draw it, so on arrival (and when the chosen one
+    # is gone) the link decides.
     if st.session_state.get(key) not in options:
-        st.session_state[key] = next(iter(options))
-    return st.selectbox(label, list(options), format_func=format_func, key=key)
+        asked = st.query_params.get(query) if query else None
+        if asked is not None and asked not in options:
+            st.warning(f"{query}: this page has no {label.lower()} {asked!r} (the Runs page lists every run); "
+                       "showing the newest instead.")
+        st.session_state[key] = asked if asked in options else next(iter(options))
+    chosen = st.selectbox(label, list(options), format_func=format_func, key=key)
+    if query:
+        st.query_params[query] = chosen
+    return chosen
 
 
 def run_label(run: RunRecord) -> str:

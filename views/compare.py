@@ -1,4 +1,4 @@
-"""Compare: two to four runs side by side, one color per run in every chart."""
+"""Compare: up to four runs side by side, one color per run in every chart."""
 import dataclasses
 
 import numpy as np
@@ -11,7 +11,7 @@ from sslengine.probes import pseudo_label_stats
 
 st.title("Compare")
 st.write(
-    "Lay two to four runs side by side: each keeps its color in every chart. The table lists their "
+    "Lay up to four runs side by side: each keeps its color in every chart. The table lists their "
     "settings with the ones that differ marked; the histograms, boundaries and embedding maps are taken at "
     "matched steps (each run's latest snapshot at or before the chosen step)."
 )
@@ -20,20 +20,24 @@ st.latex(r"\text{mask rate} = \frac{1}{N}\sum_{i=1}^{N} \mathbb{1}[\max_c p_c(u_
          r"\mathbb{1}[\hat y_i = y_i]}{\sum_i \mathbb{1}[\max p(u_i) \ge \tau]}")
 store = common.store()
 runs = {run.id: run for run in store.list_runs()}
-if len(runs) < 2:
-    st.info("Compare needs at least two runs in the store; start some on the other pages or with "
-            "`python -m sslengine run ...`.")
+if not runs:
+    st.info("No run in the store yet: start some on the other pages or with `python -m sslengine run ...`.")
     st.stop()
 
-if "compare-runs" not in st.session_state:
-    asked = [run_id for run_id in st.query_params.get("runs", "").split(",") if run_id in runs]
-    st.session_state["compare-runs"] = asked[:common.COMPARE_MAX] or list(runs)[:2]
-chosen = st.multiselect(f"Runs (2 to {common.COMPARE_MAX})", list(runs),
+if "compare-runs" in st.session_state:  # deleted runs leave the choice
+    st.session_state["compare-runs"] = [run_id for run_id in st.session_state["compare-runs"] if run_id in runs]
+else:  # arriving (Streamlit drops the widget's state on other pages): the link decides
+    asked = [run_id for run_id in st.query_params.get("runs", "").split(",") if run_id]
+    if missing := [run_id for run_id in asked if run_id not in runs]:
+        st.warning(f"runs: no run {', '.join(map(repr, missing))} in this store (the Runs page lists them all).")
+    known = [run_id for run_id in asked if run_id in runs][:common.COMPARE_MAX]
+    st.session_state["compare-runs"] = known or list(runs)[:2]
+chosen = st.multiselect(f"Runs (1 to {common.COMPARE_MAX})", list(runs),
                         format_func=lambda i: common.run_label(runs[i]), max_selections=common.COMPARE_MAX,
                         key="compare-runs")
 st.query_params["runs"] = ",".join(chosen)
-if len(chosen) < 2:
-    st.info("Choose at least two runs.")
+if not chosen:
+    st.info("Choose the runs to lay side by side.")
     st.stop()
 
 

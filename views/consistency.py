@@ -64,7 +64,7 @@ with st.expander("Run both", expanded=True):
 groups = common.run_groups(METHODS)
 group = common.choose("Comparison", groups, "consistency-group",
                       "No comparison yet: press Run both, or start `python -m sslengine run pi-model --group G` "
-                      "and `python -m sslengine run mean-teacher --group G`.")
+                      "and `python -m sslengine run mean-teacher --group G`.", query="group")
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))

@@ -59,7 +59,7 @@ with st.expander("Start a SimCLR run", expanded=True):
 runs = {run.id: run for run in store.list_runs() if run.algorithm == "simclr"}
 run_id = common.choose("Run", runs, "embeddings-run",
                        "No SimCLR run yet: press Start, or run `python -m sslengine run simclr` and reload.",
-                       format_func=lambda i: common.run_label(runs[i]))
+                       format_func=lambda i: common.run_label(runs[i]), query="run")
 
 
 @st.fragment(run_every=common.live_every(runs[run_id]))

@@ -58,7 +58,8 @@ with st.expander("Run the four methods", expanded=True):
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
 groups = common.run_groups(METHODS)
-group = common.choose("Comparison", groups, "entropy-group", "No comparison yet: press Run all four.")
+group = common.choose("Comparison", groups, "entropy-group", "No comparison yet: press Run all four.",
+                      query="group")
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))

@@ -114,9 +114,7 @@ if not pipelines:
     st.info("No pipeline yet: press Pretrain, or run `python -m sslengine run simclr --group 'pipeline G'`, then "
             "`run finetune --parent ID` and `run distill --parent ID`.")
 else:
-    if st.session_state.get("pipeline-group") not in pipelines:
-        st.session_state["pipeline-group"] = next(iter(pipelines))
-    group = st.selectbox("Pipeline", list(pipelines), key="pipeline-group")
+    group = common.choose("Pipeline", pipelines, "pipeline-group", "", query="group")
 
     @st.fragment(run_every=common.live_every(*pipelines[group]))
     def show_pipeline(group: str):
@@ -164,7 +162,8 @@ with st.expander("Run the three", expanded=False):
 
 comparisons = grouped("olu ", ("fixmatch", "fixmatch_simclr"))
 olu_group = common.choose("Comparison", comparisons, "olu-group",
-                          "No comparison yet: press Run O, L and U (about four minutes on a CPU for all three).")
+                          "No comparison yet: press Run O, L and U (about four minutes on a CPU for all three).",
+                          query="olu")
 
 
 @st.fragment(run_every=common.live_every(*comparisons[olu_group]))

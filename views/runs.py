@@ -9,11 +9,26 @@ from views import _common as common
 from sslengine import plots
 from sslengine.errors import ConfigError
 from sslengine.export import as_zip, available, export
-from sslengine.store import ACTIVE
+from sslengine.store import ACTIVE, RunRecord
 
-# The page that shows a run best, by algorithm; others open in Compare.
-PAGE_OF = {algorithm: "views/threshold.py" for algorithm in ("fixmatch", "pseudo_label", "flexmatch",
-                                                              "freematch")}
+# The page that shows a run best, by algorithm, and how it is picked there: by its id or by the group it was
+# started with. Runs of no such page, or outside a group, open alone in Compare.
+BY_RUN = {"fixmatch": "views/threshold.py", "pseudo_label": "views/threshold.py",
+          "flexmatch": "views/threshold.py", "freematch": "views/threshold.py", "simclr": "views/embeddings.py"}
+BY_GROUP = {"supervised": ("views/entropy.py", "group"), "entmin": ("views/entropy.py", "group"),
+            "pi_model": ("views/consistency.py", "group"), "mean_teacher": ("views/consistency.py", "group"),
+            "finetune": ("views/pipeline.py", "group"), "distill": ("views/pipeline.py", "group"),
+            "fixmatch_simclr": ("views/pipeline.py", "olu")}
+
+
+def page_of(run: RunRecord) -> tuple[str, dict[str, str]]:
+    """Where the Open button takes a run: the page, and the query that picks the run there."""
+    if run.algorithm in BY_RUN:
+        return BY_RUN[run.algorithm], {"run": run.id}
+    if run.algorithm in BY_GROUP and run.config.group:
+        page, query = BY_GROUP[run.algorithm]
+        return page, {query: run.config.group}
+    return "views/compare.py", {"runs": run.id}
 
 st.title("Runs")
 st.write("Every run in the store, started here or with `python -m sslengine run ...`. Select rows to open, "
@@ -62,10 +77,8 @@ def actions(selected):
     ids = [run.id for run in selected]
     a, b, c, d = st.columns(4)
     if a.button("Open", disabled=len(selected) != 1, help="in the page that shows this method"):
-        page = PAGE_OF.get(selected[0].algorithm)
-        if page:
-            st.switch_page(page, query_params={"run": ids[0]})
-        st.switch_page("views/compare.py", query_params={"runs": ids[0]})
+        page, query = page_of(selected[0])
+        st.switch_page(page, query_params=query)
     if b.button("Compare", disabled=not 2 <= len(selected) <= 4, help="2 to 4 runs"):
         st.switch_page("views/compare.py", query_params={"runs": ",".join(ids)})
     in_progress = [run.id for run in selected if run.status in ACTIVE]

@@ -77,7 +77,7 @@ sweeps = {sweep["id"]: sweep for sweep in store.list_sweeps()}
 sweep_id = common.choose("Sweep", sweeps, "sweep",
                          "No sweep yet: press Start, or run `python -m sslengine sweep fixmatch --grid "
                          "threshold=0.7,0.95 --grid labels-per-class=1,4 --seeds 2` and reload.",
-                         format_func=lambda i: f"{sweeps[i]['name']} · {i}")
+                         format_func=lambda i: f"{sweeps[i]['name']} · {i}", query="sweep")
 
 
 def cell_table(sweep: dict) -> tuple[pd.DataFrame, list[str]]:

@@ -61,15 +61,10 @@ with st.expander("Start a run", expanded=True):
                               on_click=common.start_runs, args=(FORM, form_config, select_started))
 
 runs = {run.id: run for run in store.list_runs() if run.algorithm in ALGORITHMS}
-if not runs:
-    st.info("No pseudo-labelling run (FixMatch, Pseudo-Label, FlexMatch, FreeMatch) in the store yet: press "
-            "Start, or run `python -m sslengine run fixmatch --dataset digits`.")
-    st.stop()
-if st.session_state.get("threshold-run") not in runs:
-    asked = st.query_params.get("run")
-    st.session_state["threshold-run"] = asked if asked in runs else next(iter(runs))
-run_id = st.selectbox("Run", list(runs), format_func=lambda i: common.run_label(runs[i]), key="threshold-run")
-st.query_params["run"] = run_id
+run_id = common.choose("Run", runs, "threshold-run",
+                       "No pseudo-labelling run (FixMatch, Pseudo-Label, FlexMatch, FreeMatch) in the store yet: "
+                       "press Start, or run `python -m sslengine run fixmatch --dataset digits`.",
+                       format_func=lambda i: common.run_label(runs[i]), query="run")
 
 
 @st.fragment(run_every=common.live_every(runs[run_id]))
