@@ -193,6 +193,16 @@ def test_pipeline_page_shows_each_stage_against_fixmatch_and_starts_the_next_fro
     get_runner(page_store.url).wait(student.id)
 
 
+def test_pretrain_form_gives_the_fixmatch_baseline_its_own_steps(page_store):
+    app = submit(open_page("views/pipeline.py"), "pipeline-form", dataset="moons", steps=20, baseline_steps=30)
+    assert not app.exception and not app.error
+    runs = {run.algorithm: run for run in page_store.list_runs()}
+    assert {algorithm: run.config.steps for algorithm, run in runs.items()} == {"simclr": 20, "fixmatch": 30}
+    assert runs["simclr"].config.group == runs["fixmatch"].config.group
+    for run in runs.values():
+        get_runner(page_store.url).wait(run.id)
+
+
 def test_olu_form_starts_plain_fixmatch_and_both_simclr_variants_on_one_split(page_store):
     app = submit(open_page("views/pipeline.py"), "olu-form", dataset="moons", steps=20)
     assert not app.exception and not app.error

@@ -29,13 +29,13 @@ st.latex(r"\text{fine-tune: } \mathrm{CE}\big(y, h(g_1(e(x)))\big)\qquad"
 store = common.store()
 
 
-def split_fields(form: str, steps: int):
+def split_fields(form: str, steps: int, steps_label: str = "Steps"):
     a, b, c, d = st.columns(4)
     a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{form}-dataset")
     with b:
         st.number_input("Labels per class", 1, 1000, 2, key=f"{form}-labels_per_class")
         common.field_error(form, "labels_per_class")
-    c.number_input("Steps", 1, 100_000, steps, step=100, key=f"{form}-steps")
+    c.number_input(steps_label, 1, 100_000, steps, step=100, key=f"{form}-steps")
     d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{form}-seed")
 
 
@@ -59,9 +59,11 @@ st.header("Pretrain, fine-tune, distill")
 def pipeline_configs() -> list[RunConfig]:
     values = common.form_values(PIPELINE, ("dataset", "labels_per_class", "steps", "seed"))
     group = f"pipeline {values['dataset']} {values['labels_per_class']}/class {time.strftime('%H:%M:%S')}"
-    return [RunConfig(algorithm=algorithm, **values, group=group, device=common.device_choice(),
+    baseline = values | {"steps": st.session_state[f"{PIPELINE}-baseline_steps"]}
+    return [RunConfig(algorithm=algorithm, **these, group=group, device=common.device_choice(),
                       name=f"{label} · {group}")
-            for algorithm, label in (("simclr", "SimCLR"), ("fixmatch", "FixMatch from scratch"))]
+            for algorithm, label, these in (("simclr", "SimCLR", values),
+                                            ("fixmatch", "FixMatch from scratch", baseline))]
 
 
 def select_group(key: str):
@@ -73,7 +75,10 @@ def select_group(key: str):
 
 with st.expander("Pretrain (with the FixMatch baseline on the same labels)", expanded=True):
     with st.form(PIPELINE, border=False):
-        split_fields(PIPELINE, 300)
+        split_fields(PIPELINE, 300, "SimCLR steps")
+        # FixMatch's own default, as on the threshold page: a baseline cut to the pretraining's steps is weak.
+        st.columns(4)[0].number_input("FixMatch baseline steps", 1, 100_000, RunConfig().steps, step=100,
+                                      key=f"{PIPELINE}-baseline_steps")
         common.other_errors(PIPELINE, {"labels_per_class"})
         st.form_submit_button("Pretrain", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(PIPELINE, pipeline_configs,
