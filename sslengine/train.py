@@ -131,12 +131,16 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         if method.learns_representation:
             store.log_scalars(run_id, step, representation_scalars(step))
 
+    def scored(step: int) -> tuple[torch.Tensor | slice, torch.Tensor | slice]:
+        """Which test points and which kNN bank to score on: fixed samples before the last step, all at it."""
+        return (slice(None), slice(None)) if step == config.steps else (test_sample, bank_sample)
+
     def test_scalars(step: int) -> dict[str, float]:
         """Accuracy and loss on the test part (its fixed sample before the last step), of the evaluated model
         and, when that is an EMA, of the student."""
         if not method.has_classifier:
             return {}
-        some = slice(None) if step == config.steps else test_sample
+        some, _ = scored(step)
         x_test, y_test = data.x_test[some], data.y_test[some]
         values = dict(zip(("test_acc", "test_loss"), evaluate(evaluated, x_test, y_test)))
         if ema is not None:
@@ -147,8 +151,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         """At snapshots (a pass over the data, samples of it before the last step): kNN accuracy of the
         embedding against the train labels, and the accuracy of a linear probe fitted on the run's labeled
         samples alone."""
-        last = step == config.steps
-        tests, banked = (slice(None), slice(None)) if last else (test_sample, bank_sample)
+        tests, banked = scored(step)
         labeled = embeddings(evaluated, data.x_labeled)
         train = torch.cat([labeled, embeddings(evaluated, x_bank[banked])])
         test, y_test = embeddings(evaluated, data.x_test[tests]), data.y_test[tests]
