@@ -79,7 +79,8 @@ def actions(selected):
     if a.button("Open", disabled=len(selected) != 1, help="in the page that shows this method"):
         page, query = page_of(selected[0])
         st.switch_page(page, query_params=query)
-    if b.button("Compare", disabled=not 2 <= len(selected) <= 4, help="2 to 4 runs"):
+    if b.button("Compare", disabled=not 2 <= len(selected) <= common.COMPARE_MAX,
+                help=f"2 to {common.COMPARE_MAX} runs"):
         st.switch_page("views/compare.py", query_params={"runs": ",".join(ids)})
     in_progress = [run.id for run in selected if run.status in ACTIVE]
     c.button("Stop", disabled=not in_progress, on_click=stop_all, args=(in_progress,))

@@ -93,13 +93,6 @@ def cell_table(sweep: dict) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), axes
 
 
-def sweep_live(sweep_id: str) -> bool:
-    return any(run.status in ACTIVE for run in store.sweep_runs(sweep_id))
-
-
-live = sweep_live(sweep_id)
-
-
 def progress(runs: pd.DataFrame, sweep_id: str) -> int:
     """How far the sweep is, with its Stop button and its failures; returns how many runs are still active."""
     ended = runs.status[~runs.status.isin(ACTIVE)].value_counts().sort_index()
@@ -144,7 +137,7 @@ def cells_of(runs: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
                                     run_ids=("run_id", list)).reset_index()
 
 
-@st.fragment(run_every=2 * common.LIVE_SECONDS if live else None)
+@st.fragment(run_every=common.live_every(*store.sweep_runs(sweep_id), seconds=2 * common.LIVE_SECONDS))
 def show(sweep_id: str):
     runs, axes = cell_table(sweeps[sweep_id])
     active = progress(runs, sweep_id)
