@@ -88,6 +88,21 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 20
     return logits
 
 
+def labelling_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The logits `model` gives x as it does when it pseudo-labels in training: a network in train mode
+    normalises with the batch's own BatchNorm statistics (early on, its running statistics lag far behind
+    the weights and eval-mode predictions are another network's). Its running statistics are put back, so
+    measuring leaves training untouched."""
+    if not model.training:
+        return predict_logits(model, x)
+    buffers = [buffer.clone() for buffer in model.buffers()]
+    with torch.no_grad():
+        logits = model(as_float(x))
+    for buffer, saved in zip(model.buffers(), buffers):
+        buffer.copy_(saved)
+    return logits
+
+
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Accuracy and mean cross-entropy (the validation loss) of the model on (x, y)."""
     logits = predict_logits(model, x).float()

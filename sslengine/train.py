@@ -20,17 +20,19 @@ from .config import RunConfig
 from .data import Split, as_float, load_split
 from .device import resolve_device
 from .models import build_model
-from .probes import (boundary_grid, embeddings, evaluate, knn_accuracy, linear_probe_accuracy, predict_logits,
-                     pseudo_label_stats)
+from .probes import (boundary_grid, embeddings, evaluate, knn_accuracy, labelling_logits, linear_probe_accuracy,
+                     predict_logits, pseudo_label_stats)
 from .store import Store
 
 # Weight initialisation draws from torch's global generator, which all run threads share.
 _INIT_LOCK = threading.Lock()
 
 
-def snapshot_schedule(steps: int, max_snapshots: int) -> set[int]:
-    """Evenly spaced steps from 0 (before training) to the last, at most `max_snapshots` of them."""
-    return {int(s) for s in np.linspace(0, steps, min(max_snapshots, steps + 1)).round()}
+def snapshot_schedule(steps: int, max_snapshots: int, log_every: int) -> set[int]:
+    """About evenly spaced steps from 0 (before training) to the last, at most `max_snapshots` of them, on log
+    steps: each snapshot then has the curves' point of its own step beside it."""
+    before_last = np.linspace(0, steps, min(max_snapshots, steps + 1))[:-1] / log_every
+    return {min(int(s) * log_every, steps) for s in before_last.round()} | {steps}
 
 
 # Before the last step, test accuracy is scored on a fixed sample of the test set and kNN accuracy against a
@@ -101,7 +103,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
 
     probe_x = method.weak(as_float(data.x_unlabeled[:config.probe_size]))  # one fixed weak view
     probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
-    snapshots = snapshot_schedule(config.steps, config.max_snapshots)
+    snapshots = snapshot_schedule(config.steps, config.max_snapshots, config.log_every)
     known = data.y_unlabeled >= 0  # kNN votes need labels: STL-10's unlabeled split has none
     x_bank, y_bank = data.x_unlabeled[known], data.y_unlabeled[known]
     test_sample = fixed_sample(len(data.y_test), EVAL_SAMPLE, config.seed, device)
@@ -116,7 +118,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     def snapshot(step: int):
         values = {"target": probe_target}
         if method.has_classifier:
-            values["logits"] = predict_logits(evaluated, probe_x).float().cpu().numpy()
+            values["logits"] = labelling_logits(method.pseudo_labeler(), probe_x).float().cpu().numpy()
         if method.learns_representation:  # the probe set, then the labeled samples, to mark them on maps
             both = torch.cat([probe_x, as_float(data.x_labeled)])
             values["embedding"] = embeddings(evaluated, both).cpu().numpy().astype(np.float16)

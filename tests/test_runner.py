@@ -125,3 +125,22 @@ def test_a_run_stopped_while_queued_is_not_trained_by_whatever_picks_it_up(store
     store.request_stop(run_id)
     assert runner_module.execute(store, run_id, store.get_run(run_id).config, threading.Event()) == "stopped"
     assert store.get_run(run_id).status == "stopped" and store.last_step(run_id) is None
+
+
+@pytest.mark.parametrize("algorithm", ["fixmatch", "mean_teacher"])
+def test_probe_snapshots_agree_with_the_pseudo_label_curves_at_every_snapshot(store, algorithm):
+    """The what-if reads the probe snapshots, the curves the training batches: both come from the network that
+    pseudo-labels (FixMatch's training model, Mean Teacher's teacher) as it labels in training, so they agree
+    within the batch's sampling noise from the first snapshot on, and snapshots fall on logged steps."""
+    from sslengine.probes import pseudo_label_stats
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm=algorithm, dataset="digits", steps=150, log_every=5,
+                                    max_snapshots=16))
+    runner.wait(run_id, timeout=120)
+    curve = store.scalars(run_id).pivot(index="step", columns="key", values="value").pseudo_label_acc
+    steps = store.snapshot_steps(run_id)[1:]
+    assert len(steps) >= 14 and set(steps) <= set(curve.index)
+    for step in steps:
+        arrays = store.arrays(run_id, step)
+        probe = pseudo_label_stats(arrays["logits"], arrays["target"], 0.95)["pseudo_label_acc"]
+        assert abs(probe - curve[step]) < 0.15, (step, probe, curve[step])

@@ -86,6 +86,11 @@ class Algorithm:
         `unlabeled_index` says which unlabeled samples `x_unlabeled` holds, for per-sample memories."""
         raise NotImplementedError
 
+    def pseudo_labeler(self) -> nn.Module:
+        """The network whose predictions on unlabeled data are the pseudo-labels (`StepResult.unlabeled_logits`):
+        the probe snapshots read the same one, so the what-if and the pseudo-label curves never disagree."""
+        return self.model
+
     def attach(self, name: str, module: nn.Module):
         """Put an auxiliary head on the model (on its device), before the loop builds the optimizer and the
         EMA, so that both train and average it and checkpoints carry it."""

@@ -22,6 +22,9 @@ class Distill(Algorithm):
     def adopt(self, parent):
         self.parent = parent.eval().requires_grad_(False)
 
+    def pseudo_labeler(self):
+        return self.parent
+
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         views = self.weak(x_unlabeled)
         with torch.no_grad():

@@ -16,6 +16,9 @@ class MeanTeacher(Algorithm):
     defaults = Algorithm.defaults | {"lambda_u": 10.0, "ema_decay": 0.95}
     uses_ema = True  # the loop keeps the teacher, evaluates it as test_acc and the student as student_test_acc
 
+    def pseudo_labeler(self):
+        return self.teacher
+
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_student = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         with torch.no_grad():

@@ -23,6 +23,9 @@ class MetaPseudoLabels(Algorithm):
         self.teacher_optimizer = torch.optim.SGD(self.teacher_net.parameters(), lr=config.lr, momentum=0.9,
                                                  nesterov=True, weight_decay=config.weight_decay)
 
+    def pseudo_labeler(self):
+        return self.teacher_net
+
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         x_l, u_weak, u_strong = (self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled))

@@ -25,6 +25,9 @@ class NoisyStudent(Algorithm):
         super().__init__(model, config, generator, num_unlabeled)
         self.round, self.frozen_teacher = 0, None
 
+    def pseudo_labeler(self):
+        return self.model if self.frozen_teacher is None else self.frozen_teacher  # round 0: labels alone
+
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         round_now = min(int(progress * (ROUNDS + 1)), ROUNDS)
         if round_now != self.round:  # the student so far becomes the teacher
