@@ -65,15 +65,15 @@ def build(config: RunConfig, data: Split, device: torch.device, rng: torch.Gener
           parent_id: str | None) -> tuple[nn.Module, Algorithm]:
     """The run's model and method; a method that starts from a parent run adopts the parent's model."""
     method_class = ALGORITHMS[config.algorithm]
-    with _INIT_LOCK:
+    with _INIT_LOCK:  # the method's own heads (SimCLR's projection, S4L's rotation head) are drawn here too
         torch.manual_seed(config.seed)
         model = build_model(config.model, tuple(data.x_labeled.shape[1:]), data.num_classes,
                             method_class.width_factor).to(device)
-    if data.kind == "image":
-        model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
-    if config.compile:
-        model.embed.compile()  # in place: the weights keep their names, methods keep calling model.embed
-    method = method_class(model, config, rng, num_unlabeled=len(data.y_unlabeled))
+        if data.kind == "image":
+            model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
+        if config.compile:
+            model.embed.compile()  # in place: the weights keep their names, methods keep calling model.embed
+        method = method_class(model, config, rng, num_unlabeled=len(data.y_unlabeled))
     if method_class.parent_must:
         method.adopt(restore(store, parent_id, device))
     return model, method
