@@ -15,9 +15,9 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from . import datasets, sweeps
+from . import datasets, lessons, sweeps
 from .config import ALGORITHMS, ConfigError, RunConfig
-from .export import FORMATS, export, run_summary
+from .export import FORMATS, finite, export, run_summary
 from .runner import check, get_runner
 from .store import Store, UnknownRun
 
@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = command("sweep-stop", "stop every run of a sweep that has not ended, wherever it trains")
     stop.add_argument("sweep_id")
+
+    lesson = command("lesson", "train a lesson's preset runs and judge them: does this run show what the course saw?")
+    lesson.add_argument("name", help=f"one of {', '.join(lessons.LESSONS)}")
+    lesson.add_argument("--seed", type=int, default=0, help="default: 0")
+    lesson.add_argument("--device", default="auto", help="default: 'auto'")
+    lesson.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
     listing = command("list", "list the runs in the store")
     listing.add_argument("--json", action="store_true")
@@ -227,6 +233,32 @@ def _print_summary(summary: dict):
         print(f"  {key:28s} {'-' if value is None else f'{value:.4g}'}")
 
 
+def cmd_lesson(args) -> int:
+    lessons.configs(args.name, args.seed, args.device)  # before the store is opened: bad input leaves no trace
+    runner = get_runner(args.store)
+    handle = lessons.start(runner, args.name, args.seed, args.device)
+    try:
+        runs = handle.wait()
+    except KeyboardInterrupt:
+        for run_id in handle.runs.values():
+            runner.stop(run_id)
+        raise
+    if handle.failed:
+        run = runner.store.get_run(runs[handle.failed])
+        print(f"error: lesson {args.name}: its {handle.failed} run {run.id} {run.status}"
+              + (f": {run.error}" if run.error else ""), file=sys.stderr)
+        return 1
+    verdict = lessons.judge(runner.store, args.name, runs)
+    if args.json:
+        print(json.dumps({"lesson": args.name, "seed": args.seed, "runs": runs, "holds": verdict.holds,
+                          "figures": finite(verdict.figures), "verdict": verdict.text}))
+    else:
+        for role, run_id in runs.items():
+            print(f"  {role:12s} {run_id}")
+        print(f"{args.name}: {'holds' if verdict.holds else 'does not hold'} · {verdict.text}")
+    return 0
+
+
 def cmd_list(args) -> int:
     store = Store(args.store)
     rows = [run_summary(store, run.id) for run in store.list_runs()]
@@ -275,7 +307,7 @@ def cmd_download(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete,
+COMMANDS = {"run": cmd_run, "lesson": cmd_lesson, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete,
             "download": cmd_download, "sweep": cmd_sweep, "sweep-resume": cmd_sweep_resume,
             "sweep-stop": cmd_sweep_stop}
 

@@ -33,6 +33,7 @@ class RunConfig:
     batch_size: int | None = None
     lr: float | None = None
     weight_decay: float = 5e-4
+    weak_augment: bool = True  # False: weak views are the inputs as they are (over-fitting, shown plainly)
     ema_decay: float | None = None
     model: str = "auto"  # models.MODELS; auto: MLP for points, small CNN up to 28 px, WRN-28-2 above
     # Contrastive methods only.
@@ -50,6 +51,8 @@ class RunConfig:
     probe_size: int = 1000
     name: str = ""
     group: str = ""  # runs started together to be shown together, e.g. one comparison of four methods
+    lesson: str = ""  # the lesson (sslengine.lessons) whose preset this run is, and its role there
+    role: str = ""
 
     def __post_init__(self):
         """Fill the fields left None with the method's defaults: a consistency weight of 1 suits a
@@ -85,8 +88,9 @@ class RunConfig:
             _at_least(field, getattr(self, field), 1, integer=True)
         _at_least("n_samples", self.n_samples, 20, integer=True)
         _at_least("seed", self.seed, 0, integer=True)
-        if not isinstance(self.compile, bool):
-            raise ConfigError("compile", f"must be true or false, got {self.compile!r}")
+        for field in ("compile", "weak_augment"):
+            if not isinstance(getattr(self, field), bool):
+                raise ConfigError(field, f"must be true or false, got {getattr(self, field)!r}")
         return self
 
     def to_json(self) -> str:

@@ -30,7 +30,7 @@ RUN_ID_TAG = "ssl_explorer.run_id"
 NEEDS = {"mlflow": "mlflow", "tensorboard": "tensorboard"}  # the module a format needs: the scale extra
 
 
-def _finite(values: dict) -> dict:
+def finite(values: dict) -> dict:
     """JSON has no NaN: undefined metrics (e.g. accuracy of an empty set) become null."""
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
 
@@ -41,7 +41,7 @@ def run_summary(store: Store, run_id: str, with_config: bool = False) -> dict:
     result = {"run_id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
               "status": run.status, "error": run.error, "device": run.device,
               "seconds": None if run.seconds is None else round(run.seconds, 2),
-              "metrics": _finite(store.final_scalars(run.id))}
+              "metrics": finite(store.final_scalars(run.id))}
     if with_config:
         result["config"] = dataclasses.asdict(run.config)
     return result

@@ -75,7 +75,7 @@ class Algorithm:
         self.mirror = mirrored(config.dataset)
 
     def weak(self, x: torch.Tensor) -> torch.Tensor:
-        return augment.weak(x, self.rng, self.mirror)
+        return augment.weak(x, self.rng, self.mirror) if self.config.weak_augment else x
 
     def strong(self, x: torch.Tensor) -> torch.Tensor:
         return augment.strong(x, self.rng, self.mirror)
