@@ -6,11 +6,12 @@ from views._common import layout_worker, sidebar
 
 st.set_page_config(page_title="SSL Explorer", page_icon=":material/science:", layout="wide")
 navigation = st.navigation([
+    st.Page("views/lessons.py", title="Lessons", icon=":material/school:", default=True),
     st.Page("views/threshold.py", title="Pseudo-labels and threshold", icon=":material/tune:",
-            default=True),
+            url_path="threshold"),
     st.Page("views/entropy.py", title="Entropy minimization", icon=":material/scatter_plot:",
             url_path="entropy"),
-    st.Page("views/consistency.py", title="Consistency and teachers", icon=":material/school:",
+    st.Page("views/consistency.py", title="Consistency and teachers", icon=":material/groups:",
             url_path="consistency"),
     st.Page("views/embeddings.py", title="Embeddings", icon=":material/bubble_chart:", url_path="embeddings"),
     st.Page("views/pipeline.py", title="SimCLR pipeline", icon=":material/conveyor_belt:", url_path="pipeline"),

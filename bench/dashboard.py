@@ -54,6 +54,7 @@ def refresh_seconds(probe_size: int, moves: int = 15) -> float:
         os.environ["SSL_EXPLORER_STORE"] = str(Path(folder) / "runs.db")
         run_id = synthetic_run(Store(), probe_size)
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        app = app.switch_page("views/threshold.py").run()
         times = []
         for threshold in np.linspace(0.5, 0.99, moves):
             started = time.perf_counter()
@@ -70,7 +71,7 @@ def run_from_the_page(steps: int) -> tuple[float, float]:
         store = Store(str(path))
         with serve(path) as url, chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
+            page.goto(f"{url}/threshold")
             page.get_by_role("button", name="Start").wait_for()
             page.wait_for_load_state("networkidle")
             steps_input = page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps")

@@ -17,6 +17,7 @@ CORRECT, WRONG = "#2a9d8f", "#e76f51"
 RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
 LABELS = {
     "test_acc": "test accuracy",
+    "student_test_acc": "test accuracy, training model",
     "mask_rate": "mask rate (share passing)",
     "pseudo_label_acc": "pseudo-label accuracy, all",
     "pseudo_label_acc_passing": "pseudo-label accuracy, passing",
@@ -24,9 +25,9 @@ LABELS = {
     "knn_acc": "kNN accuracy", "linear_probe_acc": "linear probe accuracy",
 }
 # Keys that are shares: drawn on a fixed 0-1 axis, so that a flat line at 1 does not sit mid-chart.
-SHARES = {"test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing", "knn_acc", "linear_probe_acc"}
-KEY_COLORS = {"test_acc": "#0072B2", "mask_rate": "#E69F00", "pseudo_label_acc": "#CC79A7",
-              "pseudo_label_acc_passing": "#009E73"}
+SHARES = {"test_acc", "student_test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing", "knn_acc", "linear_probe_acc"}
+KEY_COLORS = {"test_acc": "#0072B2", "student_test_acc": "#56B4E9", "mask_rate": "#E69F00",
+              "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73"}
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)
 
 
@@ -36,12 +37,13 @@ def _layout(figure: go.Figure, title: str, revision: str, **layout) -> go.Figure
     return figure.update_layout(**layout)
 
 
-def curves_over_steps(scalars: pd.DataFrame, keys: list[str], title: str) -> go.Figure:
-    """One line per scalar key against step."""
+def curves_over_steps(scalars: pd.DataFrame, keys: list[str], title: str,
+                      names: dict[str, str] | None = None) -> go.Figure:
+    """One line per scalar key against step; `names` overrides a key's label."""
     figure = go.Figure()
     for key in keys:
         rows = scalars[scalars.key == key]
-        figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=LABELS.get(key, key),
+        figure.add_trace(go.Scatter(x=rows.step, y=rows.value, name=(names or {}).get(key, LABELS.get(key, key)),
                                     line=dict(color=KEY_COLORS.get(key)),
                                     mode="lines+markers" if len(rows) < 40 else "lines"))
     return _layout(figure, title, title, xaxis_title="step", yaxis_range=[0, 1.02])
@@ -120,7 +122,8 @@ def entropy_histograms(logits: dict[str, np.ndarray], colors: dict[str, str]) ->
                    xaxis=dict(title="entropy (nats)", range=[0, high * 1.02]), yaxis_title="count")
 
 
-def decision_boundary(snapshot: dict[str, np.ndarray], first: dict[str, np.ndarray], title: str) -> go.Figure:
+def decision_boundary(snapshot: dict[str, np.ndarray], first: dict[str, np.ndarray], title: str,
+                      height: int = 330) -> go.Figure:
     """P(class 1) over the grid (the argmax class for more classes), the 0.5 contour, the unlabeled probe
     points by true class and the labeled points as large outlined markers.
 
@@ -135,7 +138,7 @@ def decision_boundary(snapshot: dict[str, np.ndarray], first: dict[str, np.ndarr
                                   contours=dict(start=0, end=1, size=0.1) if binary else None,
                                   opacity=0.6, showscale=False, hoverinfo="skip", name="P(class 1)"))
     if binary:
-        figure.add_trace(go.Contour(x=xs, y=ys, z=z, contours=dict(start=0.5, end=0.5, coloring="lines"),
+        figure.add_trace(go.Contour(x=xs, y=ys, z=z, contours=dict(start=0.5, end=0.5, coloring="none"),
                                     line=dict(width=3, color="black"), showscale=False, hoverinfo="skip",
                                     name="boundary"))
     probe_x, target = first["probe_x"], snapshot["target"]
@@ -145,7 +148,7 @@ def decision_boundary(snapshot: dict[str, np.ndarray], first: dict[str, np.ndarr
                                 name="labeled", marker=dict(size=14, color=first["labeled_y"],
                                                             colorscale="RdBu_r", symbol="star",
                                                             line=dict(width=2, color="black"))))
-    return _layout(figure, title, f"boundary-{title}", showlegend=False, height=330,
+    return _layout(figure, title, f"boundary-{title}", showlegend=False, height=height,
                    xaxis=dict(range=[xs[0], xs[-1]]), yaxis=dict(range=[ys[0], ys[-1]]))
 
 
@@ -268,3 +271,31 @@ def sweep_heatmap(cells: pd.DataFrame, x: str, y: str, key: str, title: str) -> 
         hovertemplate=f"{x} %{{x}}, {y} %{{y}}: %{{text}}<extra></extra>"))
     return _layout(figure, title, f"sweep-{key}", xaxis=dict(title=x, type="category"),
                    yaxis=dict(title=y, type="category"))
+
+
+def pseudo_label_gap(curves: pd.DataFrame, early_until: int) -> go.Figure:
+    """All-argmax and passing pseudo-label accuracy (columns of `curves`, indexed by step) with the gap between
+    them shaded, and the first `early_until` steps marked."""
+    rows = curves[["pseudo_label_acc", "pseudo_label_acc_passing"]].dropna()
+    figure = go.Figure()
+    figure.add_vrect(x0=0, x1=early_until, fillcolor="#999999", opacity=0.12, line_width=0,
+                     annotation_text="first tenth", annotation_position="top left")
+    figure.add_trace(go.Scatter(x=rows.index, y=rows.pseudo_label_acc, name=LABELS["pseudo_label_acc"],
+                                mode="lines", line=dict(color=KEY_COLORS["pseudo_label_acc"])))
+    figure.add_trace(go.Scatter(x=rows.index, y=rows.pseudo_label_acc_passing, fill="tonexty",
+                                fillcolor="rgba(0, 158, 115, 0.18)", name=LABELS["pseudo_label_acc_passing"],
+                                mode="lines", line=dict(color=KEY_COLORS["pseudo_label_acc_passing"])))
+    return _layout(figure, "Pseudo-labels right: all against those passing the threshold", "pseudo-label-gap",
+                   xaxis_title="step", yaxis=dict(range=[0, 1.02], tickformat=".0%"))
+
+
+def final_accuracies(labels: list[str], accuracies: list[float], notes: list[str], colors: list[str],
+                     title: str) -> go.Figure:
+    """One bar per run with its final accuracy, and a note (its seconds, its role) on the bar."""
+    figure = go.Figure(go.Bar(x=labels, y=accuracies, marker_color=colors, textposition="outside",
+                              text=[f"{accuracy:.3f}{note}" for accuracy, note in zip(accuracies, notes)],
+                              cliponaxis=False))
+    known = [accuracy for accuracy in accuracies if np.isfinite(accuracy)]
+    low = max(0.0, min(known) - 0.1) if known else 0.0
+    return _layout(figure, title, f"final-{title}", showlegend=False, yaxis=dict(range=[low, 1.05],
+                                                                                   title="test accuracy"))

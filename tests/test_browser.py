@@ -73,8 +73,8 @@ def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
     page.wait_for_load_state("networkidle")
 
 
-# "": the threshold page, the default
-@pytest.mark.parametrize("path", ["", "entropy", "consistency", "embeddings", "pipeline", "sweeps", "runs",
+# "": the Lessons page, the default
+@pytest.mark.parametrize("path", ["threshold", "entropy", "consistency", "embeddings", "pipeline", "sweeps", "runs",
                                   "compare"])
 def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     url, _ = server
@@ -88,7 +88,7 @@ def test_every_page_loads_with_charts_and_no_exception(server, page, path):
 def test_adaptive_thresholds_chart_is_filled_for_a_saved_run(server, page, algorithm):
     url, store = server
     (run,) = [run for run in store.list_runs() if run.algorithm == algorithm]
-    page.goto(f"{url}/?run={run.id}")
+    page.goto(f"{url}/threshold?run={run.id}")
     wait_until_drawn(page, charts=3)
     page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')]
         .some(c => c.layout && String(c.layout.title.text).includes('Per-class thresholds'))""", timeout=30_000)
@@ -99,7 +99,7 @@ def test_adaptive_thresholds_chart_is_filled_for_a_saved_run(server, page, algor
 
 def test_fixmatch_on_digits_from_the_page_goes_live_and_the_threshold_moves_the_share(server, page):
     url, store = server
-    page.goto(url)
+    page.goto(f"{url}/threshold")
     wait_until_drawn(page)
     before = {run.id for run in store.list_runs()}
     page.get_by_role("button", name="Start").click()

@@ -189,7 +189,7 @@ def test_pipeline_page_shows_each_stage_against_fixmatch_and_starts_the_next_fro
     app = submit(app, "distill-form", steps=20)
     assert not app.exception and not app.error
     (student,) = [run for run in page_store.list_runs() if run.algorithm == "distill"]
-    assert (student.parent, student.config.group, student.config.temperature) == (finetune, group, 2.0)
+    assert (student.parent, student.config.group, student.config.temperature) == (finetune, group, 1.0)
     get_runner(page_store.url).wait(student.id)
 
 
@@ -312,7 +312,7 @@ def test_open_takes_a_run_to_the_page_that_shows_it(page_store, algorithm, picke
 def test_a_link_to_a_run_the_page_does_not_hold_is_named(page_store):
     fixmatch = run_to_end(page_store, algorithm="fixmatch")
     simclr = run_to_end(page_store, algorithm="simclr", batch_size=64)
-    app = AppTest.from_file("../app.py", default_timeout=60)
+    app = AppTest.from_file("../app.py", default_timeout=60).switch_page("views/threshold.py")
     app.query_params["run"] = simclr  # a SimCLR run: not the threshold page's
     app.run()
     assert not app.exception

@@ -85,6 +85,32 @@ def layout_worker() -> subprocess.Popen | None:
     return _layout_worker(resolve_url())
 
 
+# Terms a class meets, explained where they appear (`glossary`).
+GLOSSARY = {
+    "threshold": "threshold tau: a pseudo-label is trained on only if the model's top class probability is at "
+                 "least tau (the mask); tau decides how many pass",
+    "temperature": "temperature T: the logits are divided by T before the softmax; T > 1 flattens the "
+                   "probabilities (fewer pass a given tau), T < 1 sharpens them. It applies to the confidence "
+                   "test as well as to soft labels",
+    "mu": "mu: unlabeled images per labeled one in a batch (B labeled, mu B unlabeled)",
+    "lambda_u": "lambda_u: the weight of the unlabeled loss against the labeled one",
+    "mask rate": "mask rate: the share of unlabeled samples whose pseudo-label passes tau",
+    "probe set": "probe set: a fixed 1 000 unlabeled samples under one weak view; their true labels are hidden "
+                 "from training and only score the pseudo-labels",
+    "ema": "EMA decay alpha: after every step the averaged weights become alpha times themselves plus "
+           "(1 - alpha) times the trained ones; alpha near 1 is a slow, smooth average",
+    "nt-xent": "NT-Xent: SimCLR's loss, a softmax over cosine similarities divided by T in which each view must "
+               "pick out the other view of its own image among all views of the batch",
+    "knn": "kNN accuracy: each test image takes the majority class of its 20 nearest train images in the "
+           "embedding (cosine); the labels are a monitor, never trained on",
+}
+
+
+def glossary(*terms: str):
+    """One short line under a page's formula that explains its terms."""
+    st.caption(" · ".join(GLOSSARY[term] for term in terms))
+
+
 def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
     """A fragment's `run_every`: tick while any of the runs is in progress, else stay still."""
     return seconds if any(run.status in ACTIVE for run in runs) else None

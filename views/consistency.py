@@ -16,15 +16,17 @@ st.write(
     "Both methods ask the model to give the same answer on two noisy views of each unlabeled image. The "
     "Pi-Model's target is its own second pass; Mean Teacher's is a teacher whose weights are an exponential "
     "moving average of the student's, so the target is steadier. Drag the EMA decay: a slow teacher lags "
-    "behind its student, a fast one is as noisy as the Pi-Model. With few labels the training loss on the "
-    "labeled images is near zero within a hundred steps; the gap to the validation loss is the over-fitting "
-    "that consistency on unlabeled data narrows as its weight ramps up."
+    "behind its student, a fast one is as noisy as the Pi-Model. The loss chart sets the training loss on "
+    "the few labeled images (near zero within a hundred steps) against the validation loss on the test "
+    "images; for what a supervised model alone does with few labels (its validation loss turning upward), "
+    "see the over-fitting card on the Lessons page."
 )
 st.latex(r"\ell = \mathrm{CE}\big(y, f_\theta(x)\big) + w(t)\,\lambda\,\frac{1}{C\,\mu B}\sum_u"
          r"\big\lVert \mathrm{softmax} f_\theta(\mathcal{A}(u)) - \mathrm{softmax} f_{\theta'}(\mathcal{A}'(u))"
          r"\big\rVert^2")
 st.latex(r"\theta' = \theta \text{ (Pi-Model)},\qquad \theta' \leftarrow \alpha\theta' + (1-\alpha)\theta"
          r"\text{ after each step (Mean Teacher)},\qquad w(t) = e^{-5(1 - t / 0.4)^2} \text{ then } 1")
+common.glossary("ema", "lambda_u", "mu")
 store = common.store()
 
 

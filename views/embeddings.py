@@ -19,6 +19,7 @@ st.write(
 )
 st.latex(r"\ell = \frac{1}{2N}\sum_{i=1}^{2N} -\log \frac{\exp(\mathrm{sim}(z_i, z_{j(i)})/T)}"
          r"{\sum_{k \ne i} \exp(\mathrm{sim}(z_i, z_k)/T)},\qquad z = g(e(\mathrm{view}(x)))")
+common.glossary("nt-xent", "knn", "probe set")
 store = common.store()
 simclr = RunConfig(algorithm="simclr")
 

@@ -20,8 +20,9 @@ st.write(
     "SimCLRv2's recipe for few labels: pretrain a representation on all images without labels, fine-tune it "
     "on the labeled ones starting from the first layer of the projection head, then let the fine-tuned "
     "network label the unlabeled images with softened predictions for a student half its width. Compare "
-    "each stage's test accuracy with FixMatch trained from scratch on the same labels: the student often "
-    "beats its teacher."
+    "each stage's test accuracy with FixMatch trained from scratch on the same labels. With these defaults on "
+    "digits (seeds 0-2) the student matched or beat its teacher (0.946 / 0.931, 0.929 / 0.917, "
+    "0.933 / 0.933), and FixMatch from scratch beat both on seeds 1 and 2 (0.961, 0.968)."
 )
 st.latex(r"\text{fine-tune: } \mathrm{CE}\big(y, h(g_1(e(x)))\big)\qquad"
          r"\text{distill: } -\sum_y p_T(y\mid u;\tau)\,\log p_S(y\mid u;\tau),\quad "
@@ -105,7 +106,9 @@ def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[R
             st.radio("Fine-tune", ["full", "linear"], horizontal=True, key=f"{form}-finetune_mode",
                      format_func={"full": "all layers", "linear": "linear probe (frozen)"}.get)
         else:
-            st.slider("Temperature tau", 0.5, 5.0, 2.0, 0.5, key=f"{form}-temperature")
+            st.slider("Temperature tau", 0.5, 5.0, RunConfig(algorithm="distill").temperature, 0.5,
+                      key=f"{form}-temperature", help="divides both networks' logits before the softmax: "
+                                                      "tau > 1 passes on more of the teacher's second choices")
         st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{form}-steps")
         common.other_errors(form, set())
         st.form_submit_button(label, disabled=parent is None, icon=":material/play_arrow:",

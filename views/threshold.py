@@ -22,6 +22,7 @@ st.write(
 st.latex(r"\ell_u = \frac{1}{\mu B}\sum_{b=1}^{\mu B} \mathbb{1}\!\left[\max q_b \ge \tau\right]"
          r"\,\mathrm{CE}\!\left(\arg\max q_b,\; f(\mathcal{A}(u_b))\right),\quad "
          r"q_b = \mathrm{softmax}\!\left(f(\alpha(u_b)) / T\right)")
+common.glossary("threshold", "temperature", "mu", "lambda_u", "mask rate", "probe set")
 store = common.store()
 
 
@@ -75,9 +76,16 @@ def live_curves(run_id: str):
     step = store.last_step(run_id) or 0
     st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
     scalars = store.scalars(run_id)
+    ema = "student_test_acc" in set(scalars.key)
     curves = plots.curves_over_steps(
-        scalars, ["test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
-        "Test accuracy, mask rate and pseudo-label accuracy over steps")
+        scalars, ["test_acc", *["student_test_acc"] * ema, "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
+        "Test accuracy, mask rate and pseudo-label accuracy over steps",
+        names={"test_acc": "test accuracy, EMA model"} if ema else None)
+    if ema:
+        st.caption("The mask rate and pseudo-label curves, and the snapshots below, come from the training model: "
+                   "the one that makes the pseudo-labels. Test accuracy is given for it and for the EMA of its "
+                   f"weights (decay {run.config.ema_decay}), which FixMatch evaluates and which lags the training "
+                   "model at first.")
     if scalars.key.str.startswith("threshold_").any():  # FlexMatch, FreeMatch: thresholds adapt per class
         left, right = st.columns(2)
         left.plotly_chart(curves, key="curves")

@@ -1,0 +1,152 @@
+"""Lessons: the course's five observations, each one click away, with the charts that show it and a verdict
+computed from the run's own numbers."""
+import streamlit as st
+
+from views import _common as common
+from sslengine import lessons, plots
+from sslengine.lessons import Lesson
+
+st.title("Lessons")
+st.write(
+    "Five observations the course makes, each as a card: what the course saw at CIFAR-10 scale on a GPU, what "
+    "these presets show here on three seeds, and a button that trains the preset on this machine (about a "
+    "minute on two CPU cores). The verdict under the charts is computed from the numbers of the run you "
+    "trained, and says so when they do not show the effect."
+)
+store = common.store()
+seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key="lessons-seed",
+                       help="every preset was chosen on seed 0 and checked on seeds 1 and 2 unchanged")
+
+
+def start(name: str):
+    try:
+        lessons.start(common.runner(), name, st.session_state["lessons-seed"], common.device_choice())
+    except lessons.ConfigError as error:
+        st.session_state[f"lesson-error-{name}"] = str(error)
+    else:
+        st.session_state.pop(f"lesson-error-{name}", None)
+
+
+def chart_pseudo_labels(runs: dict[str, str]):
+    frame = lessons.curves(store, runs["fixmatch"])
+    steps = store.get_run(runs["fixmatch"]).config.steps
+    st.plotly_chart(plots.pseudo_label_gap(frame, max(steps // 10, 1)), key="lesson-a")
+
+
+def chart_views(runs: dict[str, str]):
+    roles = [role for role in ("U", "O", "L") if role in runs]
+    colors = dict(zip(("U", "O", "L"), plots.RUN_COLORS))
+    left, right = st.columns(2)
+    left.plotly_chart(plots.final_accuracies(
+        roles, [lessons.final(store, runs[role]) for role in roles],
+        [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles], [colors[role] for role in roles],
+        "Final test accuracy and seconds"), key="lesson-b-final")
+    right.plotly_chart(plots.series_over_steps(
+        [(role, store.scalars(runs[role]), "test_acc", colors[role], "solid") for role in roles],
+        "Test accuracy over steps (the EMA model)"), key="lesson-b-curves")
+
+
+def chart_overfitting(runs: dict[str, str]):
+    semi = next(role for role in runs if role != "supervised")
+    frames = {role: store.scalars(run_id) for role, run_id in runs.items()}
+    sup_color, semi_color = plots.RUN_COLORS[0], plots.RUN_COLORS[1]
+    left, right = st.columns(2)
+    figure = plots.series_over_steps(
+        [("supervised, training", frames["supervised"], "loss_x", sup_color, "dot"),
+         ("supervised, validation", frames["supervised"], "test_loss", sup_color, "solid"),
+         (f"{semi}, training (labeled)", frames[semi], "loss_x", semi_color, "dot"),
+         (f"{semi}, validation", frames[semi], "test_loss", semi_color, "solid")],
+        "Training and validation loss (log scale)")
+    left.plotly_chart(figure.update_yaxes(type="log"), key="lesson-c-loss")
+    right.plotly_chart(plots.series_over_steps(
+        [("supervised", frames["supervised"], "test_acc", sup_color, "solid"),
+         (semi, frames[semi], "test_acc", semi_color, "solid")], "Test accuracy"), key="lesson-c-acc")
+
+
+def chart_entropy(runs: dict[str, str]):
+    columns = st.columns(2)
+    for column, role in zip(columns, ("supervised", "entmin")):
+        if role not in runs:
+            continue
+        steps = store.snapshot_steps(runs[role])
+        if not steps:
+            continue
+        last, first = (common.snapshot(store.url, runs[role], step) for step in (steps[-1], 0))
+        title = (f"{'EntMin' if role == 'entmin' else 'Supervised'}: test {lessons.final(store, runs[role]):.1%}, "
+                 f"{lessons.low_confidence_share(store, runs[role]):.1%} below {lessons.LOW_CONFIDENCE}")
+        column.plotly_chart(plots.decision_boundary(last, first, title, height=420), key=f"lesson-d-{role}")
+    st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: "
+               "labeled points; dots: unlabeled points by their hidden true class. The band of confidence "
+               f"below {lessons.LOW_CONFIDENCE} is the pale strip around the line.")
+
+
+def chart_distill(runs: dict[str, str]):
+    names = {"simclr": "SimCLR (linear probe)", "teacher": "teacher (fine-tuned)", "student": "student (distilled)"}
+    roles = [role for role in names if role in runs]
+    st.plotly_chart(plots.final_accuracies(
+        [names[role] for role in roles], [lessons.final(store, runs[role]) for role in roles],
+        [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles], list(plots.RUN_COLORS[:len(roles)]),
+        "Final test accuracy by stage"), key="lesson-e")
+
+
+CHARTS = {"pseudo-label-quality": chart_pseudo_labels, "labeled-vs-unlabeled": chart_views,
+          "overfitting": chart_overfitting, "entropy-boundary": chart_entropy, "distill": chart_distill}
+
+
+def link(lesson: Lesson, group: str, runs: dict[str, str]):
+    path, query = lesson.page.split("?")
+    key, value = query.split("=")
+    try:
+        value = value.format(group=group, **runs)
+    except KeyError:  # a role not trained yet
+        return
+    st.page_link(f"views/{path}.py", label=f"Open these runs on the {path} page", icon=":material/open_in_new:",
+                 query_params={key: value})
+
+
+def card(lesson: Lesson):
+    groups = lessons.lesson_groups(store, lesson.name)
+    group = next(iter(groups), None)
+    runs = groups.get(group, {})
+    records = [store.get_run(run_id) for run_id in runs.values()]
+
+    @st.fragment(run_every=common.live_every(*records))
+    def body():
+        with st.container(border=True):
+            st.subheader(lesson.title)
+            st.markdown(f"**The course** (CIFAR-10 on a GPU): {lesson.course}")
+            if lesson.measured:
+                st.markdown(f"**Here** (this preset, seeds 0-2): {lesson.measured}")
+            active = any(store.get_run(run_id).status in ("queued", "running") for run_id in runs.values())
+            st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
+                      icon=":material/play_arrow:", on_click=start, args=(lesson.name,), disabled=active)
+            if message := st.session_state.get(f"lesson-error-{lesson.name}"):
+                st.error(message, icon=":material/error:")
+            if not runs:
+                st.caption("Not trained in this store yet.")
+                return
+            current = {role: store.get_run(run_id) for role, run_id in runs.items()}
+            for role, run in current.items():
+                if run.status == "failed":
+                    st.error(f"The {role} run failed: {run.error}")
+                elif run.status != "finished":
+                    step = store.last_step(run.id) or 0
+                    st.progress(min(step / run.config.steps, 1.0), text=f"{role} · {run.status} · step {step} of "
+                                                                        f"{run.config.steps}")
+            CHARTS[lesson.name](runs)
+            st.markdown(f"**What to watch:** {lesson.watch}.")
+            if set(runs) == set(lesson.roles) and all(run.status == "finished" for run in current.values()):
+                verdict = lessons.judge(store, lesson.name, runs)
+                seed_run = next(iter(current.values())).config.seed
+                if verdict.holds:
+                    st.success(f"Holds on this run (seed {seed_run}): {verdict.text}", icon=":material/check:")
+                else:
+                    st.warning(f"Does not hold on this run (seed {seed_run}): {verdict.text}",
+                               icon=":material/warning:")
+            link(lesson, group, runs)
+
+    body()
+
+
+for each in lessons.LESSONS.values():
+    card(each)
