@@ -2,8 +2,6 @@
 sslengine/."""
 import streamlit as st
 
-from views._common import layout_worker, sidebar
-
 st.set_page_config(page_title="SSL Explorer", page_icon=":material/science:", layout="wide")
 navigation = st.navigation([
     st.Page("views/lessons.py", title="Lessons", icon=":material/school:", default=True),
@@ -19,6 +17,12 @@ navigation = st.navigation([
     st.Page("views/runs.py", title="Runs", icon=":material/table:", url_path="runs"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ])
+# Each page's title is drawn here, before the engine is imported (torch and scikit-learn take seconds on a
+# cold server): the browser shows the page at once, the rest streams in as it is drawn.
+st.title(navigation.title)
+
+from views._common import layout_worker, sidebar  # noqa: E402
+
 sidebar()
 layout_worker()  # starts compiling UMAP in the background
 navigation.run()

@@ -27,11 +27,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(store_path: str | Path, timeout: float = 60):
-    """`streamlit run app.py` on a free port over the given store; yields its URL."""
+def serve(store_path: str | Path, timeout: float = 60, script: str | Path = "app.py"):
+    """`streamlit run app.py` (or another script) on a free port over the given store; yields its URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
          str(port)], cwd=ROOT,
         env=os.environ | {"SSL_EXPLORER_STORE": str(store_path), "SSL_EXPLORER_LAYOUTS": "on"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

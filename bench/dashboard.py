@@ -4,7 +4,9 @@
    it) over a stored snapshot of 1 000 and of 10 000 probe points; median of 15 slider moves.
 2. From the page, in headless Chromium with a fresh, empty store: seconds from pressing Start to the first
    point on the live chart (FixMatch on digits).
-3. Training time of that run (its own `seconds` at the last step) against the same run from the command
+3. Cold start: seconds from `streamlit run app.py` to the Lessons page's title drawn in Chromium, against a
+   one-line Streamlit script started the same way (median of 3 each).
+4. Training time of that run (its own `seconds` at the last step) against the same run from the command
    line, in a separate process; several pairs, interleaved, since this shared machine's speed drifts by
    10-20 % from one minute to the next; the median ratio is the figure.
 """
@@ -87,6 +89,35 @@ def run_from_the_page(steps: int) -> tuple[float, float]:
             return first_point, store.final_scalars(run.id)["seconds"]
 
 
+def first_paint(browser, script: Path, title: str, last: str | None = None) -> tuple[float, float | None]:
+    """Seconds from starting the server to `title` drawn as the page's heading, the browser already open, and
+    to the button `last` drawn (the page's end)."""
+    with tempfile.TemporaryDirectory() as folder:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        started = time.perf_counter()
+        with serve(Path(folder) / "runs.db", script=script) as url:
+            page.goto(url)
+            page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+            titled = time.perf_counter() - started
+            if last:
+                page.get_by_role("button", name=last).last.wait_for(timeout=60_000)
+            drawn = time.perf_counter() - started if last else None
+        page.close()
+        return titled, drawn
+
+
+def cold_start(tries: int = 3) -> tuple[float, float, float]:
+    """Medians: the app's title drawn, its Lessons page drawn to the last card's button, and a one-line
+    Streamlit script's title."""
+    with tempfile.TemporaryDirectory() as folder, chromium() as browser:
+        hello = Path(folder) / "hello.py"
+        hello.write_text("import streamlit as st\nst.title('Hello')\n")
+        app = [first_paint(browser, ROOT / "app.py", "Lessons", "Train this lesson") for _ in range(tries)]
+        reference = [first_paint(browser, hello, "Hello")[0] for _ in range(tries)]
+        return (statistics.median(t for t, _ in app), statistics.median(d for _, d in app),
+                statistics.median(reference))
+
+
 def run_from_the_command_line(steps: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         result = subprocess.run([sys.executable, "-m", "sslengine", "run", "fixmatch", "--json", "--steps",
@@ -100,6 +131,9 @@ def main():
     print("what-if refresh of the threshold page, server time (median of 15 slider moves):")
     print(f"  probe  1 000 points: {small * 1000:6.0f} ms   ({small / 0.3:.2f}x the 300 ms budget)")
     print(f"  probe 10 000 points: {large * 1000:6.0f} ms   ({large / small:.2f}x the 1 000-point refresh)")
+    titled, drawn, hello = cold_start()
+    print(f"cold start in Chromium, from server start: Lessons title {titled:.1f} s, the whole page {drawn:.1f} s; "
+          f"a one-line Streamlit script's title {hello:.1f} s (ratios {titled / hello:.2f}, {drawn / hello:.2f})")
     print(f"FixMatch on digits ({STEPS} steps, other settings default), started from the page in Chromium, "
           "against the command line:")
     ratios = []

@@ -24,7 +24,7 @@ from .store import Store, UnknownRun
 # Flags of `run` that map one to one onto RunConfig fields.
 RUN_FLAGS = {
     "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
-    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "ema_decay": float,
+    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "weight_decay": float, "ema_decay": float,
     "projection_layers": int, "augment_strength": float, "finetune_mode": str, "variant": str,
     "model": str, "device": str,
     "name": str, "group": str,
@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="default: the method's own" if field in PER_METHOD else f"default: {default!r}")
         sub.add_argument("--compile", action="store_true", help="torch.compile the backbone (pays on long GPU "
                                                                 "runs)")
+        sub.add_argument("--no-weak-augment", dest="weak_augment", action="store_false",
+                         help="weak views are the inputs as they are (a supervised run then over-fits plainly)")
 
     run = command("run", "train one run and wait for it")
     config_flags(run)
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args) -> RunConfig:
-    return RunConfig(algorithm=args.algorithm.replace("-", "_"), compile=args.compile,
+    return RunConfig(algorithm=args.algorithm.replace("-", "_"), compile=args.compile, weak_augment=args.weak_augment,
                      **{field: getattr(args, field) for field in RUN_FLAGS})
 
 

@@ -153,3 +153,11 @@ def test_the_sweep_progress_poller_runs_while_its_block_runs_and_once_more_at_th
     ended = len(calls)
     time.sleep(0.05)
     assert len(calls) == ended  # it stopped with the block
+
+
+def test_run_takes_weight_decay_and_no_weak_augment(tmp_path, capsys):
+    path = tmp_path / "runs.db"
+    assert main(["run", "supervised", *QUICK, "--weight-decay", "0", "--no-weak-augment", "--store", str(path),
+                 "--json"]) == 0
+    run = Store(str(path)).get_run(json.loads(capsys.readouterr().out)["run_id"])
+    assert (run.config.weight_decay, run.config.weak_augment) == (0.0, False)

@@ -164,7 +164,7 @@ def test_embeddings_map_is_pca_until_the_umap_is_stored_then_umap_at_the_chosen_
     app = open_page("views/embeddings.py")
     assert title(app).startswith("PCA (UMAP is being computed) of the probe embeddings at step 40")
     fill_layouts(page_store, run_id)
-    app.toggle(key="embeddings-follow").set_value(False).run()
+    assert not app.get("toggle") or all(t.key != "embeddings-follow" for t in app.toggle)  # ended: the slider
     app.select_slider(key="embeddings-step").set_value(20).run()
     assert not app.exception
     assert title(app) == "UMAP of the probe embeddings at step 20"
@@ -535,3 +535,46 @@ def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_proce
     assert sweep["spec"]["grid"] == {"lambda_u": [0.5, 2.0], "threshold": [0.8]}
     assert len(page_store.sweep_runs(sweep["id"])) == 2
     assert started[0][-4:] == ["sweep-resume", sweep["id"], "--store", page_store.url]
+
+
+def test_short_run_ids_as_the_pages_show_them_open_in_links(page_store):
+    fixmatch = run_to_end(page_store, algorithm="fixmatch")
+    supervised = run_to_end(page_store, algorithm="supervised")
+    app = AppTest.from_file("../app.py", default_timeout=60).switch_page("views/compare.py")
+    app.query_params["runs"] = f"{fixmatch[:6]},{supervised[:6]}"
+    app.run()
+    assert not app.exception and not app.warning
+    assert app.multiselect(key="compare-runs").value == [fixmatch, supervised]
+    app = AppTest.from_file("../app.py", default_timeout=60).switch_page("views/threshold.py")
+    app.query_params["run"] = fixmatch[:6]
+    app.run()
+    assert not app.warning and app.selectbox(key="threshold-run").value == fixmatch
+
+
+def test_lessons_page_trains_a_card_from_its_button_and_draws_its_charts_and_verdict(page_store):
+    from sslengine.lessons import LESSONS, lesson_groups
+    app = AppTest.from_file("../app.py", default_timeout=60).run()  # the start page
+    assert not app.exception
+    assert [button.label for button in app.button][:len(LESSONS)] == ["Train this lesson (seed 0)"] * len(LESSONS)
+    assert not app.get("plotly_chart")
+    app.button(key="lesson-start-entropy-boundary").click().run()
+    (runs,) = lesson_groups(page_store, "entropy-boundary").values()
+    assert set(runs) == {"supervised", "entmin"}
+    for run_id in runs.values():
+        get_runner(page_store.url).wait(run_id)
+    app.run()
+    assert not app.exception and not app.error
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert sorted(title.split(":")[0] for title in titles) == ["EntMin", "Supervised"]
+    (verdict,) = [*app.success, *app.warning]
+    assert "on this run (seed 0): test accuracy: EntMin" in verdict.value
+
+
+def test_presenter_mode_enlarges_the_charts_and_folds_the_start_forms(page_store):
+    run_to_end(page_store, algorithm="fixmatch")
+    app = open_page("views/threshold.py")
+    height = lambda app: json.loads(app.get("plotly_chart")[0].proto.spec)["layout"].get("height")
+    assert app.expander[0].proto.expanded and height(app) is None
+    app.toggle(key="presenter").set_value(True).run()
+    assert not app.exception and not app.expander[0].proto.expanded
+    assert height(app) == round(450 * 1.35)

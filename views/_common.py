@@ -17,7 +17,7 @@ from sslengine.config import ConfigError, RunConfig
 from sslengine.device import available_devices, resolve_device
 from sslengine.layouts import pca_2d, start_worker
 from sslengine.runner import Runner, check, check_parent, get_runner
-from sslengine.store import ACTIVE, RunRecord, Store, resolve_url
+from sslengine.store import ACTIVE, RunRecord, Store, UnknownRun, resolve_url
 from sslengine.sweeps import stop_sweep
 
 # Pages tick this often while a run they show is in progress; one tick is a few small store reads.
@@ -111,6 +111,35 @@ def glossary(*terms: str):
     st.caption(" · ".join(GLOSSARY[term] for term in terms))
 
 
+# Presenter mode: for a projector at the back of a room.
+PRESENTER_CSS = """<style>
+  .stMainBlockContainer p, .stMainBlockContainer li { font-size: 1.3rem; }
+  .stMainBlockContainer [data-testid="stCaptionContainer"] p { font-size: 1.1rem; }
+  .stMainBlockContainer h1 { font-size: 3.2rem; }
+  .stMainBlockContainer h2, .stMainBlockContainer h3 { font-size: 2.1rem; }
+</style>"""
+PRESENTER_SCALE = 1.35  # of each chart's height, its fonts from 12 to 18 px
+
+
+def presenting() -> bool:
+    return st.session_state.get("presenter", False)
+
+
+def chart(where, figure: go.Figure, **kwargs):
+    """`where.plotly_chart`, larger for a projector in presenter mode."""
+    if presenting():
+        figure.update_layout(font_size=18, title_font_size=24, legend_font_size=17,
+                             height=round((figure.layout.height or 450) * PRESENTER_SCALE))
+        figure.update_xaxes(tickfont_size=16, title_font_size=18)  # Streamlit's theme sets these apart
+        figure.update_yaxes(tickfont_size=16, title_font_size=18)
+    return where.plotly_chart(figure, **kwargs)
+
+
+def chart_columns(n: int) -> list:
+    """Columns for a row of charts: in presenter mode one chart per row, at full width."""
+    return [st.container() for _ in range(n)] if presenting() else st.columns(n)
+
+
 def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
     """A fragment's `run_every`: tick while any of the runs is in progress, else stay still."""
     return seconds if any(run.status in ACTIVE for run in runs) else None
@@ -128,6 +157,8 @@ def choose(label: str, options: dict, key: str, when_empty: str, format_func: Ca
     # is gone) the link decides.
     if st.session_state.get(key) not in options:
         asked = st.query_params.get(query) if query else None
+        if asked not in options:  # a short run id, as the pages show them
+            asked = full_id(asked)
         if asked is not None and asked not in options:
             st.warning(f"{query}: this page has no {label.lower()} {asked!r} (the Runs page lists every run); "
                        "showing the newest instead.")
@@ -138,6 +169,16 @@ def choose(label: str, options: dict, key: str, when_empty: str, format_func: Ca
     return chosen
 
 
+def full_id(run_id: str | None) -> str | None:
+    """A run's full id from the short one the pages show (its first 6 characters), else the text as given."""
+    if not run_id:
+        return run_id
+    try:
+        return store().resolve_id(run_id)
+    except UnknownRun:
+        return run_id
+
+
 def run_label(run: RunRecord) -> str:
     # No status here: a keyed selectbox keeps the labels it first drew, so a status would go stale.
     return f"{run.name} · {run.id}"
@@ -145,6 +186,10 @@ def run_label(run: RunRecord) -> str:
 
 def sidebar():
     with st.sidebar:
+        st.toggle("Presenter mode", key="presenter", help="larger text and charts, one chart per row, start forms "
+                                                           "folded: for a projector")
+        if presenting():
+            st.html(PRESENTER_CSS)
         st.caption(f"Store: `{store().url}`")
         st.selectbox("Device for new runs", available_devices(), key="device",
                      help=f"auto picks {resolve_device('auto')} here; torch uses {runner().torch_threads} "

@@ -9,7 +9,6 @@ from views import _common as common
 from sslengine import plots
 from sslengine.probes import pseudo_label_stats
 
-st.title("Compare")
 st.write(
     "Lay up to four runs side by side: each keeps its color in every chart. The table lists their "
     "settings with the ones that differ marked; the histograms, boundaries and embedding maps are taken at "
@@ -27,7 +26,7 @@ if not runs:
 if "compare-runs" in st.session_state:  # deleted runs leave the choice
     st.session_state["compare-runs"] = [run_id for run_id in st.session_state["compare-runs"] if run_id in runs]
 else:  # arriving (Streamlit drops the widget's state on other pages): the link decides
-    asked = [run_id for run_id in st.query_params.get("runs", "").split(",") if run_id]
+    asked = [common.full_id(run_id) for run_id in st.query_params.get("runs", "").split(",") if run_id]
     if missing := [run_id for run_id in asked if run_id not in runs]:
         st.warning(f"runs: no run {', '.join(map(repr, missing))} in this store (the Runs page lists them all).")
     known = [run_id for run_id in asked if run_id in runs][:common.COMPARE_MAX]
@@ -62,8 +61,8 @@ def show(run_ids: list[str]):
             if any((frame.key == key).any() for frame in frames.values())]
     png = {"toImageButtonOptions": {"format": "png", "scale": 2}}
     for row in range(0, len(keys), 2):
-        for column, key in zip(st.columns(2), keys[row:row + 2]):
-            column.plotly_chart(plots.runs_over_steps(frames, key, colors), key=f"compare-{key}", config=png)
+        for column, key in zip(common.chart_columns(2), keys[row:row + 2]):
+            common.chart(column, plots.runs_over_steps(frames, key, colors), key=f"compare-{key}", config=png)
     csv = store.scalars_of(run_ids).to_csv(index=False)
     st.download_button("Download the scalars (CSV)", csv, file_name="scalars.csv",
                        mime="text/csv", icon=":material/download:")
@@ -80,29 +79,29 @@ def show(run_ids: list[str]):
     classified = [run for run in chosen_runs if "logits" in snapshots[run.id]]  # SimCLR has embeddings only
     if classified:
         threshold = st.slider("Threshold tau (what-if, all runs)", 0.0, 1.0, 0.95, 0.01, key="compare-tau")
-    for column, run in zip(st.columns(max(len(classified), 1)), classified):
+    for column, run in zip(common.chart_columns(max(len(classified), 1)), classified):
         stats = pseudo_label_stats(snapshots[run.id]["logits"], snapshots[run.id]["target"], threshold)
         passing = stats["pseudo_label_acc_passing"]
         column.metric(f"{labels[run.id]} @ step {matched[run.id]}", f"{stats['mask_rate']:.1%} pass",
                       "-" if np.isnan(passing) else f"{passing:.1%} of those correct", delta_color="off")
     if len({snapshots[run.id]["logits"].shape[1] for run in classified}) == 1:
-        st.plotly_chart(plots.entropy_histograms({labels[run.id]: snapshots[run.id]["logits"]
+        common.chart(st, plots.entropy_histograms({labels[run.id]: snapshots[run.id]["logits"]
                                                   for run in classified}, colors), key="compare-entropy",
                         config=png)
     if all("grid_probs" in snapshots[run.id] for run in chosen_runs):
-        for column, run in zip(st.columns(len(chosen_runs)), chosen_runs):
-            column.plotly_chart(plots.decision_boundary(snapshots[run.id],
+        for column, run in zip(common.chart_columns(len(chosen_runs)), chosen_runs):
+            common.chart(column, plots.decision_boundary(snapshots[run.id],
                                                         common.snapshot(store.url, run.id, 0), labels[run.id]),
                                 key=f"compare-boundary-{run.id}", config=png)
     if all("embedding" in snapshots[run.id] for run in chosen_runs):
-        columns = st.columns(len(chosen_runs))
+        columns = common.chart_columns(len(chosen_runs))
         for number, (column, run) in enumerate(zip(columns, chosen_runs), 1):
             held = store.array_keys(run.id)[matched[run.id]]
             figure = common.embedding_figure(run.id, matched[run.id], held,
                                              f"{{method}} · {labels[run.id]} @ step {matched[run.id]}")
             # Class colors are the same in every map: one legend, on the last.
             figure.update_layout(height=460, showlegend=number == len(chosen_runs), title_font_size=13)
-            column.plotly_chart(figure, key=f"compare-map-{run.id}", config=png)
+            common.chart(column, figure, key=f"compare-map-{run.id}", config=png)
 
 
 show(chosen)

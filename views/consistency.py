@@ -11,7 +11,6 @@ FORM = "consistency-form"
 METHODS = {"pi_model": "Pi-Model", "mean_teacher": "Mean Teacher"}
 PI, TEACHER, STUDENT = plots.RUN_COLORS[0], plots.RUN_COLORS[1], plots.RUN_COLORS[2]
 
-st.title("Consistency and teachers")
 st.write(
     "Both methods ask the model to give the same answer on two noisy views of each unlabeled image. The "
     "Pi-Model's target is its own second pass; Mean Teacher's is a teacher whose weights are an exponential "
@@ -45,7 +44,7 @@ def select_started(run_ids: list[str]):
 
 
 mean_teacher = RunConfig(algorithm="mean_teacher")
-with st.expander("Run both", expanded=True):
+with st.expander("Run both", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d, e, f = st.columns(6)
         a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
@@ -89,11 +88,11 @@ def show_group(run_ids: dict[str, str]):
         ramp.append(("Mean Teacher", mt, "consistency_weight", TEACHER, "dash"))
         losses += [("Mean Teacher, training (labeled)", mt, "loss_x", TEACHER, "dot"),
                    ("Mean Teacher (teacher), validation", mt, "test_loss", TEACHER, "solid")]
-    left, right = st.columns(2)
-    left.plotly_chart(plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student"),
+    left, right = common.chart_columns(2)
+    common.chart(left, plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student"),
                       key="accuracy")
-    right.plotly_chart(plots.series_over_steps(losses, "Training against validation loss"), key="losses")
-    st.plotly_chart(plots.series_over_steps(ramp, "Consistency weight w(t) * lambda"), key="ramp")
+    common.chart(right, plots.series_over_steps(losses, "Training against validation loss"), key="losses")
+    common.chart(st, plots.series_over_steps(ramp, "Consistency weight w(t) * lambda"), key="ramp")
 
 
 show_group({algorithm: run.id for algorithm, run in groups[group].items()})

@@ -10,7 +10,6 @@ from sslengine.store import ACTIVE, RunRecord
 
 FORM = "embeddings-form"
 
-st.title("Embeddings")
 st.write(
     "SimCLR learns without labels: two random views of each image must pick each other out among all the "
     "views of the batch. Watch the kNN accuracy climb while the map of a fixed probe set (coloured by the "
@@ -35,7 +34,7 @@ def select_started(run_ids: list[str]):
     st.session_state["embeddings-run"] = run_ids[0]
 
 
-with st.expander("Start a SimCLR run", expanded=True):
+with st.expander("Start a SimCLR run", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
         a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
@@ -71,10 +70,10 @@ def curves(run_id: str):
     step = store.last_step(run_id) or 0
     st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
     scalars = store.scalars(run_id)
-    left, right = st.columns(2)
+    left, right = common.chart_columns(2)
     loss = [("NT-Xent", scalars, "loss_contrastive", plots.RUN_COLORS[0], "solid")]
-    left.plotly_chart(plots.series_over_steps(loss, "NT-Xent loss"), key="loss")
-    right.plotly_chart(plots.curves_over_steps(scalars, ["knn_acc", "linear_probe_acc"],
+    common.chart(left, plots.series_over_steps(loss, "NT-Xent loss"), key="loss")
+    common.chart(right, plots.curves_over_steps(scalars, ["knn_acc", "linear_probe_acc"],
                                                "kNN accuracy (k = 20) and linear probe on the labeled images"),
                        key="knn")
 
@@ -103,7 +102,9 @@ def embedding_map(run_id: str, was_ticking: bool):
     if not steps:
         st.info("The first snapshot is not written yet.")
         return
-    follow = st.toggle("Follow the newest snapshot", True, key="embeddings-follow")
+    # While the run trains the map may follow it; once it has ended, the slider is there to scrub.
+    follow = store.get_run(run_id).status in ACTIVE and st.toggle("Follow the newest snapshot", True,
+                                                                  key="embeddings-follow")
     if follow:  # the newest map, so that a live run's map moves from UMAP to UMAP, never back to PCA
         mapped = [step for step in steps if "umap" in keys[step] and "umap_error" not in keys[step]]
         pending = worker is not None and "umap" not in keys[steps[-1]]
@@ -115,7 +116,7 @@ def embedding_map(run_id: str, was_ticking: bool):
     if "umap_error" in keys[step]:
         st.error("The UMAP of this snapshot failed:")
         st.code(str(common.snapshot_array(store.url, run_id, step, "umap_error")))
-    st.plotly_chart(common.embedding_figure(run_id, step, keys[step],
+    common.chart(st, common.embedding_figure(run_id, step, keys[step],
                                             f"{{method}} of the probe embeddings at step {step}"), key="map")
 
 curves(run_id)

@@ -12,7 +12,6 @@ METHODS = {"supervised": "Supervised", "entmin": "EntMin", "pseudo_label": "Pseu
            "fixmatch": "FixMatch"}
 COLORS = dict(zip(METHODS.values(), plots.RUN_COLORS))
 
-st.title("Entropy minimization")
 st.write(
     "With few labels, a supervised model may draw its boundary anywhere between the labeled points. "
     "Entropy minimization adds the mean prediction entropy on unlabeled points to the loss, so the model "
@@ -44,7 +43,7 @@ def select_started(run_ids: list[str]):
     st.session_state["entropy-group"] = store.get_run(run_ids[0]).config.group
 
 
-with st.expander("Run the four methods", expanded=True):
+with st.expander("Run the four methods", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d, e, f = st.columns(6)
         a.selectbox("Dataset", DATASETS, key=f"{FORM}-dataset")
@@ -84,15 +83,15 @@ def show_group(run_ids: list[str]):
     if "grid_probs" in snapshots[runs[0].id]:
         st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: labeled "
                    "points; dots: unlabeled points colored by their hidden true class.")
-        for column, run in zip(st.columns(len(runs)), runs):
+        for column, run in zip(common.chart_columns(len(runs)), runs):
             first = common.snapshot(store.url, run.id, 0)
             accuracy = frames[labels[run.id]].query("key == 'test_acc' and step <= @step").value
             title = f"{labels[run.id]}: test {accuracy.iloc[-1]:.1%}" if len(accuracy) else labels[run.id]
-            column.plotly_chart(plots.decision_boundary(snapshots[run.id], first, title), key=f"boundary-{run.id}")
-    left, right = st.columns(2)
-    left.plotly_chart(plots.entropy_histograms(
+            common.chart(column, plots.decision_boundary(snapshots[run.id], first, title), key=f"boundary-{run.id}")
+    left, right = common.chart_columns(2)
+    common.chart(left, plots.entropy_histograms(
         {labels[run.id]: snapshots[run.id]["logits"] for run in runs}, COLORS), key="entropy")
-    right.plotly_chart(plots.runs_over_steps(frames, "test_acc", COLORS), key="accuracy")
+    common.chart(right, plots.runs_over_steps(frames, "test_acc", COLORS), key="accuracy")
 
 
 show_group([run.id for run in groups[group].values()])

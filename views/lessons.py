@@ -6,7 +6,6 @@ from views import _common as common
 from sslengine import lessons, plots
 from sslengine.lessons import Lesson
 
-st.title("Lessons")
 st.write(
     "Five observations the course makes, each as a card: what the course saw at CIFAR-10 scale on a GPU, what "
     "these presets show here on three seeds, and a button that trains the preset on this machine (about a "
@@ -30,18 +29,18 @@ def start(name: str):
 def chart_pseudo_labels(runs: dict[str, str]):
     frame = lessons.curves(store, runs["fixmatch"])
     steps = store.get_run(runs["fixmatch"]).config.steps
-    st.plotly_chart(plots.pseudo_label_gap(frame, max(steps // 10, 1)), key="lesson-a")
+    common.chart(st, plots.pseudo_label_gap(frame, max(steps // 10, 1)), key="lesson-a")
 
 
 def chart_views(runs: dict[str, str]):
     roles = [role for role in ("U", "O", "L") if role in runs]
     colors = dict(zip(("U", "O", "L"), plots.RUN_COLORS))
-    left, right = st.columns(2)
-    left.plotly_chart(plots.final_accuracies(
+    left, right = common.chart_columns(2)
+    common.chart(left, plots.final_accuracies(
         roles, [lessons.final(store, runs[role]) for role in roles],
         [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles], [colors[role] for role in roles],
         "Final test accuracy and seconds"), key="lesson-b-final")
-    right.plotly_chart(plots.series_over_steps(
+    common.chart(right, plots.series_over_steps(
         [(role, store.scalars(runs[role]), "test_acc", colors[role], "solid") for role in roles],
         "Test accuracy over steps (the EMA model)"), key="lesson-b-curves")
 
@@ -50,21 +49,21 @@ def chart_overfitting(runs: dict[str, str]):
     semi = next(role for role in runs if role != "supervised")
     frames = {role: store.scalars(run_id) for role, run_id in runs.items()}
     sup_color, semi_color = plots.RUN_COLORS[0], plots.RUN_COLORS[1]
-    left, right = st.columns(2)
+    left, right = common.chart_columns(2)
     figure = plots.series_over_steps(
         [("supervised, training", frames["supervised"], "loss_x", sup_color, "dot"),
          ("supervised, validation", frames["supervised"], "test_loss", sup_color, "solid"),
          (f"{semi}, training (labeled)", frames[semi], "loss_x", semi_color, "dot"),
          (f"{semi}, validation", frames[semi], "test_loss", semi_color, "solid")],
         "Training and validation loss (log scale)")
-    left.plotly_chart(figure.update_yaxes(type="log"), key="lesson-c-loss")
-    right.plotly_chart(plots.series_over_steps(
+    common.chart(left, figure.update_yaxes(type="log"), key="lesson-c-loss")
+    common.chart(right, plots.series_over_steps(
         [("supervised", frames["supervised"], "test_acc", sup_color, "solid"),
          (semi, frames[semi], "test_acc", semi_color, "solid")], "Test accuracy"), key="lesson-c-acc")
 
 
 def chart_entropy(runs: dict[str, str]):
-    columns = st.columns(2)
+    columns = common.chart_columns(2)
     for column, role in zip(columns, ("supervised", "entmin")):
         if role not in runs:
             continue
@@ -74,7 +73,7 @@ def chart_entropy(runs: dict[str, str]):
         last, first = (common.snapshot(store.url, runs[role], step) for step in (steps[-1], 0))
         title = (f"{'EntMin' if role == 'entmin' else 'Supervised'}: test {lessons.final(store, runs[role]):.1%}, "
                  f"{lessons.low_confidence_share(store, runs[role]):.1%} below {lessons.LOW_CONFIDENCE}")
-        column.plotly_chart(plots.decision_boundary(last, first, title, height=420), key=f"lesson-d-{role}")
+        common.chart(column, plots.decision_boundary(last, first, title, height=420), key=f"lesson-d-{role}")
     st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: "
                "labeled points; dots: unlabeled points by their hidden true class. The band of confidence "
                f"below {lessons.LOW_CONFIDENCE} is the pale strip around the line.")
@@ -83,7 +82,7 @@ def chart_entropy(runs: dict[str, str]):
 def chart_distill(runs: dict[str, str]):
     names = {"simclr": "SimCLR (linear probe)", "teacher": "teacher (fine-tuned)", "student": "student (distilled)"}
     roles = [role for role in names if role in runs]
-    st.plotly_chart(plots.final_accuracies(
+    common.chart(st, plots.final_accuracies(
         [names[role] for role in roles], [lessons.final(store, runs[role]) for role in roles],
         [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles], list(plots.RUN_COLORS[:len(roles)]),
         "Final test accuracy by stage"), key="lesson-e")

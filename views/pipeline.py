@@ -15,7 +15,6 @@ STAGES = {"simclr": "SimCLR (linear probe)", "finetune": "fine-tuned", "distill"
           "fixmatch": "FixMatch from scratch"}
 STAGE_COLORS = dict(zip(STAGES.values(), plots.RUN_COLORS))
 
-st.title("SimCLR pipeline")
 st.write(
     "SimCLRv2's recipe for few labels: pretrain a representation on all images without labels, fine-tune it "
     "on the labeled ones starting from the first layer of the projection head, then let the fine-tuned "
@@ -74,7 +73,7 @@ def select_group(key: str):
     return select
 
 
-with st.expander("Pretrain (with the FixMatch baseline on the same labels)", expanded=True):
+with st.expander("Pretrain (with the FixMatch baseline on the same labels)", expanded=not common.presenting()):
     with st.form(PIPELINE, border=False):
         split_fields(PIPELINE, 300, "SimCLR steps")
         # FixMatch's own default, as on the threshold page: a baseline cut to the pretraining's steps is weak.
@@ -137,10 +136,10 @@ else:
             next_stage("distill-form", "distill", newest_finished(runs, "finetune"), runs, group)
         table = pd.DataFrame([{"stage": STAGES[run.algorithm], "run": run.name, "id": run.id,
                                "test accuracy": final_accuracy(run), "status": run.status} for run in runs])
-        st.plotly_chart(plots.stage_accuracy(table, STAGE_COLORS), key="stages")
+        common.chart(st, plots.stage_accuracy(table, STAGE_COLORS), key="stages")
         series = [(f"{STAGES[run.algorithm]} · {run.id[:6]}", store.scalars(run.id), "test_acc",
                    STAGE_COLORS[STAGES[run.algorithm]], "solid") for run in runs]
-        st.plotly_chart(plots.series_over_steps(series, "Test accuracy over steps (SimCLR: its linear probe)"),
+        common.chart(st, plots.series_over_steps(series, "Test accuracy over steps (SimCLR: its linear probe)"),
                         key="stage-curves")
 
     show_pipeline(group)
@@ -182,11 +181,11 @@ def show_olu(group: str):
         if run.status == "failed":
             st.error(f"{run.name} failed: {run.error}")
     frames = {run.id: store.scalars(run.id) for run in runs}
-    left, right = st.columns(2)
-    left.plotly_chart(plots.series_over_steps(
+    left, right = common.chart_columns(2)
+    common.chart(left, plots.series_over_steps(
         [(variant[run.id], frames[run.id], "test_acc", VARIANT_COLORS[variant[run.id]], "solid") for run in runs],
         "Test accuracy over steps"), key="olu-accuracy")
-    right.plotly_chart(plots.series_over_steps(
+    common.chart(right, plots.series_over_steps(
         [(variant[run.id], frames[run.id], "knn_acc", VARIANT_COLORS[variant[run.id]], "solid") for run in runs
          if variant[run.id] != "O"], "kNN accuracy of the embedding (L and U)"), key="olu-knn")
     st.dataframe(pd.DataFrame([{"variant": variant[run.id], "test accuracy": final_accuracy(run),

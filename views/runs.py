@@ -30,10 +30,23 @@ def page_of(run: RunRecord) -> tuple[str, dict[str, str]]:
         return page, {query: run.config.group}
     return "views/compare.py", {"runs": run.id}
 
-st.title("Runs")
 st.write("Every run in the store, started here or with `python -m sslengine run ...`. Select rows to open, "
          "compare, stop, rename, delete or export them (files, TensorBoard, MLflow).")
 store = common.store()
+
+
+# Widths that fit every column in a 1 400 px window beside the sidebar; a long name or error shows whole on
+# hover. The year is left out of `created`: the tooltip and the sort keep it.
+COLUMNS = {
+    "id": st.column_config.TextColumn(width=96), "name": st.column_config.TextColumn(width=200),
+    "algorithm": st.column_config.TextColumn(width=104), "dataset": st.column_config.TextColumn(width=64),
+    "labels/class": st.column_config.NumberColumn("labels", width=52, help="labels per class"),
+    "status": st.column_config.TextColumn(width=74),
+    "test accuracy": st.column_config.NumberColumn("test acc", format="%.3f", width=64),
+    "step": st.column_config.NumberColumn(width=50), "seconds": st.column_config.NumberColumn("s", width=50),
+    "created": st.column_config.DatetimeColumn(format="MM-DD HH:mm", width=92),
+    "error": st.column_config.TextColumn(width=90),
+}
 
 
 @st.fragment(run_every=common.live_every(*store.list_runs()))
@@ -59,13 +72,11 @@ def runs_table():
                                   "test accuracy", "step", "seconds", "created", "error"])
     st.caption("Click a column header to sort.")
     event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                         key="runs-table", column_config={
-                             "test accuracy": st.column_config.NumberColumn(format="%.3f"),
-                             "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+                         key="runs-table", column_config=COLUMNS)
     selected = [shown[i] for i in event.selection.rows]
     if selected:
         actions(selected)
-    st.plotly_chart(plots.accuracy_by_run(table), key="accuracy-by-run")
+    common.chart(st, plots.accuracy_by_run(table), key="accuracy-by-run")
 
 
 def stop_all(run_ids: list[str]):

@@ -21,7 +21,6 @@ FORM = "sweep-form"
 AXES = ["threshold", "labels_per_class", "lambda_u", "temperature", "lr", "mu", "ema_decay", "weight_decay",
         "batch_size", "steps"]
 
-st.title("Sweeps")
 st.write(
     "A sweep trains every combination of two settings, several seeds each, as tasks on Ray (a local Ray, or "
     "a cluster when the store is a shared PostgreSQL database). Each cell shows the mean final accuracy "
@@ -143,10 +142,10 @@ def show(sweep_id: str):
     runs, x, y = map_axes(runs, axes)
     cells = cells_of(runs, x, y)
     if (runs.status == "finished").any():
-        left, right = st.columns(2)
-        left.plotly_chart(plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over "
+        left, right = common.chart_columns(2)
+        common.chart(left, plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over "
                                                                        "seeds"), key="sweep-test")
-        right.plotly_chart(plots.sweep_heatmap(cells, x, y, "pseudo_label_acc",
+        common.chart(right, plots.sweep_heatmap(cells, x, y, "pseudo_label_acc",
                                                "Final pseudo-label accuracy (all argmax labels)"), key="sweep-pl")
     elif active:
         st.info("No run of this sweep has finished yet: the heat maps show final accuracies, so they fill in as "

@@ -12,7 +12,6 @@ FORM = "threshold-form"
 ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch",
               "freematch": "FreeMatch"}
 
-st.title("Pseudo-labels and threshold")
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "
     "trains the strongly augmented view on that label only when the prediction is confident enough. Watch "
@@ -38,7 +37,7 @@ def select_started(run_ids: list[str]):
 
 
 defaults = RunConfig()
-with st.expander("Start a run", expanded=True):
+with st.expander("Start a run", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
         a.selectbox("Method", list(ALGORITHMS), format_func=ALGORITHMS.get, key=f"{FORM}-algorithm")
@@ -87,11 +86,11 @@ def live_curves(run_id: str):
                    f"weights (decay {run.config.ema_decay}), which FixMatch evaluates and which lags the training "
                    "model at first.")
     if scalars.key.str.startswith("threshold_").any():  # FlexMatch, FreeMatch: thresholds adapt per class
-        left, right = st.columns(2)
-        left.plotly_chart(curves, key="curves")
-        right.plotly_chart(plots.class_thresholds(scalars, run.config.threshold), key="class-thresholds")
+        left, right = common.chart_columns(2)
+        common.chart(left, curves, key="curves")
+        common.chart(right, plots.class_thresholds(scalars, run.config.threshold), key="class-thresholds")
     else:
-        st.plotly_chart(curves, key="curves")
+        common.chart(st, curves, key="curves")
 
 
 @st.fragment(run_every=common.live_every(runs[run_id], seconds=common.SNAPSHOT_SECONDS))
@@ -126,15 +125,15 @@ def what_if(run_id: str, was_live: bool):
     b.metric("Accuracy of those passing", "-" if np.isnan(stats["pseudo_label_acc_passing"])
              else f"{stats['pseudo_label_acc_passing']:.1%}")
     c.metric("Accuracy of all argmax labels", f"{stats['pseudo_label_acc']:.1%}")
-    a, b, c = st.columns(3)
-    a.plotly_chart(plots.quantity_quality_curve(logits, target, threshold, temperature), key="qq")
-    b.plotly_chart(plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
+    a, b, c = common.chart_columns(3)
+    common.chart(a, plots.quantity_quality_curve(logits, target, threshold, temperature), key="qq")
+    common.chart(b, plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
     confidence, prediction = confidence_and_prediction(logits, temperature)
     passing = confidence >= threshold
     counts = confusion(target[passing], prediction[passing], logits.shape[1])
-    c.plotly_chart(plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passing.sum()} of {len(passing)}"),
+    common.chart(c, plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passing.sum()} of {len(passing)}"),
                    key="confusion")
-    st.plotly_chart(plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
+    common.chart(st, plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
                     key="accuracy-by-class")
 
 
