@@ -251,7 +251,7 @@ LESSONS = {lesson.name: lesson for lesson in (
                  "its validation loss rose too). On digits (5 labels per class, the first preset tried) the rise was "
                  "x1.26, x1.11 and x1.27, short of x1.15 on seed 1 and hard to see on the chart."),
     Lesson(
-        "entropy-boundary", "Entropy minimization moves the boundary into the gap",
+        "entropy-boundary", "Entropy minimization and the low-density gap",
         course="Entropy minimization pushes the decision boundary away from the unlabeled data, into the "
                "low-density gap between the classes.",
         watch="where each boundary runs against the unlabeled points, and how many points sit in its "

@@ -173,3 +173,21 @@ def test_a_run_from_the_command_line_appears_on_an_open_page_without_a_reload(se
         chart.layout && String(chart.layout.title.text).includes('Latest test accuracy')
         && chart._fullData.some(trace => [...trace.y].some(label => String(label).endsWith(id))))""",
                            arg=run_id[:6], timeout=30_000)
+
+
+def test_lessons_cards_train_from_their_buttons_and_draw_charts_and_verdicts(server, page):
+    """The start page; the two quickest cards (moons, a few seconds each) are pressed as a teacher would."""
+    url, store = server
+    page.goto(url)
+    page.get_by_role("heading", name="Lessons").first.wait_for()
+    buttons = page.get_by_role("button", name="Train this lesson (seed 0)")
+    assert buttons.count() == 5
+    for card in (2, 3):  # overfitting, entropy-boundary
+        buttons.nth(card).click()
+        page.wait_for_timeout(500)
+    page.wait_for_function("(document.body.innerText.match(/on this run \\(seed 0\\)/g) || []).length >= 2",
+                           timeout=120_000)
+    wait_until_drawn(page, charts=4)  # each card: two charts
+    assert page.locator('[data-testid="stException"]').count() == 0
+    lessons = {run.config.lesson for run in store.list_runs() if run.config.lesson}
+    assert lessons == {"overfitting", "entropy-boundary"}

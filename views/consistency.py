@@ -14,8 +14,10 @@ PI, TEACHER, STUDENT = plots.RUN_COLORS[0], plots.RUN_COLORS[1], plots.RUN_COLOR
 st.write(
     "Both methods ask the model to give the same answer on two noisy views of each unlabeled image. The "
     "Pi-Model's target is its own second pass; Mean Teacher's is a teacher whose weights are an exponential "
-    "moving average of the student's, so the target is steadier. Drag the EMA decay: a slow teacher lags "
-    "behind its student, a fast one is as noisy as the Pi-Model. The loss chart sets the training loss on "
+    "moving average of the student's, so the target is steadier. Drag the EMA decay and watch the teacher's "
+    "curve against its student's: on digits (seed 0, 1 000 steps) the teacher reached 0.902 at alpha 0.95, "
+    "0.842 at 0.99 and 0.744 at 0.999, its student within 0.006 of it each time: a slow teacher's targets "
+    "hold the student back too. The loss chart sets the training loss on "
     "the few labeled images (near zero within a hundred steps) against the validation loss on the test "
     "images; for what a supervised model alone does with few labels (its validation loss turning upward), "
     "see the over-fitting card on the Lessons page."
