@@ -21,6 +21,9 @@ navigation = st.navigation([
 # cold server): the browser shows the page at once, the rest streams in as it is drawn.
 st.title(navigation.title)
 
+from views._access import gate  # noqa: E402
+
+gate()  # a refusal or a login, beyond localhost without a visitor's secret
 from views._common import layout_worker, sidebar  # noqa: E402
 
 sidebar()

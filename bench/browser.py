@@ -27,13 +27,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(store_path: str | Path, timeout: float = 60, script: str | Path = "app.py"):
+def serve(store_path: str | Path, timeout: float = 60, script: str | Path = "app.py", env: dict | None = None):
     """`streamlit run app.py` (or another script) on a free port over the given store; yields its URL."""
+    with serving(store_path, timeout, script, env) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serving(store_path: str | Path, timeout: float = 60, script: str | Path = "app.py", env: dict | None = None):
+    """As `serve`, yielding (URL, the server's process)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
          str(port)], cwd=ROOT,
-        env=os.environ | {"SSL_EXPLORER_STORE": str(store_path), "SSL_EXPLORER_LAYOUTS": "on"},
+        env=os.environ | {"SSL_EXPLORER_STORE": str(store_path), "SSL_EXPLORER_LAYOUTS": "on"} | (env or {}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -47,7 +54,7 @@ def serve(store_path: str | Path, timeout: float = 60, script: str | Path = "app
                     process.kill()
                     raise RuntimeError(f"the dashboard did not start:\n{process.stdout.read().decode()}")
                 time.sleep(0.3)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(10)

@@ -13,13 +13,14 @@ import sys
 import threading
 from typing import Callable
 
+from sqlalchemy.exc import DatabaseError
 from tqdm import tqdm
 
 from . import datasets, lessons, sweeps
 from .config import ALGORITHMS, ConfigError, RunConfig
-from .export import FORMATS, finite, export, run_summary
+from .export import FORMATS, export, finite, run_summary
 from .runner import check, get_runner
-from .store import Store, UnknownRun
+from .store import Store, UnknownRun, resolve_url, store_problem
 
 # Flags of `run` that map one to one onto RunConfig fields.
 RUN_FLAGS = {
@@ -320,4 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (ConfigError, UnknownRun) as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    except DatabaseError as error:  # a write to a read-only store, a lock held too long
+        print(f"error: store: {store_problem(args.store or resolve_url(), error)}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
 from .algorithms import ALGORITHMS as _ALGORITHM_CLASSES
@@ -15,6 +16,10 @@ from .errors import ConfigError
 from .models import MODELS
 
 ALGORITHMS = tuple(_ALGORITHM_CLASSES)
+# Sizes past which a run would not fit this kind of machine (or be a typo): refused before it is recorded.
+UPPER_BOUNDS = {"steps": 2**21, "batch_size": 4096, "mu": 64, "probe_size": 20_000, "n_samples": 200_000,
+                "max_snapshots": 200, "log_every": 100_000, "labels_per_class": 100_000}
+MAX_UNLABELED_BATCH = 8192  # batch_size x mu: FixMatch's ImageNet runs use 1024 x 5
 DATASETS = ("moons", "circles", "digits", *IMAGE_SETS)  # the image sets are downloaded on request
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -63,6 +68,10 @@ class RunConfig:
                 setattr(self, field, value)
 
     def validate(self) -> "RunConfig":
+        for field in dataclasses.fields(self):  # inf and NaN pass every comparison below the wrong way
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(field.name, f"must be a finite number, got {value!r}")
         _one_of("algorithm", self.algorithm, ALGORITHMS)
         _one_of("dataset", self.dataset, DATASETS)
         _one_of("device", self.device, DEVICES)
@@ -87,6 +96,12 @@ class RunConfig:
                       "probe_size"):
             _at_least(field, getattr(self, field), 1, integer=True)
         _at_least("n_samples", self.n_samples, 20, integer=True)
+        for field, most in UPPER_BOUNDS.items():
+            if getattr(self, field) > most:
+                raise ConfigError(field, f"must be at most {most:,}, got {getattr(self, field):,}")
+        if self.batch_size * self.mu > MAX_UNLABELED_BATCH:
+            raise ConfigError("mu", f"batch_size x mu must be at most {MAX_UNLABELED_BATCH:,} unlabeled images a "
+                                    f"step, got {self.batch_size} x {self.mu} = {self.batch_size * self.mu:,}")
         _at_least("seed", self.seed, 0, integer=True)
         for field in ("compile", "weak_augment"):
             if not isinstance(getattr(self, field), bool):

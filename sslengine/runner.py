@@ -4,15 +4,19 @@ Everything a run produces goes to the store; callers (pages, the CLI) watch the 
 """
 from __future__ import annotations
 
+import os
 import threading
 import traceback
+from collections import deque
 
 from .algorithms import ALGORITHMS
 from .config import ConfigError, RunConfig
 from .data import load_split
 from .device import configure_threads, resolve_device
-from .store import Store, UnknownRun, resolve_url
+from .store import HEARTBEAT_SECONDS, Store, UnknownRun, resolve_url
 from .train import train
+
+MAX_TRAINING_ENV = "SSL_EXPLORER_MAX_TRAINING"
 
 
 def check(config: RunConfig) -> RunConfig:
@@ -50,85 +54,126 @@ def check_parent(store: Store, config: RunConfig, parent: str | None) -> str | N
 def execute(store: Store, run_id: str, config: RunConfig, stop: threading.Event) -> str:
     """Train a recorded run to its end and record how it ended; returns the final status. Whatever runs it (a
     thread here, a Ray worker on another host) goes through this, so a run fails the same way everywhere:
-    marked failed with its message, without taking the process down. A run stopped while it was queued (the
-    store then recorded it stopped) is not trained."""
-    if store.stop_requested(run_id):
-        return "stopped"
+    marked failed with its message, without taking the process down. A heartbeat goes to the store while it
+    trains. A run stopped while it was queued (the store then recorded it stopped) is not trained; a run
+    deleted before or while it trains ends with nothing more written ("deleted")."""
+    try:
+        if store.stop_requested(run_id):
+            return "stopped"
+    except UnknownRun:
+        return "deleted"
+    trained = threading.Event()
+    heart = threading.Thread(target=_beat, args=(store, run_id, trained), name=f"heartbeat-{run_id}", daemon=True)
     try:
         store.set_status(run_id, "running", device=str(resolve_device(config.device)))
+        heart.start()
         status = train(config, store, run_id, stop)
+    except UnknownRun:
+        status = "deleted"
     except Exception as error:
         traceback.print_exc()
         status = "failed"
         store.set_status(run_id, status, error=f"{type(error).__name__}: {error}")
     else:
         store.set_status(run_id, status)
+    finally:
+        trained.set()
     return status
 
 
+def _beat(store: Store, run_id: str, trained: threading.Event):
+    while not trained.wait(HEARTBEAT_SECONDS):
+        store.beat(run_id)
+
+
+def admission_limit() -> int:
+    """Runs a server trains at once: $SSL_EXPLORER_MAX_TRAINING, else one per two cores; the rest wait queued."""
+    value = os.environ.get(MAX_TRAINING_ENV, str(max(1, (os.cpu_count() or 1) // 2)))
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(MAX_TRAINING_ENV, f"must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
 class Runner:
-    def __init__(self, store: Store):
+    """Trains runs in threads, at most `max_training` at once (None: no limit); the others wait as queued in
+    the order they were started."""
+
+    def __init__(self, store: Store, max_training: int | None = None):
         self.store = store
+        self.max_training = max_training
         self._stops: dict[str, threading.Event] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        self._done: dict[str, threading.Event] = {}
+        self._waiting: deque[tuple[str, RunConfig]] = deque()
+        self._training: set[str] = set()
         self._lock = threading.Lock()
         self.torch_threads = configure_threads()  # shown by the pages; set once, not on every redraw
 
     def start(self, config: RunConfig, parent: str | None = None) -> str:
-        """Validate, record the run as queued, start its thread, and return its id at once.
+        """Validate, record the run as queued, start its thread when a slot is free, and return its id at once.
 
         Raises ConfigError, before anything is written, for bad input.
         """
         check(config)
         parent = check_parent(self.store, config, parent)
         run_id = self.store.create_run(config, parent)
-        stop = threading.Event()
-        thread = threading.Thread(target=self._run, args=(run_id, config, stop), name=f"run-{run_id}",
-                                  daemon=True)
         with self._lock:
-            self._stops[run_id], self._threads[run_id] = stop, thread
-        thread.start()
+            self._stops[run_id], self._done[run_id] = threading.Event(), threading.Event()
+            self._waiting.append((run_id, config))
+        self._admit()
         return run_id
+
+    def _admit(self):
+        with self._lock:
+            while self._waiting and (self.max_training is None or len(self._training) < self.max_training):
+                run_id, config = self._waiting.popleft()
+                self._training.add(run_id)
+                threading.Thread(target=self._run, args=(run_id, config, self._stops[run_id]), name=f"run-{run_id}",
+                                 daemon=True).start()
 
     def _run(self, run_id: str, config: RunConfig, stop: threading.Event):
         try:
             execute(self.store, run_id, config, stop)
         finally:
             with self._lock:
+                self._training.discard(run_id)
                 self._stops.pop(run_id, None)
-                self._threads.pop(run_id, None)
+                self._done.pop(run_id).set()
+            self._admit()
 
     def stop(self, run_id: str):
-        """Stop within one step if the run is ours, else at its next log step through the store."""
+        """Stop within one step if the run is ours (at once if it waits), else at its next log step through the
+        store."""
         run_id = self.store.resolve_id(run_id)
         with self._lock:
             stop = self._stops.get(run_id)
+            for job in [job for job in self._waiting if job[0] == run_id]:  # it never trains
+                self._waiting.remove(job)
+                self._stops.pop(run_id)
+                self._done.pop(run_id).set()
         if stop is not None:
             stop.set()
         self.store.request_stop(run_id)
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
-        """True once the run's thread has ended (or if it is not ours)."""
+        """True once the run has ended here (or if it is not ours)."""
         with self._lock:
-            thread = self._threads.get(run_id)
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+            done = self._done.get(run_id)
+        return True if done is None else done.wait(timeout)
 
     def active(self) -> list[str]:
         with self._lock:
-            return list(self._threads)
+            return [*self._training, *(run_id for run_id, _ in self._waiting)]
 
 
 _runners: dict[str, Runner] = {}
 _runners_lock = threading.Lock()
 
 
-def get_runner(location: str | None = None) -> Runner:
-    """The process-wide runner for a store location (a path, a URL, or the default)."""
+def get_runner(location: str | None = None, max_training: int | None = None) -> Runner:
+    """The process-wide runner for a store location (a path, a URL, or the default); `max_training` is set
+    by the first caller (the dashboard: `admission_limit()`; the command line: none)."""
     url = resolve_url(location)
     with _runners_lock:
         if url not in _runners:
-            _runners[url] = Runner(Store(url))
+            _runners[url] = Runner(Store(url), max_training)
         return _runners[url]

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
                         delete, event, func, insert, inspect, select, text, update)
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .config import ConfigError, RunConfig
@@ -32,11 +32,16 @@ ENV_VAR = "SSL_EXPLORER_STORE"
 ACTIVE = ("queued", "running")
 FINAL = ("finished", "stopped", "failed", "interrupted")
 MAX_SNAPSHOTS_PER_RUN = 200
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Version -> the statements that bring a store from the version before up to it.
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE runs ADD COLUMN sweep VARCHAR(32)"],  # runs grouped under a sweep (the sweeps table)
+    3: ["ALTER TABLE runs ADD COLUMN heartbeat FLOAT"],  # when whatever trains the run last said it was alive
 }
+# Whatever trains a run writes its heartbeat this often; a running run whose heartbeat is older than
+# STALE_SECONDS is marked interrupted by any process that lists the store, whichever host trained it.
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 20.0
 _SCHEMA_LOCK = 7_215_512  # PostgreSQL advisory lock id: one process at a time creates or migrates tables
 
 metadata = MetaData()
@@ -58,6 +63,7 @@ runs = Table(
     Column("parent", String(32)),
     Column("stop_requested", Integer, nullable=False, default=0),
     Column("sweep", String(32)),
+    Column("heartbeat", Float),
 )
 sweeps = Table(
     "sweeps", metadata,
@@ -116,6 +122,7 @@ class RunRecord:
     parent: str | None
     stop_requested: bool
     sweep: str | None
+    heartbeat: float | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -140,6 +147,31 @@ def _this_process() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
+def _sqlite_read_only(path: Path) -> bool:
+    """Whether a SQLite store must be opened read-only; raises ConfigError where it cannot be opened at all."""
+    if not path.parent.is_dir():
+        raise ConfigError("store", f"the folder {path.parent} does not exist: create it, or choose another store")
+    if not path.exists():
+        if not os.access(path.parent, os.W_OK):
+            raise ConfigError("store", f"cannot create {path}: no permission to write in {path.parent}")
+        return False
+    if not os.access(path, os.R_OK):
+        raise ConfigError("store", f"cannot read {path}: no permission")
+    return not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)  # WAL needs files beside it
+
+
+def store_problem(url: str, error: DatabaseError) -> str:
+    """One line for what went wrong with the store, from the database's own message."""
+    reason = str(getattr(error, "orig", error)).strip()
+    if "not a database" in reason:
+        return f"{url} is not an SSL Explorer store ({reason}): choose another file"
+    if "locked" in reason:
+        return f"{url} stayed locked by another process for over 30 s: try again, or close what holds it"
+    if "readonly" in reason or "read-only" in reason:
+        return f"{url} is read-only here: it can be listed and shown, not written"
+    return f"{url}: {reason}"
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -161,27 +193,50 @@ def _from_npy(data: bytes) -> np.ndarray:
 
 
 class Store:
+    """The run store. A SQLite file that this process may not write (a read-only copy, another user's) is
+    opened read-only: it lists and shows; a write is refused in one line naming `store`."""
+
     def __init__(self, location: str | None = None, must_exist: bool = False):
         self.url = resolve_url(location)
         self.is_sqlite = self.url.startswith("sqlite")
-        if must_exist and self.is_sqlite and not Path(self.url.removeprefix("sqlite:///")).exists():
-            raise ConfigError("store", f"no store at {self.url.removeprefix('sqlite:///')}")
+        self.read_only = False
         if self.is_sqlite:
-            self.engine = create_engine(self.url, connect_args={"timeout": 30, "check_same_thread": False})
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            path = Path(self.url.removeprefix("sqlite:///"))
+            if must_exist and not path.exists():
+                raise ConfigError("store", f"no store at {path}")
+            self.read_only = _sqlite_read_only(path)
+            url = f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true" if self.read_only else self.url
+            self.engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            if not self.read_only:
+                event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
+        try:
+            self._open()
+        except DatabaseError as error:
+            raise ConfigError("store", store_problem(self.url, error)) from None
+
+    def _open(self):
+        if self.read_only:
+            return self._check_version()
         for attempt in range(100):
             try:
                 self._create_or_migrate()
                 break
-            except (OperationalError, IntegrityError):
+            except (OperationalError, IntegrityError) as error:
                 # SQLite: a transaction that read cannot wait to write after another process wrote the
                 # schema ("database is locked" at once, not after the timeout); the next attempt sees it.
-                if not self.is_sqlite or attempt == 99:
+                if not self.is_sqlite or attempt == 99 or "locked" not in str(error):
                     raise
                 time.sleep(0.05)
         self.mark_interrupted()
+
+    def _check_version(self):
+        with self.engine.connect() as conn:
+            version = conn.execute(select(func.max(schema.c.version))).scalar()
+        if version != SCHEMA_VERSION:
+            raise ConfigError("store", f"{self.url} is read-only and has schema version {version}, this program "
+                                       f"{SCHEMA_VERSION}: open it once where it can be written, to migrate it")
 
     def _create_or_migrate(self):
         with self.engine.begin() as conn:
@@ -236,7 +291,7 @@ class Store:
     def set_status(self, run_id: str, status: str, error: str | None = None, device: str | None = None):
         values: dict = {"status": status}
         if status == "running":  # the process that trains it owns it now (a Ray worker, maybe on another host)
-            values |= {"started": time.time(), **_this_process()}
+            values |= {"started": time.time(), "heartbeat": time.time(), **_this_process()}
         if status in FINAL:
             values["finished"] = time.time()
         if error is not None:
@@ -258,18 +313,31 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
 
+    def beat(self, run_id: str):
+        """The run's trainer is alive (written every HEARTBEAT_SECONDS while it trains)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "running")
+                         .values(heartbeat=time.time()))
+
     def request_stop(self, run_id: str):
         """Ask the run to stop; its loop, in whatever process, sees this at its next log step. A run still
-        queued is stopped at once: whatever would have trained it sees the request first and leaves it."""
-        self.get_run(run_id)
+        queued is stopped at once: whatever would have trained it sees the request first and leaves it. A
+        run whose trainer is gone (its process on this host ended) is marked interrupted at once."""
+        run = self.get_run(run_id)
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(stop_requested=1))
             conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "queued")
                          .values(status="stopped", finished=time.time()))
+        if run.status == "running" and run.host == socket.gethostname() and not _process_alive(run.pid or 0):
+            self.set_status(run_id, "interrupted", error="the process running it ended without finishing")
 
     def stop_requested(self, run_id: str) -> bool:
+        """Raises UnknownRun once the run is deleted: its trainer stops there."""
         with self.engine.connect() as conn:
-            return bool(conn.execute(select(runs.c.stop_requested).where(runs.c.id == run_id)).scalar())
+            row = conn.execute(select(runs.c.stop_requested).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise UnknownRun(run_id, self)
+        return bool(row[0])
 
     def resolve_id(self, run_id: str) -> str:
         """The full id of a run from its id or a unique prefix of it."""
@@ -288,6 +356,7 @@ class Store:
         return _record(row)
 
     def list_runs(self) -> list[RunRecord]:
+        self.mark_stale()
         with self.engine.connect() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.created.desc())).mappings().all()
         return [_record(row) for row in rows]
@@ -298,6 +367,27 @@ class Store:
             for table in (scalars, arrays, checkpoints):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(delete(runs).where(runs.c.id == run_id))
+
+    def _still_there(self, conn, run_id: str):
+        """Inside a write, after it: a run deleted meanwhile gets no rows (the write is rolled back), so a
+        trainer that has not yet seen the deletion leaves nothing behind."""
+        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            raise UnknownRun(run_id, self)
+
+    def mark_stale(self):
+        """Running runs whose trainer has not written a heartbeat for STALE_SECONDS, on whatever host, were
+        interrupted (a killed process, a lost machine)."""
+        if self.read_only:
+            return
+        bound = time.time() - STALE_SECONDS
+        stale = (runs.c.status == "running") & (runs.c.heartbeat < bound)
+        with self.engine.connect() as conn:
+            found = conn.execute(select(runs.c.id).where(stale).limit(1)).first()
+        if found is not None:  # a write only when there is something to mark
+            with self.engine.begin() as conn:
+                conn.execute(update(runs).where(stale).values(
+                    status="interrupted", finished=time.time(),
+                    error=f"its trainer stopped answering (no heartbeat for {STALE_SECONDS:.0f} s)"))
 
     def mark_interrupted(self):
         """Runs left queued or running by a process of this host that no longer exists were interrupted."""
@@ -316,6 +406,7 @@ class Store:
                 for key, value in values.items()]
         with self.engine.begin() as conn:
             conn.execute(insert(scalars), rows)
+            self._still_there(conn, run_id)
 
     def scalars(self, run_id: str, since_step: int = -1) -> pd.DataFrame:
         """Long table step, key, value (NaN where the value was undefined), ordered by step."""
@@ -354,6 +445,7 @@ class Store:
                 conn.execute(delete(arrays).where(arrays.c.run_id == run_id, arrays.c.step == steps[1]))
             conn.execute(insert(arrays), [{"run_id": run_id, "step": step, "key": key, "data": _to_npy(value)}
                                           for key, value in values.items()])
+            self._still_there(conn, run_id)
 
     def snapshot_steps(self, run_id: str) -> list[int]:
         with self.engine.connect() as conn:
@@ -376,6 +468,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(delete(checkpoints).where(checkpoints.c.run_id == run_id))
             conn.execute(insert(checkpoints).values(run_id=run_id, data=buffer.getvalue()))
+            self._still_there(conn, run_id)
 
     def has_checkpoint(self, run_id: str) -> bool:
         with self.engine.connect() as conn:

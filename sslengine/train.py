@@ -186,6 +186,8 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
             ema.update_parameters(model)
 
         if step % config.log_every == 0 or step == config.steps:
+            if store.stop_requested(run_id):  # asked from another process or tab; raises once it is deleted
+                stop.set()
             values = {"loss": result.loss.item(), **{k: v.item() for k, v in result.terms.items()},
                       **{k: float(v) for k, v in result.monitors.items()},
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
@@ -195,8 +197,6 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
                                              data.y_unlabeled[unlabeled].cpu().numpy(),
                                              config.threshold, config.temperature)
             store.log_scalars(run_id, step, values)
-            if store.stop_requested(run_id):  # asked from another process or tab
-                stop.set()
         if step in snapshots:
             snapshot(step)
     store.save_checkpoint(run_id, evaluated.state_dict())  # for runs that start from this one

@@ -161,3 +161,82 @@ def test_run_takes_weight_decay_and_no_weak_augment(tmp_path, capsys):
                  "--json"]) == 0
     run = Store(str(path)).get_run(json.loads(capsys.readouterr().out)["run_id"])
     assert (run.config.weight_decay, run.config.weak_augment) == (0.0, False)
+
+
+def _sigkilled_cli_run(path: Path) -> Store:
+    """A CLI run killed with SIGKILL once it trains, and a store opened before that, as a live server's is."""
+    process = subprocess.Popen([sys.executable, "-m", "sslengine", "run", "fixmatch", "--dataset", "moons",
+                                "--steps", "1000000", "--store", str(path)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not path.exists() or not Store(str(path)).list_runs() or \
+                (Store(str(path)).last_step(Store(str(path)).list_runs()[0].id) or 0) < 20:
+            assert time.time() < deadline, "the CLI run did not start"
+            time.sleep(0.2)
+        server = Store(str(path))
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    return server
+
+
+def test_a_live_server_shows_a_sigkilled_run_interrupted_within_the_heartbeat_bound_then_deletes_it(tmp_path):
+    from sslengine.store import STALE_SECONDS
+    server = _sigkilled_cli_run(tmp_path / "runs.db")
+    killed = time.time()
+    while server.list_runs()[0].status == "running":
+        assert time.time() - killed < STALE_SECONDS + 10, "still running past the heartbeat bound"
+        time.sleep(0.5)
+    (run,) = server.list_runs()
+    assert run.status == "interrupted" and "no heartbeat" in run.error
+    assert main(["delete", run.id, "--store", str(tmp_path / "runs.db")]) == 0
+    assert server.list_runs() == []
+
+
+def test_stop_on_a_run_whose_trainer_is_gone_ends_it_at_once(tmp_path):
+    server = _sigkilled_cli_run(tmp_path / "runs.db")
+    run = server.list_runs()[0]
+    assert run.status == "running"  # its heartbeat is still fresh
+    server.request_stop(run.id)
+    assert server.get_run(run.id).status == "interrupted"
+
+
+@pytest.mark.parametrize("flags, field", [
+    (["--temperature", "inf"], "temperature"), (["--lambda-u", "nan"], "lambda_u"), (["--lr=-inf"], "lr"),
+    (["--mu", "100000"], "mu"), (["--batch-size", "2000", "--mu", "7"], "mu"), (["--steps", "10000000"], "steps")])
+def test_non_finite_and_oversized_settings_are_refused_in_one_line(tmp_path, capsys, flags, field):
+    path = tmp_path / "runs.db"
+    assert main(["run", "fixmatch", *flags, "--store", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {field}: ") and " must be " in line and not path.exists()
+
+
+def test_store_problems_are_one_line_naming_the_store_and_leave_files_as_they_were(tmp_path, capsys):
+    not_a_store = tmp_path / "notes.db"
+    not_a_store.write_text("my notes")
+    for store in (tmp_path / "missing" / "runs.db", not_a_store):
+        assert main(["list", "--store", str(store)]) == 2
+    missing, garbage = capsys.readouterr().err.strip().splitlines()
+    assert missing == f"error: store: the folder {tmp_path / 'missing'} does not exist: create it, or choose " \
+                      "another store"
+    assert garbage.startswith("error: store: ") and "is not an SSL Explorer store" in garbage
+    assert not (tmp_path / "missing").exists() and not_a_store.read_text() == "my notes"
+
+
+def test_a_read_only_store_lists_and_shows_but_refuses_a_run(filled_store, capsys, monkeypatch):
+    import sqlite3
+    with sqlite3.connect(filled_store) as connection:  # everything into the file itself, as a copy would be
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = digest(filled_store)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: mode != os.W_OK and real_access(path, mode))
+    monkeypatch.setattr("sslengine.runner._runners", {})  # a fresh process: no runner holds the store open
+    assert main(["list", "--store", str(filled_store)]) == 0
+    (run_id,) = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert main(["show", run_id, "--store", str(filled_store)]) == 0
+    assert main(["run", "supervised", *QUICK, "--store", str(filled_store)]) == 2
+    assert main(["delete", run_id, "--store", str(filled_store)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == [f"error: store: {filled_store} is read-only here: it can be listed and shown, not written"] * 2
+    assert digest(filled_store) == before

@@ -1,6 +1,7 @@
 """Every page through streamlit's AppTest: an empty store, finished runs, a failed run, starting runs."""
 import base64
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -262,8 +263,9 @@ def test_runs_page_filters_renames_and_deletes_after_confirmation(page_store):
     assert page_store.scalars(doomed).empty
 
 
-def test_runs_page_offers_a_finished_runs_files_and_sends_it_to_mlflow(page_store, tmp_path):
-    mlflow = pytest.importorskip("mlflow", reason="the scale extra (requirements-scale.txt) is not installed")
+def test_runs_page_offers_a_finished_runs_files_and_sends_it_to_an_allowed_mlflow_server(page_store, monkeypatch):
+    pytest.importorskip("mlflow", reason="the scale extra (requirements-scale.txt) is not installed")
+    import sslengine.export
     running = page_store.create_run(RunConfig(**SHORT))
     page_store.set_status(running, "running")
     finished = run_to_end(page_store, algorithm="fixmatch")
@@ -277,14 +279,13 @@ def test_runs_page_offers_a_finished_runs_files_and_sends_it_to_mlflow(page_stor
     assert [b.proto.label for b in buttons] == ["Files (zip): scalars.csv, run.json, snapshots",
                                                 "TensorBoard event files (zip)"]
     assert not any(b.proto.disabled for b in buttons)
-    app.text_input(key="mlflow-uri").set_value(str(tmp_path))
+    sent = []  # the real export to MLflow is read back in test_export; here: what the page asks of it
+    monkeypatch.setattr(sslengine.export, "export", lambda *args: sent.append(args) or f"MLflow run at {args[3]}")
+    monkeypatch.setenv("SSL_EXPLORER_MLFLOW_URIS", "http://mlflow.example:5000, https://other.example")
+    app.text_input(key="mlflow-uri").set_value("http://mlflow.example:5000/")
     next(b for b in app.get("form_submit_button") if b.proto.label == "Send to MLflow").click().run()
-    assert not app.exception and app.success[0].value.startswith("Sent: MLflow run")
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (sent,) = client.search_runs([client.get_experiment_by_name("ssl-explorer").experiment_id])
-    assert sent.data.tags["ssl_explorer.run_id"] == finished
-    next(b for b in app.get("form_submit_button") if b.proto.label == "Send to MLflow").click().run()
-    assert app.error[0].value.startswith(f"run_id: run {finished} is already in MLflow")
+    assert not app.exception and app.success[0].value == "Sent: MLflow run at http://mlflow.example:5000/"
+    assert [(args[1], args[2], args[3]) for args in sent] == [(finished, "mlflow", "http://mlflow.example:5000/")]
     page_store.set_status(running, "failed")
 
 
@@ -578,3 +579,99 @@ def test_presenter_mode_enlarges_the_charts_and_folds_the_start_forms(page_store
     app.toggle(key="presenter").set_value(True).run()
     assert not app.exception and not app.expander[0].proto.expanded
     assert height(app) == round(450 * 1.35)
+
+
+def test_with_a_limit_of_one_three_pages_starting_give_one_running_and_two_queued_in_order(page_store, monkeypatch):
+    monkeypatch.setenv("SSL_EXPLORER_MAX_TRAINING", "1")
+    for _ in range(3):  # three students, three browser sessions
+        submit(open_page("views/threshold.py"), "threshold-form", dataset="moons", steps=1500)
+    runs = sorted(page_store.list_runs(), key=lambda run: run.created)
+    assert [run.status for run in runs] == ["running", "queued", "queued"]
+    app = open_page("views/threshold.py")
+    texts = [bar.proto.text for bar in app.get("progress")]
+    assert any(text.endswith("queued, 1st in line") for text in texts)
+    assert any(text.endswith("queued, 2nd in line") for text in texts)
+    for run in runs:
+        get_runner(page_store.url).wait(run.id)
+    runs = [page_store.get_run(run.id) for run in runs]
+    assert [run.status for run in runs] == ["finished"] * 3
+    assert runs[0].finished <= runs[1].started and runs[1].finished <= runs[2].started
+
+
+def test_a_session_may_keep_only_a_few_runs_waiting(page_store, monkeypatch):
+    monkeypatch.setenv("SSL_EXPLORER_MAX_TRAINING", "1")
+    monkeypatch.setenv("SSL_EXPLORER_MAX_QUEUED", "1")
+    app = open_page("views/threshold.py")
+    for _ in range(3):
+        app = submit(app, "threshold-form", dataset="moons", steps=300)
+    assert len(page_store.list_runs()) == 2  # one trains, one waits; the third is refused
+    assert any("queue: this session has 1 run waiting and may keep at most 1" in error.value for error in app.error)
+    for run in page_store.list_runs():
+        get_runner(page_store.url).stop(run.id)
+
+
+@pytest.fixture
+def served_to_a_class(monkeypatch):
+    """The app bound beyond localhost, as `streamlit run app.py --server.address 0.0.0.0` does."""
+    from streamlit import config
+    config.set_option("server.address", "0.0.0.0")
+    yield monkeypatch
+    config.set_option("server.address", "127.0.0.1")
+
+
+def test_beyond_localhost_without_a_secret_the_app_serves_no_one(page_store, served_to_a_class):
+    app = AppTest.from_file("../app.py", default_timeout=60).run()
+    assert "has no access secret, so it serves no one" in app.error[0].value
+    assert not app.button and not app.get("plotly_chart")
+
+
+def login(secret: str) -> AppTest:
+    app = AppTest.from_file("../app.py", default_timeout=60).run()
+    app.text_input[0].input(secret)
+    return app.button[0].click().run()
+
+
+def test_with_secrets_a_login_decides_the_role_and_a_student_changes_only_their_runs(page_store, served_to_a_class):
+    served_to_a_class.setenv("SSL_EXPLORER_SECRET", "teach")
+    served_to_a_class.setenv("SSL_EXPLORER_STUDENT_SECRET", "learn")
+    others = run_to_end(page_store, algorithm="supervised", name="someone else's")
+    assert login("guess").error[0].value == "secret: not this server's"
+    app = login("learn").switch_page("views/runs.py").run()
+    assert not app.exception and app.session_state["role"] == "student"
+    select_rows(app, [0])
+    [button for button in app.button if button.label.startswith("Delete")][0].click().run()
+    assert any("is not yours: a student deletes only the runs they started" in e.value for e in app.error)
+    app.text_input[0].input("mine now")
+    [button for button in app.get("form_submit_button") if button.label == "Rename"][0].click().run()
+    assert any("name: this run is not yours" in e.value for e in app.error)
+    assert page_store.get_run(others).name == "someone else's"
+    assert "Sending to an MLflow server is for the instructor" in " ".join(c.value for c in app.caption)
+
+
+def test_the_page_sends_to_mlflow_only_at_allowed_servers_and_requests_nothing_else(page_store, monkeypatch):
+    import socket
+    pytest.importorskip("mlflow")
+    run_id = run_to_end(page_store, algorithm="supervised")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    monkeypatch.setenv("SSL_EXPLORER_MLFLOW_URIS", "http://mlflow.example:5000")
+    app = open_page("views/runs.py")
+    select_rows(app, [0])
+    for uri, said in ((f"http://127.0.0.1:{port}/anything", "is not among this server's allowed tracking URIs"),
+                      (str(page_store.url), "is not an http(s) tracking server"),
+                      ("/tmp/deep/er", "is not an http(s) tracking server")):
+        app.text_input(key="mlflow-uri").input(uri)
+        app = [b for b in app.get("form_submit_button") if b.label == "Send to MLflow"][0].click().run()
+        assert any(said in error.value for error in app.error), uri
+    with pytest.raises(socket.timeout):
+        listener.accept()  # nothing came
+    listener.close()
+    assert not Path("/tmp/deep/er").exists()
+    assert {row[0] for row in page_store.engine.connect().exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type='table'")} >= {"runs"}
+    assert "experiments" not in {row[0] for row in page_store.engine.connect().exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert page_store.get_run(run_id).status == "finished"

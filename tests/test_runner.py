@@ -162,3 +162,51 @@ def test_every_weight_is_drawn_under_the_init_lock_so_concurrent_runs_match_seri
     config = RunConfig(algorithm=algorithm, dataset="digits")
     model, _ = train.build(config, load_split(config), torch.device("cpu"), torch.Generator(), store, None)
     assert hasattr(model, "projection") or hasattr(model, "rotation_head")
+
+
+def test_past_its_limit_the_runner_queues_runs_in_order_and_a_queued_run_stops_at_once(store):
+    runner = Runner(store, max_training=1)
+    config = RunConfig(algorithm="supervised", dataset="moons", steps=150, log_every=10, n_samples=200)
+    first, second, third, fourth = (runner.start(config) for _ in range(4))
+    assert [store.get_run(run_id).status for run_id in (second, third, fourth)] == ["queued"] * 3
+    runner.stop(third)
+    assert store.get_run(third).status == "stopped" and runner.wait(third, timeout=0)
+    running_at_once = set()
+    while not all(runner.wait(run_id, timeout=0) for run_id in (first, second, fourth)):
+        running_at_once.add(sum(store.get_run(run_id).status == "running" for run_id in (first, second, fourth)))
+        time.sleep(0.05)
+    runs = [store.get_run(run_id) for run_id in (first, second, fourth)]
+    assert [run.status for run in runs] == ["finished"] * 3 and max(running_at_once) == 1
+    assert runs[0].finished <= runs[1].started and runs[1].finished <= runs[2].started  # one after another
+    assert store.get_run(third).started is None and store.last_step(third) is None  # never trained
+
+
+def test_a_running_run_without_a_heartbeat_is_marked_interrupted_by_whoever_lists_the_store(store):
+    from sqlalchemy import update
+    from sslengine import store as store_module
+    run_id = store.create_run(RunConfig())
+    store.set_status(run_id, "running")
+    assert store.get_run(run_id).heartbeat == pytest.approx(time.time(), abs=5)
+    with store.engine.begin() as conn:  # its trainer went silent, on whatever host
+        conn.execute(update(store_module.runs).values(heartbeat=time.time() - store_module.STALE_SECONDS - 1,
+                                                      host="another-host", pid=1))
+    (run,) = store.list_runs()
+    assert run.status == "interrupted" and "no heartbeat" in run.error
+
+
+def test_a_training_run_beats_and_a_deleted_one_stops_leaving_no_row(store):
+    from sqlalchemy import func, select
+    from sslengine import store as store_module
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="fixmatch", dataset="digits", steps=100_000))
+    while (store.last_step(run_id) or 0) < 20:
+        time.sleep(0.1)
+    time.sleep(store_module.HEARTBEAT_SECONDS + 0.5)
+    assert time.time() - store.get_run(run_id).heartbeat < store_module.HEARTBEAT_SECONDS + 1
+    store.delete_run(run_id)
+    assert runner.wait(run_id, timeout=60)
+    with store.engine.connect() as conn:
+        for table in (store_module.scalars, store_module.arrays, store_module.checkpoints):
+            orphans = conn.execute(select(func.count()).select_from(table)
+                                   .where(table.c.run_id.not_in(select(store_module.runs.c.id)))).scalar()
+            assert orphans == 0, table.name

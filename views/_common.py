@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections import Counter
@@ -16,7 +17,7 @@ from sslengine import datasets, plots
 from sslengine.config import ConfigError, RunConfig
 from sslengine.device import available_devices, resolve_device
 from sslengine.layouts import pca_2d, start_worker
-from sslengine.runner import Runner, check, check_parent, get_runner
+from sslengine.runner import Runner, admission_limit, check, check_parent, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, UnknownRun, resolve_url
 from sslengine.sweeps import stop_sweep
 
@@ -41,7 +42,8 @@ def store() -> Store:
 
 
 def runner() -> Runner:
-    return get_runner(store().url)
+    """The server's runner: at most `admission_limit()` runs train at once, the others wait queued."""
+    return get_runner(store().url, admission_limit())
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -179,6 +181,17 @@ def full_id(run_id: str | None) -> str | None:
         return run_id
 
 
+# What makes Markdown of plain text: emphasis, code, links and images ("[", "!["), HTML, headings, tables,
+# strike-through, maths, and Streamlit's ":emoji:" and ":color[...]" directives.
+_MARKDOWN = re.compile(r"[\\`*_\[\]<>#|~$]|!(?=\[)|:(?=[A-Za-z])")
+
+
+def plain(text: str | None) -> str:
+    """Text a user typed (a run's name) or a message quoting it, escaped for the Markdown that Streamlit's
+    messages, progress bars and labels render: an image link in a name stays text, fetched by no browser."""
+    return _MARKDOWN.sub(lambda match: "\\" + match.group(0), text or "")
+
+
 def run_label(run: RunRecord) -> str:
     # No status here: a keyed selectbox keeps the labels it first drew, so a status would go stale.
     return f"{run.name} · {run.id}"
@@ -218,18 +231,35 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
     if not active:
         st.caption("No run in progress.")
     waiting = Counter(run.sweep for run in active if run.sweep and run.status == "queued")
+    places = queue_places(active)
     for run in active:
         if run.sweep in waiting and run.status == "queued":
             continue
         step = store().last_step(run.id) or 0
-        st.progress(min(step / run.config.steps, 1.0), text=f"{run.name} · step {step}/{run.config.steps}")
+        state = f"queued, {ordinal(places[run.id])} in line" if run.id in places else f"step {step}/{run.config.steps}"
+        st.progress(min(step / run.config.steps, 1.0), text=f"{plain(run.name)} · {state}")
         st.button("Stop", key=f"stop-{run.id}", on_click=runner().stop, args=(run.id,),
-                  disabled=run.stop_requested, help="stops within one step (runs of another process: "
-                                                    "at their next log step)")
+                  disabled=run.stop_requested or not may_change(run),
+                  help="stops within one step (runs of another process: at their next log step)"
+                       if may_change(run) else "a student stops only the runs they started")
     for sweep_id, queued in waiting.items():
         st.caption(f"Sweep {sweep_id}: {queued} more run{'s' * (queued > 1)} queued")
         st.button("Stop sweep", key=f"stop-sweep-{sweep_id}", on_click=stop_sweep, args=(store(), sweep_id),
                   help="its queued runs stop at once, running ones at their next log step")
+
+
+def queue_places(runs: list[RunRecord]) -> dict[str, int]:
+    """Each queued run's place in its server's line (1: next), read from the store: a server admits the runs
+    it recorded in the order it recorded them."""
+    places, lines = {}, Counter()
+    for run in sorted((run for run in runs if run.status == "queued" and not run.sweep), key=lambda r: r.created):
+        lines[(run.host, run.pid)] += 1
+        places[run.id] = lines[(run.host, run.pid)]
+    return places
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 @st.fragment(run_every=2 * LIVE_SECONDS)
@@ -261,10 +291,58 @@ def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Call
         configs = [check(config) for config in build()]
         for config in configs:
             check_parent(store(), config, parent)
+        check_session_queue(len(configs))
     except ConfigError as error:
         st.session_state[f"{form}-errors"] = {error.field: str(error)}
         return
-    on_started([runner().start(config, parent) for config in configs])
+    on_started(remember([runner().start(config, parent) for config in configs]))
+
+
+MAX_QUEUED_ENV = "SSL_EXPLORER_MAX_QUEUED"
+MLFLOW_URIS_ENV = "SSL_EXPLORER_MLFLOW_URIS"
+
+
+def role() -> str:
+    """"instructor" (everything) or "student" (their own runs; no export to a server-side destination)."""
+    return st.session_state.get("role", "instructor")
+
+
+def may_change(run: RunRecord) -> bool:
+    """A student renames, stops and deletes only the runs this browser session started."""
+    return role() == "instructor" or run.id in st.session_state.get("started-runs", [])
+
+
+def check_mlflow_uri(uri: str) -> str:
+    """A tracking URI the page may send to: only the instructor, only an http(s) server named in
+    $SSL_EXPLORER_MLFLOW_URIS (comma-separated; empty by default), never a folder or a database file on this
+    server. The command line keeps every destination."""
+    allowed = [entry.strip().rstrip("/") for entry in os.environ.get(MLFLOW_URIS_ENV, "").split(",") if entry.strip()]
+    if role() != "instructor":
+        raise ConfigError("mlflow_uri", "sending to MLflow is for the instructor; download the files instead")
+    if not uri.startswith(("http://", "https://")):
+        raise ConfigError("mlflow_uri", f"{uri!r} is not an http(s) tracking server: a folder or a sqlite: URI "
+                                        "would be written on this server; use the command line's export")
+    if uri.rstrip("/") not in allowed:
+        raise ConfigError("mlflow_uri", f"{uri!r} is not among this server's allowed tracking URIs "
+                                        f"(${MLFLOW_URIS_ENV}: {', '.join(allowed) or 'none set'})")
+    return uri
+
+
+def check_session_queue(new: int):
+    """A browser session may keep at most $SSL_EXPLORER_MAX_QUEUED (default 4) runs waiting: a class pressing
+    Start again and again would otherwise pile work up."""
+    limit = int(os.environ.get(MAX_QUEUED_ENV, "4"))
+    mine = st.session_state.get("started-runs", [])
+    waiting = [run.id for run in store().list_runs() if run.id in mine and run.status == "queued"]
+    if len(waiting) + new > limit:
+        raise ConfigError("queue", f"this session has {len(waiting)} run{'s' * (len(waiting) != 1)} waiting and "
+                                   f"may keep at most {limit}: stop one in the sidebar, or wait for it to start")
+
+
+def remember(run_ids: list[str]) -> list[str]:
+    """The runs this browser session started, for its queue limit."""
+    st.session_state["started-runs"] = [*st.session_state.get("started-runs", []), *run_ids]
+    return run_ids
 
 
 def form_values(form: str, fields: tuple[str, ...]) -> dict:

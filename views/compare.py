@@ -48,7 +48,7 @@ def show(run_ids: list[str]):
     colors = dict(zip(labels.values(), plots.RUN_COLORS))
     for run in chosen_runs:
         if run.status == "failed":
-            st.error(f"{labels[run.id]} failed: {run.error}")
+            st.error(f"{common.plain(labels[run.id])} failed: {common.plain(run.error)}")
 
     configs = pd.DataFrame({labels[run.id]: {k: str(v) for k, v in dataclasses.asdict(run.config).items()}
                             for run in chosen_runs})

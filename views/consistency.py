@@ -75,7 +75,7 @@ def show_group(run_ids: dict[str, str]):
     runs = {algorithm: store.get_run(run_id) for algorithm, run_id in run_ids.items()}
     for algorithm, run in runs.items():
         if run.status == "failed":
-            st.error(f"{METHODS[algorithm]} failed: {run.error}")
+            st.error(f"{METHODS[algorithm]} failed: {common.plain(run.error)}")
     frames = {algorithm: store.scalars(run.id) for algorithm, run in runs.items()}
     pi, mt = frames.get("pi_model"), frames.get("mean_teacher")
     accuracy, ramp, losses = [], [], []

@@ -66,7 +66,7 @@ run_id = common.choose("Run", runs, "embeddings-run",
 def curves(run_id: str):
     run = store.get_run(run_id)
     if run.status == "failed":
-        st.error(f"The run failed: {run.error}")
+        st.error(f"The run failed: {common.plain(run.error)}")
     step = store.last_step(run_id) or 0
     st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
     scalars = store.scalars(run_id)

@@ -72,7 +72,7 @@ def show_group(run_ids: list[str]):
     labels = {run.id: METHODS[run.algorithm] for run in runs}
     for run in runs:
         if run.status == "failed":
-            st.error(f"{labels[run.id]} failed: {run.error}")
+            st.error(f"{common.plain(labels[run.id])} failed: {common.plain(run.error)}")
     frames = {labels[run.id]: store.scalars(run.id) for run in runs}
     steps = sorted(set.intersection(*(set(store.snapshot_steps(run.id)) for run in runs)))
     if not steps:

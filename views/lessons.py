@@ -19,7 +19,9 @@ seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key="lesso
 
 def start(name: str):
     try:
-        lessons.start(common.runner(), name, st.session_state["lessons-seed"], common.device_choice())
+        common.check_session_queue(len(lessons.lesson(name).stages[0]))
+        handle = lessons.start(common.runner(), name, st.session_state["lessons-seed"], common.device_choice())
+        common.remember(list(handle.runs.values()))
     except lessons.ConfigError as error:
         st.session_state[f"lesson-error-{name}"] = str(error)
     else:
@@ -127,7 +129,7 @@ def card(lesson: Lesson):
             current = {role: store.get_run(run_id) for role, run_id in runs.items()}
             for role, run in current.items():
                 if run.status == "failed":
-                    st.error(f"The {role} run failed: {run.error}")
+                    st.error(f"The {role} run failed: {common.plain(run.error)}")
                 elif run.status != "finished":
                     step = store.last_step(run.id) or 0
                     st.progress(min(step / run.config.steps, 1.0), text=f"{role} · {run.status} · step {step} of "

@@ -128,7 +128,7 @@ else:
         runs = grouped("pipeline ", tuple(STAGES)).get(group, [])
         for run in runs:
             if run.status == "failed":
-                st.error(f"{run.name} failed: {run.error}")
+                st.error(f"{common.plain(run.name)} failed: {common.plain(run.error)}")
         left, right = st.columns(2)
         with left:
             next_stage("finetune-form", "finetune", newest_finished(runs, "simclr"), runs, group)
@@ -179,7 +179,7 @@ def show_olu(group: str):
     variant = {run.id: "O" if run.algorithm == "fixmatch" else run.config.variant for run in runs}
     for run in runs:
         if run.status == "failed":
-            st.error(f"{run.name} failed: {run.error}")
+            st.error(f"{common.plain(run.name)} failed: {common.plain(run.error)}")
     frames = {run.id: store.scalars(run.id) for run in runs}
     left, right = common.chart_columns(2)
     common.chart(left, plots.series_over_steps(

@@ -93,16 +93,20 @@ def actions(selected):
     if b.button("Compare", disabled=not 2 <= len(selected) <= common.COMPARE_MAX,
                 help=f"2 to {common.COMPARE_MAX} runs"):
         st.switch_page("views/compare.py", query_params={"runs": ",".join(ids)})
-    in_progress = [run.id for run in selected if run.status in ACTIVE]
+    in_progress = [run.id for run in selected if run.status in ACTIVE and common.may_change(run)]
     c.button("Stop", disabled=not in_progress, on_click=stop_all, args=(in_progress,))
     if d.button(f"Delete {len(selected)}", type="secondary"):
         st.session_state["confirm-delete"] = ids
-    if st.session_state.get("confirm-delete") == ids:
+    not_theirs = [run for run in selected if not common.may_change(run)]
+    if st.session_state.get("confirm-delete") == ids and not_theirs:
+        st.error(f"delete: {', '.join(common.plain(run.name) for run in not_theirs)} "
+                 f"{'is' if len(not_theirs) == 1 else 'are'} not yours: a student deletes only the runs they started")
+    elif st.session_state.get("confirm-delete") == ids:
         if in_progress:
             st.warning("Stop these runs before deleting them: "
-                       f"{', '.join(run.name for run in selected if run.id in in_progress)}")
+                       f"{', '.join(common.plain(run.name) for run in selected if run.id in in_progress)}")
         else:
-            st.warning(f"Delete {', '.join(run.name for run in selected)} and everything they logged? "
+            st.warning(f"Delete {', '.join(common.plain(run.name) for run in selected)} and everything they logged? "
                        "This cannot be undone.")
             yes, no = st.columns(2)
             if yes.button("Yes, delete", type="primary"):
@@ -117,7 +121,9 @@ def actions(selected):
         with st.form("rename", border=False):
             name = st.text_input("New name", value=selected[0].name, max_chars=200)
             if st.form_submit_button("Rename"):
-                if not name.strip():
+                if not common.may_change(selected[0]):
+                    st.error("name: this run is not yours: a student renames only the runs they started")
+                elif not name.strip():
                     st.error("name: must not be empty")
                 else:
                     store.rename(ids[0], name.strip())
@@ -128,7 +134,7 @@ def actions(selected):
 def export_run(run):
     """The run for the tools people keep runs in: files and TensorBoard event files as downloads, or a run
     sent to an MLflow tracking server."""
-    with st.expander(f"Export {run.name}"):
+    with st.expander(f"Export {common.plain(run.name)}"):
         if run.status in ACTIVE:
             st.info(f"This run is {run.status}: it can be exported once it has ended.")
             return
@@ -142,17 +148,21 @@ def export_run(run):
                               icon=":material/download:", on_click="ignore", key="export-tensorboard",
                               disabled=not available("tensorboard"),
                               help=extra if not available("tensorboard") else "unzip, then tensorboard --logdir .")
+        if common.role() != "instructor":
+            st.caption("Sending to an MLflow server is for the instructor; the downloads are yours.")
+            return
         with st.form("export-mlflow", border=False):
             uri, experiment = st.columns(2)
             uri.text_input("MLflow tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""), key="mlflow-uri",
-                           placeholder="http://host:5000, or a folder; empty: ./mlflow.db")
+                           placeholder="http://host:5000, one of $SSL_EXPLORER_MLFLOW_URIS")
             experiment.text_input("Experiment", "ssl-explorer", key="mlflow-experiment")
             sent = st.form_submit_button("Send to MLflow", disabled=not available("mlflow"),
                                          help=extra if not available("mlflow") else None)
         if sent:
             try:
+                uri = common.check_mlflow_uri(st.session_state["mlflow-uri"].strip())
                 with st.spinner("Sending to MLflow..."):
-                    where = export(store, run.id, "mlflow", st.session_state["mlflow-uri"].strip() or None,
+                    where = export(store, run.id, "mlflow", uri,
                                    st.session_state["mlflow-experiment"].strip() or "ssl-explorer")
                 st.success(f"Sent: {where}")
             except ConfigError as error:

@@ -103,7 +103,7 @@ def progress(runs: pd.DataFrame, sweep_id: str) -> int:
                   on_click=stop_sweep, args=(store, sweep_id), help="Queued runs stop at once, running ones at "
                                                                     "their next log step, wherever they train.")
     for _, run in runs[runs.status == "failed"].iterrows():
-        st.error(f"Run {run.run_id} failed: {store.get_run(run.run_id).error}")
+        st.error(f"Run {run.run_id} failed: {common.plain(store.get_run(run.run_id).error)}")
     return active
 
 
