@@ -226,7 +226,8 @@ class Store:
             except (OperationalError, IntegrityError) as error:
                 # SQLite: a transaction that read cannot wait to write after another process wrote the
                 # schema ("database is locked" at once, not after the timeout); the next attempt sees it.
-                if not self.is_sqlite or attempt == 99 or "locked" not in str(error):
+                lost_the_race = isinstance(error, IntegrityError) or "locked" in str(error)
+                if not self.is_sqlite or attempt == 99 or not lost_the_race:
                     raise
                 time.sleep(0.05)
         self.mark_interrupted()
