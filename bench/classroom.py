@@ -76,8 +76,10 @@ def classroom(students: int, steps: int, limit: int, seconds: float) -> dict:
             time.sleep(5)
             after = rss_mb(server.pid)
             waits = [run.started - run.created for run in runs if run.started]
-            return {"students": students, "runs": len(runs), "answered": len(feedback), "datasets": sorted({run.dataset for run in runs}),
-                    "steps": sorted({run.config.steps for run in runs}), "lost": sum(run.status != "finished" for run in runs),
+            return {"students": students, "runs": len(runs), "answered": len(feedback),
+                    "datasets": sorted({run.dataset for run in runs}),
+                    "steps": sorted({run.config.steps for run in runs}),
+                    "lost": sum(run.status != "finished" for run in runs),
                     "feedback_median": statistics.median(feedback), "feedback_max": max(feedback),
                     "wait_median": statistics.median(waits) if waits else float("nan"),
                     "wait_max": max(waits) if waits else float("nan"),

@@ -64,7 +64,7 @@ def main():
             assert run.status == "finished", run.error
             results.setdefault(method, []).append((runner.store.final_scalars(run_id)["test_acc"], run.seconds))
             if method == "fixmatch":
-                curve = runner.store.scalars(run_id).pivot(index="step", columns="key", values="value")
+                curve = runner.store.scalars_by_step(run_id)
                 reached = curve[curve.test_acc >= 0.95]
                 fixmatch_time_to_95.append(reached.seconds.iloc[0] if len(reached) else float("nan"))
             print(f"seed {seed} {method:14s} acc {results[method][-1][0]:.4f}  {run.seconds:6.1f} s", flush=True)

@@ -48,7 +48,7 @@ def simclr_curve(store: Store) -> str:
     run_id = runner.start(config)
     runner.wait(run_id)
     assert store.get_run(run_id).status == "finished", store.get_run(run_id).error
-    table = store.scalars(run_id).pivot(index="step", columns="key", values="value")
+    table = store.scalars_by_step(run_id)
     split = load_split(config)
     pixels = lambda x: torch.nn.functional.normalize(torch.as_tensor(x).flatten(1).float(), dim=1)
     train = pixels(np.concatenate([split.x_labeled, split.x_unlabeled]))

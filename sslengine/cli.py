@@ -25,7 +25,8 @@ from .store import Store, UnknownRun, resolve_url, store_problem
 # Flags of `run` that map one to one onto RunConfig fields.
 RUN_FLAGS = {
     "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
-    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "weight_decay": float, "ema_decay": float,
+    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "weight_decay": float,
+    "ema_decay": float,
     "projection_layers": int, "augment_strength": float, "finetune_mode": str, "variant": str,
     "model": str, "device": str,
     "name": str, "group": str,
@@ -310,8 +311,8 @@ def cmd_download(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "lesson": cmd_lesson, "list": cmd_list, "show": cmd_show, "export": cmd_export, "delete": cmd_delete,
-            "download": cmd_download, "sweep": cmd_sweep, "sweep-resume": cmd_sweep_resume,
+COMMANDS = {"run": cmd_run, "lesson": cmd_lesson, "list": cmd_list, "show": cmd_show, "export": cmd_export,
+            "delete": cmd_delete, "download": cmd_download, "sweep": cmd_sweep, "sweep-resume": cmd_sweep_resume,
             "sweep-stop": cmd_sweep_stop}
 
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from .config import ConfigError, RunConfig
-from .probes import confidence_and_prediction
+from .probes import confidence_and_prediction, pseudo_label_stats
 from .runner import Runner, check
 from .store import Store
 
@@ -63,21 +62,12 @@ class Lesson:
 
 
 # Reading runs ---------------------------------------------------------------------------------------------
-def curves(store: Store, run_id: str) -> pd.DataFrame:
-    """A run's scalars as one column per key, indexed by step."""
-    return store.scalars(run_id).pivot(index="step", columns="key", values="value")
-
-
 def final(store: Store, run_id: str, key: str = "test_acc") -> float:
     return store.final_scalars(run_id).get(key, float("nan"))
 
 
 def seconds(store: Store, run_id: str) -> float:
     return store.final_scalars(run_id).get("seconds", float("nan"))
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.3f}"
 
 
 # (a) Pseudo-label quality ------------------------------------------------------------------------------------
@@ -87,7 +77,7 @@ GAP_MIN, RISE_MIN, AGREE_MAX = 0.15, 0.2, 0.15
 def pseudo_label_phases(store: Store, run_id: str) -> dict[str, float]:
     """All-argmax and passing pseudo-label accuracy over the first and the last tenth of the steps, and how far
     the first probe snapshot after step 20 is from the curve at its step (one network behind both)."""
-    run, frame = store.get_run(run_id), curves(store, run_id)
+    run, frame = store.get_run(run_id), store.scalars_by_step(run_id)
     tenth = max(run.config.steps // 10, 1)
     early, late = frame.loc[1:tenth], frame.loc[run.config.steps - tenth:]
     figures = {"early_all": early.pseudo_label_acc.mean(), "early_passing": early.pseudo_label_acc_passing.mean(),
@@ -95,9 +85,9 @@ def pseudo_label_phases(store: Store, run_id: str) -> dict[str, float]:
     later = [step for step in store.snapshot_steps(run_id) if step > 20 and step in frame.index]
     if later:
         arrays = store.arrays(run_id, later[0])
-        _, prediction = confidence_and_prediction(arrays["logits"], run.config.temperature)
+        probe = pseudo_label_stats(arrays["logits"], arrays["target"], run.config.threshold, run.config.temperature)
         figures["snapshot_step"] = later[0]
-        figures["snapshot_gap"] = abs((prediction == arrays["target"]).mean() - frame.pseudo_label_acc[later[0]])
+        figures["snapshot_gap"] = abs(probe["pseudo_label_acc"] - frame.pseudo_label_acc[later[0]])
     return figures
 
 
@@ -121,11 +111,12 @@ def _mean(verdicts: list[Verdict], key: str) -> float:
 # (b) Labeled or unlabeled views for the contrastive loss -----------------------------------------------------
 def judge_views(store: Store, runs: dict[str, str]) -> Verdict:
     acc = {role: final(store, run_id) for role, run_id in runs.items()}
+    took = {role: seconds(store, run_id) for role, run_id in runs.items()}
     holds = acc["U"] > acc["O"] > acc["L"]
-    text = " · ".join(f"{role} {acc[role]:.3f} in {seconds(store, runs[role]):.0f} s" for role in ("U", "O", "L"))
+    text = " · ".join(f"{role} {acc[role]:.3f} in {took[role]:.0f} s" for role in ("U", "O", "L"))
     order = " > ".join(sorted(acc, key=acc.get, reverse=True))
     return Verdict(holds, {f"acc_{role}": value for role, value in acc.items()}
-                   | {f"seconds_{role}": seconds(store, runs[role]) for role in acc}, f"{order}: {text}")
+                   | {f"seconds_{role}": value for role, value in took.items()}, f"{order}: {text}")
 
 
 MEAN_MARGIN = 0.005
@@ -144,7 +135,7 @@ TRAIN_LOSS_MAX, RISE_RATIO = 0.1, 1.15
 
 def validation_rise(store: Store, run_id: str) -> dict[str, float]:
     """The training loss at the end, and the validation loss at its minimum and at the end."""
-    frame = curves(store, run_id)
+    frame = store.scalars_by_step(run_id)
     validation = frame.test_loss.dropna()
     return {"train_loss": frame.loss_x.dropna().iloc[-1], "val_min": validation.min(),
             "val_min_step": float(validation.idxmin()), "val_end": validation.iloc[-1],

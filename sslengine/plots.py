@@ -25,7 +25,8 @@ LABELS = {
     "knn_acc": "kNN accuracy", "linear_probe_acc": "linear probe accuracy",
 }
 # Keys that are shares: drawn on a fixed 0-1 axis, so that a flat line at 1 does not sit mid-chart.
-SHARES = {"test_acc", "student_test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing", "knn_acc", "linear_probe_acc"}
+SHARES = {"test_acc", "student_test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing", "knn_acc",
+          "linear_probe_acc"}
 KEY_COLORS = {"test_acc": "#0072B2", "student_test_acc": "#56B4E9", "mask_rate": "#E69F00",
               "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73"}
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)

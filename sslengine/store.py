@@ -418,6 +418,10 @@ class Store:
             frame = pd.DataFrame(conn.execute(query).all(), columns=["step", "key", "value"])
         return frame.astype({"step": "int64", "key": "object", "value": "float64"})
 
+    def scalars_by_step(self, run_id: str) -> pd.DataFrame:
+        """The same values as one column per key, indexed by step."""
+        return self.scalars(run_id).pivot(index="step", columns="key", values="value")
+
     def scalars_of(self, run_ids: list[str]) -> pd.DataFrame:
         """Long table run_id, step, key, value of several runs, in the order given."""
         return pd.concat([self.scalars(run_id).assign(run_id=run_id) for run_id in run_ids],

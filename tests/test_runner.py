@@ -137,7 +137,7 @@ def test_probe_snapshots_agree_with_the_pseudo_label_curves_at_every_snapshot(st
     run_id = runner.start(RunConfig(algorithm=algorithm, dataset="digits", steps=150, log_every=5,
                                     max_snapshots=16))
     runner.wait(run_id, timeout=120)
-    curve = store.scalars(run_id).pivot(index="step", columns="key", values="value").pseudo_label_acc
+    curve = store.scalars_by_step(run_id).pseudo_label_acc
     steps = store.snapshot_steps(run_id)[1:]
     assert len(steps) >= 14 and set(steps) <= set(curve.index)
     for step in steps:

@@ -5,6 +5,7 @@ import streamlit as st
 from views import _common as common
 from sslengine import lessons, plots
 from sslengine.lessons import Lesson
+from sslengine.store import ACTIVE
 
 st.write(
     "Five observations the course makes, each as a card: what the course saw at CIFAR-10 scale on a GPU, what "
@@ -29,7 +30,7 @@ def start(name: str):
 
 
 def chart_pseudo_labels(runs: dict[str, str]):
-    frame = lessons.curves(store, runs["fixmatch"])
+    frame = store.scalars_by_step(runs["fixmatch"])
     steps = store.get_run(runs["fixmatch"]).config.steps
     common.chart(st, plots.pseudo_label_gap(frame, max(steps // 10, 1)), key="lesson-a")
 
@@ -118,15 +119,14 @@ def card(lesson: Lesson):
             st.markdown(f"**The course** (CIFAR-10 on a GPU): {lesson.course}")
             if lesson.measured:
                 st.markdown(f"**Here** (this preset, seeds 0-2): {lesson.measured}")
-            active = any(store.get_run(run_id).status in ("queued", "running") for run_id in runs.values())
+            current = {role: store.get_run(run_id) for role, run_id in runs.items()}
             st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
-                      icon=":material/play_arrow:", on_click=start, args=(lesson.name,), disabled=active)
+                      icon=":material/play_arrow:", on_click=start, args=(lesson.name,), disabled=any(run.status in ACTIVE for run in current.values()))
             if message := st.session_state.get(f"lesson-error-{lesson.name}"):
                 st.error(message, icon=":material/error:")
             if not runs:
                 st.caption("Not trained in this store yet.")
                 return
-            current = {role: store.get_run(run_id) for role, run_id in runs.items()}
             for role, run in current.items():
                 if run.status == "failed":
                     st.error(f"The {role} run failed: {common.plain(run.error)}")

@@ -24,7 +24,8 @@ AXES = ["threshold", "labels_per_class", "lambda_u", "temperature", "lr", "mu", 
 st.write(
     "A sweep trains every combination of two settings, several seeds each, as tasks on Ray (a local Ray, or "
     "a cluster when the store is a shared PostgreSQL database). Each cell shows the mean final accuracy "
-    "over seeds and its spread: look at whether the best threshold moves as the label budget grows. The table below opens any cell's runs in Compare. A sweep of more than two settings (from the "
+    "over seeds and its spread: look at whether the best threshold moves as the label budget grows. The "
+    "table below opens any cell's runs in Compare. A sweep of more than two settings (from the "
     "command line) maps the two you pick and holds the others at the values you pick."
 )
 st.latex(r"\text{cell}(a, b) = \frac{1}{S}\sum_{s=1}^{S} \text{acc}(a, b, s)\ \pm\ "
