@@ -10,6 +10,7 @@ Bounded: the pages close after --seconds whatever happened.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -29,6 +30,24 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (its threads included: the server trains in threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browsers_cpu_seconds() -> float:
+    """CPU time of every Chromium process on this machine, which the pages share with the server."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if "chromium" in (stat.parent / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"):
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, IndexError):  # a process that ended meanwhile
+            continue
+    return total
 
 
 def classroom(students: int, steps: int, limit: int, seconds: float) -> dict:
@@ -55,6 +74,7 @@ def classroom(students: int, steps: int, limit: int, seconds: float) -> dict:
 
             threading.Thread(target=watch, daemon=True).start()
             pressed = time.perf_counter()
+            server_cpu, browsers_cpu = cpu_seconds(server.pid), browsers_cpu_seconds()
             for page in pages:
                 page.get_by_role("button", name="Start").click()
             feedback: dict[int, float] = {}  # polled round the pages, so that no page waits behind another
@@ -63,6 +83,8 @@ def classroom(students: int, steps: int, limit: int, seconds: float) -> dict:
                     if number not in feedback and page.evaluate(FEEDBACK):
                         feedback[number] = time.perf_counter() - pressed
                 time.sleep(0.1)
+            answered = time.perf_counter() - pressed
+            server_cpu, browsers_cpu = cpu_seconds(server.pid) - server_cpu, browsers_cpu_seconds() - browsers_cpu
             feedback = list(feedback.values()) or [float("nan")]
             store = Store(str(path))
             deadline = pressed + seconds
@@ -85,7 +107,9 @@ def classroom(students: int, steps: int, limit: int, seconds: float) -> dict:
                     "wait_max": max(waits) if waits else float("nan"),
                     "train_median": statistics.median(run.seconds for run in runs if run.seconds),
                     "all_done": time.perf_counter() - pressed, "rss_before": before, "rss_peak": max(peak),
-                    "rss_after": after, "exceptions": exceptions, "js_errors": len(errors)}
+                    "rss_after": after, "exceptions": exceptions, "js_errors": len(errors),
+                    "answered_after": answered, "server_cpu": server_cpu, "browsers_cpu": browsers_cpu,
+                    "error_texts": sorted(set(errors))}
 
 
 def main():
@@ -112,6 +136,12 @@ def main():
     print(f"| pages that showed their run, runs recorded, lost | {result['answered']}, {result['runs']}, "
           f"{result['lost']} |")
     print(f"| exceptions on the pages, JavaScript errors | {result['exceptions']}, {result['js_errors']} |")
+    cores = os.cpu_count() * result["answered_after"]
+    print(f"| CPU from the presses to the last feedback ({result['answered_after']:.0f} s, {os.cpu_count()} cores) | "
+          f"server {result['server_cpu']:.0f} s ({result['server_cpu'] / cores:.0%}), "
+          f"Chromium pages {result['browsers_cpu']:.0f} s ({result['browsers_cpu'] / cores:.0%}) |")
+    for text in result["error_texts"]:
+        print(f"JavaScript error: {text[:300]}")
 
 
 if __name__ == "__main__":

@@ -441,6 +441,13 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(scalars.c.step)).where(scalars.c.run_id == run_id)).scalar()
 
+    def last_steps(self, run_ids: list[str]) -> dict[str, int]:
+        """The last logged step of each of these runs that has logged one, in one query."""
+        query = (select(scalars.c.run_id, func.max(scalars.c.step))
+                 .where(scalars.c.run_id.in_(run_ids)).group_by(scalars.c.run_id))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
     # Arrays -------------------------------------------------------------------------------------------
     def log_arrays(self, run_id: str, step: int, values: dict[str, np.ndarray]):
         """One snapshot. Past MAX_SNAPSHOTS_PER_RUN, the oldest but the first is dropped to make room."""

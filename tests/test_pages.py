@@ -598,6 +598,30 @@ def test_with_a_limit_of_one_three_pages_starting_give_one_running_and_two_queue
     assert runs[0].finished <= runs[1].started and runs[1].finished <= runs[2].started
 
 
+def test_the_sidebar_lists_a_few_queued_runs_of_others_and_counts_the_rest(page_store, monkeypatch):
+    monkeypatch.setenv("SSL_EXPLORER_MAX_TRAINING", "1")
+    for _ in range(8):  # eight students
+        submit(open_page("views/threshold.py"), "threshold-form", dataset="moons", steps=1500)
+    texts = [bar.proto.text for bar in open_page("views/threshold.py").get("progress")]
+    assert sum(text.endswith(" in line") for text in texts) == 5
+    assert any(text.endswith("queued, 5th in line") for text in texts)
+    app = open_page("views/threshold.py")
+    assert "2 more runs queued: the Runs page lists them" in [caption.value for caption in app.sidebar.caption]
+    for run in page_store.list_runs():
+        get_runner(page_store.url).stop(run.id)
+
+
+def test_a_page_runs_again_at_once_for_its_own_runs_and_at_most_every_few_seconds_for_others():
+    from views._common import OTHERS_SECONDS, page_outdated
+    drawn = (("a", "running"), ("b", "queued"))
+    assert not page_outdated(drawn, drawn, {"a"}, 10 * OTHERS_SECONDS)
+    assert page_outdated((("a", "finished"), ("b", "queued")), drawn, {"a"}, 0.5)
+    assert not page_outdated((("a", "running"), ("b", "running")), drawn, {"a"}, 0.5)  # another's run started
+    assert page_outdated((("a", "running"), ("b", "running")), drawn, {"a"}, OTHERS_SECONDS)
+    assert not page_outdated((("c", "queued"), *drawn), drawn, {"a"}, 0.5)  # another's run added
+    assert page_outdated(drawn[:1], drawn, {"b"}, 0.5)  # one of the page's deleted
+
+
 def test_a_session_may_keep_only_a_few_runs_waiting(page_store, monkeypatch):
     monkeypatch.setenv("SSL_EXPLORER_MAX_TRAINING", "1")
     monkeypatch.setenv("SSL_EXPLORER_MAX_QUEUED", "1")

@@ -60,6 +60,8 @@ def test_scalars_round_trip_with_nan_and_final_values(store):
     final = store.final_scalars(run_id)
     assert final["test_acc"] == 0.75 and np.isnan(final["pseudo_label_acc_passing"])
     assert store.last_step(run_id) == 20
+    silent = store.create_run(RunConfig())
+    assert store.last_steps([run_id, silent, "no-such-run"]) == {run_id: 20}
 
 
 def test_arrays_round_trip_keep_dtype_and_shape(store):

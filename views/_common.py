@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -143,8 +144,10 @@ def chart_columns(n: int) -> list:
 
 
 def live_every(*runs: RunRecord, seconds: float = LIVE_SECONDS) -> float | None:
-    """A fragment's `run_every`: tick while any of the runs is in progress, else stay still."""
-    return seconds if any(run.status in ACTIVE for run in runs) else None
+    """A fragment's `run_every`: tick while any of the runs trains, else stay still. A queued run's page does
+    not tick: the sidebar's watcher runs the page again when the run starts (these runs are the page's own)."""
+    st.session_state.setdefault("page-runs", set()).update(run.id for run in runs)
+    return seconds if any(run.status == "running" for run in runs) else None
 
 
 def choose(label: str, options: dict, key: str, when_empty: str, format_func: Callable = str,
@@ -198,6 +201,8 @@ def run_label(run: RunRecord) -> str:
 
 
 def sidebar():
+    st.session_state["page-runs"] = set()  # the runs this page run shows (`live_every` names them)
+    st.session_state["page-ran"] = time.monotonic()
     with st.sidebar:
         st.toggle("Presenter mode", key="presenter", help="larger text and charts, one chart per row, start forms "
                                                            "folded: for a projector")
@@ -207,12 +212,25 @@ def sidebar():
         st.selectbox("Device for new runs", available_devices(), key="device",
                      help=f"auto picks {resolve_device('auto')} here; torch uses {runner().torch_threads} "
                           "CPU thread(s), leaving a core to the web server")
-        _runs_in_progress(runs_state(store().list_runs()))
+        _runs_in_progress(runs_state(progress(store().url)[0]))
         _image_sets()
+
+
+@st.cache_data(ttl=LIVE_SECONDS, show_spinner=False)
+def progress(url: str) -> tuple[list[RunRecord], dict[str, int]]:
+    """Every run and the last step of those in progress: one read of the store a second for all the sessions
+    of the server, however many tabs a class opens."""
+    runs = _store(url).list_runs()
+    return runs, _store(url).last_steps([run.id for run in runs if run.status in ACTIVE])
 
 
 def runs_state(runs: list[RunRecord]) -> tuple[tuple[str, str], ...]:
     return tuple((run.id, run.status) for run in runs)
+
+
+# A run that this page does not show, nor this session started, changes the page's pickers at most this often.
+OTHERS_SECONDS = 15.0
+SIDEBAR_QUEUED = 5  # queued runs of other sessions listed one by one; more are counted
 
 
 @st.fragment(run_every=2 * LIVE_SECONDS)
@@ -222,9 +240,12 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
 
     When a run is added, changes status or is deleted, wherever (here, another tab, the command line), the
     whole page runs again: its pickers list the new run, and each fragment's `run_every`, fixed when the page
-    ran, starts or stops the live ticking."""
-    runs = store().list_runs()
-    if runs_state(runs) != at_page_run:
+    ran, starts or stops the live ticking. At once for the runs the page shows and this session's own; for
+    the others at most every OTHERS_SECONDS, or thirty open pages would each run again at every change of
+    thirty runs."""
+    runs, steps = progress(store().url)
+    own = st.session_state.get("page-runs", set()) | set(st.session_state.get("started-runs", []))
+    if page_outdated(runs_state(runs), at_page_run, own, time.monotonic() - st.session_state.get("page-ran", 0)):
         st.rerun()
     active = [run for run in runs if run.status in ACTIVE]
     st.subheader("In progress")
@@ -232,20 +253,38 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
         st.caption("No run in progress.")
     waiting = Counter(run.sweep for run in active if run.sweep and run.status == "queued")
     places = queue_places(active)
+    mine = set(st.session_state.get("started-runs", []))
+    others_queued = [run.id for run in active if run.id in places and run.id not in mine]
     for run in active:
-        if run.sweep in waiting and run.status == "queued":
+        if (run.sweep in waiting and run.status == "queued") or run.id in others_queued[SIDEBAR_QUEUED:]:
             continue
-        step = store().last_step(run.id) or 0
+        step = steps.get(run.id, 0)
         state = f"queued, {ordinal(places[run.id])} in line" if run.id in places else f"step {step}/{run.config.steps}"
         st.progress(min(step / run.config.steps, 1.0), text=f"{plain(run.name)} · {state}")
-        st.button("Stop", key=f"stop-{run.id}", on_click=runner().stop, args=(run.id,),
+        st.button("Stop", key=f"stop-{run.id}", on_click=stop, args=(run.id,),
                   disabled=run.stop_requested or not may_change(run),
                   help="stops within one step (runs of another process: at their next log step)"
                        if may_change(run) else "a student stops only the runs they started")
+    if len(others_queued) > SIDEBAR_QUEUED:
+        more = len(others_queued) - SIDEBAR_QUEUED
+        st.caption(f"{more} more run{'s' * (more > 1)} queued: the Runs page lists them")
     for sweep_id, queued in waiting.items():
         st.caption(f"Sweep {sweep_id}: {queued} more run{'s' * (queued > 1)} queued")
         st.button("Stop sweep", key=f"stop-sweep-{sweep_id}", on_click=stop_sweep, args=(store(), sweep_id),
                   help="its queued runs stop at once, running ones at their next log step")
+
+
+def page_outdated(now: tuple[tuple[str, str], ...], at_page_run: tuple[tuple[str, str], ...], own: set[str],
+                  age: float) -> bool:
+    """Whether a page drawn `age` seconds ago from the runs `at_page_run` ((id, status) pairs) should run
+    again: at once when one of its `own` runs changed, at most every OTHERS_SECONDS for the others."""
+    changed = {run_id for run_id, _ in set(now) ^ set(at_page_run)}
+    return bool(changed & own) or (bool(changed) and age >= OTHERS_SECONDS)
+
+
+def stop(run_id: str):
+    runner().stop(run_id)
+    progress.clear()  # the sidebar shows the stop at its next tick, not a second later
 
 
 def queue_places(runs: list[RunRecord]) -> dict[str, int]:
@@ -342,6 +381,7 @@ def check_session_queue(new: int):
 def remember(run_ids: list[str]) -> list[str]:
     """The runs this browser session started, for its queue limit."""
     st.session_state["started-runs"] = [*st.session_state.get("started-runs", []), *run_ids]
+    progress.clear()  # so that the sidebar's watcher sees them at once, not a second later
     return run_ids
 
 

@@ -81,7 +81,7 @@ def runs_table():
 
 def stop_all(run_ids: list[str]):
     for run_id in run_ids:
-        common.runner().stop(run_id)
+        common.stop(run_id)
 
 
 def actions(selected):
