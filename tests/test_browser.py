@@ -2,6 +2,10 @@
 
 `.ci/run` installs Debian's chromium and Playwright; a failing test leaves a screenshot in test-output/.
 """
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,7 +16,7 @@ from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve
 from sslengine.algorithms import ALGORITHMS
 from sslengine.config import RunConfig
 from sslengine.runner import Runner, execute
-from sslengine.store import Store
+from sslengine.store import STALE_SECONDS, Store
 from sslengine.sweeps import create_sweep, plan
 
 SCREENSHOTS = ROOT / "test-output"
@@ -191,3 +195,46 @@ def test_lessons_cards_train_from_their_buttons_and_draw_charts_and_verdicts(ser
     assert page.locator('[data-testid="stException"]').count() == 0
     lessons = {run.config.lesson for run in store.list_runs() if run.config.lesson}
     assert lessons == {"overfitting", "entropy-boundary"}
+
+
+def test_served_to_a_class_a_student_changes_no_one_elses_run_and_a_killed_cli_run_clears_on_the_open_page(
+        browser, tmp_path):
+    path = tmp_path / "runs.db"
+    runner = Runner(Store(str(path)))
+    runner.wait(runner.start(RunConfig(algorithm="supervised", dataset="moons", steps=30, name="someone else's")))
+    served = {"STREAMLIT_SERVER_ADDRESS": "0.0.0.0", "SSL_EXPLORER_SECRET": "teach",
+              "SSL_EXPLORER_STUDENT_SECRET": "learn"}
+    with serve(path, env=served) as url:
+        student, teacher = (login(browser, f"{url}/runs", secret) for secret in ("learn", "teach"))
+        grid = student.get_by_test_id("stDataFrame").bounding_box()
+        student.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's selection box
+        student.get_by_role("button", name="Delete 1").click()
+        student.get_by_text("someone else's is not yours: a student deletes only the runs they started").wait_for()
+        student.get_by_label("New name").fill("mine now")
+        student.get_by_role("button", name="Rename").click()
+        student.get_by_text("name: this run is not yours").wait_for()
+        student.get_by_text("Export someone").click()
+        student.get_by_text("Sending to an MLflow server is for the instructor").wait_for()
+        assert Store(str(path)).list_runs()[0].name == "someone else's"
+
+        cli = subprocess.Popen([sys.executable, "-m", "sslengine", "run", "fixmatch", "--dataset", "digits",
+                                "--steps", "5000", "--name", "killed from the CLI", "--store", str(path)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        teacher.get_by_text("killed from the CLI · step").wait_for(timeout=60_000)
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait()
+        teacher.wait_for_function("document.body.innerText.includes('No run in progress')",
+                                  timeout=1000 * (STALE_SECONDS + 15))
+        assert [run.status for run in Store(str(path)).list_runs()] == ["interrupted", "finished"]
+        for page in (student, teacher):
+            page.close()
+
+
+def login(browser, url: str, secret: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_label("Access secret", exact=True).fill(secret)
+    page.get_by_role("button", name="Enter").click()
+    page.get_by_text("Click a column header to sort").wait_for(timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    return page
