@@ -2,7 +2,9 @@
 
 loss = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u 1[max q_u >= tau] CE(argmax q_u, f(strong(x_u))),
 q_u = softmax(f(weak(x_u)) / T)
+Its family (FlexMatch, FreeMatch) changes only `mask`: which pseudo-labels count, and the state that keeps.
 """
+import torch
 import torch.nn.functional as F
 
 from .base import Algorithm, StepResult, masked_cross_entropy, pseudo_labels
@@ -18,9 +20,21 @@ class FixMatch(Algorithm):
     uses_ema = True
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
-        c = self.config
         logits_x, logits_weak, logits_strong = self.forward_together(
             self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
-        loss_u = fixmatch_loss(logits_weak, logits_strong, c.threshold, c.temperature)
-        return StepResult(loss_x + c.lambda_u * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_weak)
+        loss_u, monitors = self.unlabeled_loss(logits_weak, logits_strong, unlabeled_index)
+        return StepResult(loss_x + self.config.lambda_u * loss_u, {"loss_x": loss_x, "loss_u": loss_u},
+                          logits_weak, monitors)
+
+    def unlabeled_loss(self, logits_weak, logits_strong, unlabeled_index) -> tuple[torch.Tensor, dict]:
+        """The strong view trained on the weak view's hard labels where `mask` lets them count; the mask's
+        monitors."""
+        q = (logits_weak.detach() / self.config.temperature).softmax(dim=-1)
+        mask, monitors = self.mask(q, unlabeled_index)
+        return masked_cross_entropy(logits_strong, q.max(dim=-1).indices, mask), monitors
+
+    def mask(self, q: torch.Tensor, unlabeled_index: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """1 where the pseudo-label argmax q counts, 0 where it does not, and what to log of the rule's state.
+        `unlabeled_index` names the samples, for rules that remember each one. FixMatch: max q >= tau."""
+        return (q.max(dim=-1).values >= self.config.threshold).float(), {}

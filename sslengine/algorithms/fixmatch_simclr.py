@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import StepResult
-from .fixmatch import FixMatch, fixmatch_loss
+from .fixmatch import FixMatch
 from .simclr import SimCLR, nt_xent, projection_head
 
 CONTRASTIVE_TEMPERATURE = SimCLR.defaults["temperature"]  # `temperature` stays the pseudo-labels' own
@@ -32,8 +32,8 @@ class FixMatchSimCLR(FixMatch):
         logits_x, logits_weak, logits_strong = self.model.head(torch.cat([e_x, e_weak, e_strong])).split(
             [len(e_x), len(e_weak), len(e_strong)])
         loss_x = F.cross_entropy(logits_x, y_labeled)
-        loss_u = fixmatch_loss(logits_weak, logits_strong, c.threshold, c.temperature)
+        loss_u, monitors = self.unlabeled_loss(logits_weak, logits_strong, unlabeled_index)
         pair = torch.cat([e_weak, e_strong] if c.variant == "U" else [e_x, e_x_strong[0]])
         loss_c = nt_xent(*self.model.projection(pair).chunk(2), CONTRASTIVE_TEMPERATURE)
         return StepResult(loss_x + c.lambda_u * loss_u + loss_c,
-                          {"loss_x": loss_x, "loss_u": loss_u, "loss_contrastive": loss_c}, logits_weak)
+                          {"loss_x": loss_x, "loss_u": loss_u, "loss_contrastive": loss_c}, logits_weak, monitors)
