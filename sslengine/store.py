@@ -2,8 +2,7 @@
 
 SQLite file by default (WAL, so readers never block the writer), any SQLAlchemy URL otherwise: PostgreSQL
 (`postgresql://...`, through psycopg 3) for a store shared by many processes and hosts. Each write is one
-transaction. The schema is created on first use and carries a version, so that a later change can migrate
-it and an older program refuses a newer store instead of damaging it. Pages, the CLI and the runner all
+transaction. The tables and their migrations are in `schema`. Pages, the CLI and the runner all
 read and write through this class only, so a run looks the same wherever it was started.
 """
 from __future__ import annotations
@@ -20,83 +19,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sqlalchemy import (Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
-                        delete, event, func, insert, inspect, select, text, update)
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .config import ConfigError, RunConfig
+from .schema import arrays, check_version, checkpoints, create_or_migrate, runs, scalars, sweeps
 
 DEFAULT_PATH = "ssl_explorer.db"
 ENV_VAR = "SSL_EXPLORER_STORE"
 ACTIVE = ("queued", "running")
 FINAL = ("finished", "stopped", "failed", "interrupted")
 MAX_SNAPSHOTS_PER_RUN = 200
-SCHEMA_VERSION = 3
-# Version -> the statements that bring a store from the version before up to it.
-MIGRATIONS: dict[int, list[str]] = {
-    2: ["ALTER TABLE runs ADD COLUMN sweep VARCHAR(32)"],  # runs grouped under a sweep (the sweeps table)
-    3: ["ALTER TABLE runs ADD COLUMN heartbeat FLOAT"],  # when whatever trains the run last said it was alive
-}
 # Whatever trains a run writes its heartbeat this often; a running run whose heartbeat is older than
 # STALE_SECONDS is marked interrupted by any process that lists the store, whichever host trained it.
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 20.0
-_SCHEMA_LOCK = 7_215_512  # PostgreSQL advisory lock id: one process at a time creates or migrates tables
-
-metadata = MetaData()
-runs = Table(
-    "runs", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("algorithm", String(50), nullable=False),
-    Column("dataset", String(50), nullable=False),
-    Column("config", Text, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("error", Text),
-    Column("created", Float, nullable=False),
-    Column("started", Float),
-    Column("finished", Float),
-    Column("device", String(50)),
-    Column("host", String(200)),
-    Column("pid", Integer),
-    Column("parent", String(32)),
-    Column("stop_requested", Integer, nullable=False, default=0),
-    Column("sweep", String(32)),
-    Column("heartbeat", Float),
-)
-sweeps = Table(
-    "sweeps", metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("algorithm", String(50), nullable=False),
-    Column("spec", Text, nullable=False),  # JSON: the base config, the grid, the number of seeds
-    Column("created", Float, nullable=False),
-)
-scalars = Table(
-    "scalars", metadata,
-    Column("run_id", String(32), primary_key=True),
-    Column("key", String(100), primary_key=True),
-    Column("step", Integer, primary_key=True),
-    Column("value", Float),  # NULL stands for NaN (e.g. accuracy of an empty set)
-)
-arrays = Table(
-    "arrays", metadata,
-    Column("run_id", String(32), primary_key=True),
-    Column("step", Integer, primary_key=True),
-    Column("key", String(100), primary_key=True),
-    Column("data", LargeBinary, nullable=False),  # .npy bytes: dtype and shape travel with the data
-)
-
-schema = Table(
-    "schema_version", metadata,
-    Column("version", Integer, primary_key=True),
-)
-checkpoints = Table(  # the weights a run ended with, for runs that start from it (fine-tune, distill)
-    "checkpoints", metadata,
-    Column("run_id", String(32), primary_key=True),
-    Column("data", LargeBinary, nullable=False),  # torch.save of the state dict
-)
 
 
 class UnknownRun(LookupError):
@@ -218,10 +155,12 @@ class Store:
 
     def _open(self):
         if self.read_only:
-            return self._check_version()
+            with self.engine.connect() as conn:
+                return check_version(conn, self.url)
         for attempt in range(100):
             try:
-                self._create_or_migrate()
+                with self.engine.begin() as conn:
+                    create_or_migrate(conn, self.url)
                 break
             except (OperationalError, IntegrityError) as error:
                 # SQLite: a transaction that read cannot wait to write after another process wrote the
@@ -232,35 +171,7 @@ class Store:
                 time.sleep(0.05)
         self.mark_interrupted()
 
-    def _check_version(self):
-        with self.engine.connect() as conn:
-            version = conn.execute(select(func.max(schema.c.version))).scalar()
-        if version != SCHEMA_VERSION:
-            raise ConfigError("store", f"{self.url} is read-only and has schema version {version}, this program "
-                                       f"{SCHEMA_VERSION}: open it once where it can be written, to migrate it")
-
-    def _create_or_migrate(self):
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":  # IF NOT EXISTS alone races between processes there
-                conn.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
-            existed = inspect(conn).has_table("runs")
-            for table in metadata.sorted_tables:
-                conn.execute(CreateTable(table, if_not_exists=True))
-                for index in table.indexes:
-                    conn.execute(CreateIndex(index, if_not_exists=True))
-            version = conn.execute(select(func.max(schema.c.version))).scalar()
-            if version is None:  # a new store, or one from before versions (the same tables as version 1)
-                version = 1 if existed else SCHEMA_VERSION
-                conn.execute(insert(schema).values(version=version))
-            if version > SCHEMA_VERSION:
-                raise ConfigError("store", f"{self.url} has schema version {version}, newer than this "
-                                           f"program's {SCHEMA_VERSION}: update SSL Explorer to open it")
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[step]:
-                    conn.execute(text(statement))
-                conn.execute(update(schema).values(version=step))
-
-    # Runs ---------------------------------------------------------------------------------------------
+    # Runs and their life --------------------------------------------------------------------------
     def create_run(self, config: RunConfig, parent: str | None = None, sweep: str | None = None) -> str:
         run_id = uuid.uuid4().hex[:12]
         with self.engine.begin() as conn:
@@ -271,23 +182,32 @@ class Store:
                 stop_requested=0, sweep=sweep))
         return run_id
 
-    # Sweeps -------------------------------------------------------------------------------------------
-    def create_sweep(self, name: str, algorithm: str, spec: dict) -> str:
-        sweep_id = uuid.uuid4().hex[:12]
+    def resolve_id(self, run_id: str) -> str:
+        """The full id of a run from its id or a unique prefix of it."""
+        with self.engine.connect() as conn:
+            matches = conn.execute(select(runs.c.id).where(runs.c.id.startswith(run_id, autoescape=True))
+                                   .limit(2)).scalars().all()
+        if run_id in matches:
+            return run_id
+        if len(matches) != 1 or not run_id:
+            raise UnknownRun(run_id, self)
+        return matches[0]
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == self.resolve_id(run_id))).mappings().first()
+        return _record(row)
+
+    def list_runs(self) -> list[RunRecord]:
+        self.mark_stale()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.created.desc())).mappings().all()
+        return [_record(row) for row in rows]
+
+    def rename(self, run_id: str, name: str):
+        self.get_run(run_id)
         with self.engine.begin() as conn:
-            conn.execute(insert(sweeps).values(id=sweep_id, name=name, algorithm=algorithm,
-                                               spec=json.dumps(spec, sort_keys=True), created=time.time()))
-        return sweep_id
-
-    def list_sweeps(self) -> list[dict]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(sweeps).order_by(sweeps.c.created.desc())).mappings().all()
-        return [dict(row, spec=json.loads(row["spec"])) for row in rows]
-
-    def sweep_runs(self, sweep_id: str) -> list[RunRecord]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(runs).where(runs.c.sweep == sweep_id).order_by(runs.c.created)).mappings()
-            return [_record(row) for row in rows.all()]
+            conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
 
     def set_status(self, run_id: str, status: str, error: str | None = None, device: str | None = None):
         values: dict = {"status": status}
@@ -308,11 +228,6 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id.in_(run_ids), runs.c.status == "queued")
                          .values(**_this_process()))
-
-    def rename(self, run_id: str, name: str):
-        self.get_run(run_id)
-        with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(name=name))
 
     def beat(self, run_id: str):
         """The run's trainer is alive (written every HEARTBEAT_SECONDS while it trains)."""
@@ -340,41 +255,6 @@ class Store:
             raise UnknownRun(run_id, self)
         return bool(row[0])
 
-    def resolve_id(self, run_id: str) -> str:
-        """The full id of a run from its id or a unique prefix of it."""
-        with self.engine.connect() as conn:
-            matches = conn.execute(select(runs.c.id).where(runs.c.id.startswith(run_id, autoescape=True))
-                                   .limit(2)).scalars().all()
-        if run_id in matches:
-            return run_id
-        if len(matches) != 1 or not run_id:
-            raise UnknownRun(run_id, self)
-        return matches[0]
-
-    def get_run(self, run_id: str) -> RunRecord:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == self.resolve_id(run_id))).mappings().first()
-        return _record(row)
-
-    def list_runs(self) -> list[RunRecord]:
-        self.mark_stale()
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(runs).order_by(runs.c.created.desc())).mappings().all()
-        return [_record(row) for row in rows]
-
-    def delete_run(self, run_id: str):
-        run_id = self.resolve_id(run_id)
-        with self.engine.begin() as conn:
-            for table in (scalars, arrays, checkpoints):
-                conn.execute(delete(table).where(table.c.run_id == run_id))
-            conn.execute(delete(runs).where(runs.c.id == run_id))
-
-    def _still_there(self, conn, run_id: str):
-        """Inside a write, after it: a run deleted meanwhile gets no rows (the write is rolled back), so a
-        trainer that has not yet seen the deletion leaves nothing behind."""
-        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
-            raise UnknownRun(run_id, self)
-
     def mark_stale(self):
         """Running runs whose trainer has not written a heartbeat for STALE_SECONDS, on whatever host, were
         interrupted (a killed process, a lost machine)."""
@@ -400,7 +280,20 @@ class Store:
             if pid is None or not _process_alive(pid):
                 self.set_status(run_id, "interrupted", error="the process running it ended without finishing")
 
-    # Scalars ------------------------------------------------------------------------------------------
+    def delete_run(self, run_id: str):
+        run_id = self.resolve_id(run_id)
+        with self.engine.begin() as conn:
+            for table in (scalars, arrays, checkpoints):
+                conn.execute(delete(table).where(table.c.run_id == run_id))
+            conn.execute(delete(runs).where(runs.c.id == run_id))
+
+    def _still_there(self, conn, run_id: str):
+        """Inside a write, after it: a run deleted meanwhile gets no rows (the write is rolled back), so a
+        trainer that has not yet seen the deletion leaves nothing behind."""
+        if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            raise UnknownRun(run_id, self)
+
+    # Scalars --------------------------------------------------------------------------------------
     def log_scalars(self, run_id: str, step: int, values: dict[str, float]):
         rows = [{"run_id": run_id, "step": step, "key": key,
                  "value": None if value is None or np.isnan(value) else float(value)}
@@ -448,7 +341,7 @@ class Store:
         with self.engine.connect() as conn:
             return dict(conn.execute(query).all())
 
-    # Arrays -------------------------------------------------------------------------------------------
+    # Arrays: the probe snapshots ------------------------------------------------------------------
     def log_arrays(self, run_id: str, step: int, values: dict[str, np.ndarray]):
         """One snapshot. Past MAX_SNAPSHOTS_PER_RUN, the oldest but the first is dropped to make room."""
         steps = self.snapshot_steps(run_id)
@@ -474,25 +367,6 @@ class Store:
             keys.setdefault(step, set()).add(key)
         return keys
 
-    def save_checkpoint(self, run_id: str, state: dict):
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        with self.engine.begin() as conn:
-            conn.execute(delete(checkpoints).where(checkpoints.c.run_id == run_id))
-            conn.execute(insert(checkpoints).values(run_id=run_id, data=buffer.getvalue()))
-            self._still_there(conn, run_id)
-
-    def has_checkpoint(self, run_id: str) -> bool:
-        with self.engine.connect() as conn:
-            found = conn.execute(select(checkpoints.c.run_id).where(checkpoints.c.run_id == run_id)).first()
-        return found is not None
-
-    def checkpoint(self, run_id: str) -> dict | None:
-        """The run's final weights (on the CPU), or None if it has none (still running, failed, old)."""
-        with self.engine.connect() as conn:
-            data = conn.execute(select(checkpoints.c.data).where(checkpoints.c.run_id == run_id)).scalar()
-        return None if data is None else torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-
     def runs_missing(self, key: str, have: str) -> list[str]:
         """Runs with a snapshot that holds `have` but not yet `key`: work for a derived-array worker."""
         other = arrays.alias()
@@ -512,6 +386,44 @@ class Store:
             rows = conn.execute(select(arrays.c.key, arrays.c.data)
                                 .where(arrays.c.run_id == run_id, arrays.c.step == step)).all()
         return {key: _from_npy(data) for key, data in rows}
+
+    # Checkpoints: a run's final weights -----------------------------------------------------------
+    def save_checkpoint(self, run_id: str, state: dict):
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with self.engine.begin() as conn:
+            conn.execute(delete(checkpoints).where(checkpoints.c.run_id == run_id))
+            conn.execute(insert(checkpoints).values(run_id=run_id, data=buffer.getvalue()))
+            self._still_there(conn, run_id)
+
+    def has_checkpoint(self, run_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(checkpoints.c.run_id).where(checkpoints.c.run_id == run_id)).first()
+        return found is not None
+
+    def checkpoint(self, run_id: str) -> dict | None:
+        """The run's final weights (on the CPU), or None if it has none (still running, failed, old)."""
+        with self.engine.connect() as conn:
+            data = conn.execute(select(checkpoints.c.data).where(checkpoints.c.run_id == run_id)).scalar()
+        return None if data is None else torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+    # Sweeps ---------------------------------------------------------------------------------------
+    def create_sweep(self, name: str, algorithm: str, spec: dict) -> str:
+        sweep_id = uuid.uuid4().hex[:12]
+        with self.engine.begin() as conn:
+            conn.execute(insert(sweeps).values(id=sweep_id, name=name, algorithm=algorithm,
+                                               spec=json.dumps(spec, sort_keys=True), created=time.time()))
+        return sweep_id
+
+    def list_sweeps(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sweeps).order_by(sweeps.c.created.desc())).mappings().all()
+        return [dict(row, spec=json.loads(row["spec"])) for row in rows]
+
+    def sweep_runs(self, sweep_id: str) -> list[RunRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).where(runs.c.sweep == sweep_id).order_by(runs.c.created)).mappings()
+            return [_record(row) for row in rows.all()]
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

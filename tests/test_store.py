@@ -9,6 +9,7 @@ from sqlalchemy import text, update
 
 from bench.browser import ROOT
 from bench.postgres import PostgresUnavailable, fresh_database, postgres_server
+from sslengine import schema
 from sslengine import store as store_module
 from sslengine.config import ConfigError, RunConfig
 from sslengine.store import Store, UnknownRun
@@ -199,8 +200,8 @@ def test_a_store_from_a_newer_version_is_refused_untouched(store_url):
     store = Store(store_url)
     run_id = store.create_run(RunConfig(name="kept"))
     with store.engine.begin() as conn:
-        conn.execute(update(store_module.schema).values(version=store_module.SCHEMA_VERSION + 1))
-    with pytest.raises(ConfigError, match=f"store: .* has schema version {store_module.SCHEMA_VERSION + 1}, "
+        conn.execute(update(schema.schema).values(version=schema.SCHEMA_VERSION + 1))
+    with pytest.raises(ConfigError, match=f"store: .* has schema version {schema.SCHEMA_VERSION + 1}, "
                                           "newer than this program's"):
         Store(store_url)
     assert store.get_run(run_id).name == "kept"
@@ -225,7 +226,7 @@ def test_an_older_store_is_migrated_keeping_its_runs(store_url, made_by):
     store.engine.dispose()
     store = Store(store_url)
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalars().all() == [store_module.SCHEMA_VERSION]
+        assert conn.execute(text("SELECT version FROM schema_version")).scalars().all() == [schema.SCHEMA_VERSION]
     assert store.get_run(run_id).name == "old run" and store.get_run(run_id).sweep is None
     assert store.get_run(run_id).heartbeat is None
     sweep = store.create_sweep("grid", "fixmatch", {"grid": {}})
@@ -249,7 +250,7 @@ def test_the_process_that_trains_or_claims_a_run_owns_it_so_its_recorders_end_do
     gone.wait()  # a process that recorded runs (a page's server) and has ended
     claimed, training, orphaned = (store.create_run(RunConfig(dataset="moons")) for _ in range(3))
     with store.engine.begin() as conn:
-        conn.execute(update(store_module.runs).values(pid=gone.pid))
+        conn.execute(update(schema.runs).values(pid=gone.pid))
     store.claim([claimed])  # a sweep's driver, here
     store.set_status(training, "running")  # a Ray worker, here
     store.mark_interrupted()

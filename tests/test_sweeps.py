@@ -4,7 +4,7 @@ import json
 import pytest
 from sqlalchemy import update
 
-from sslengine import store as store_module
+from sslengine import schema
 from sslengine.config import ConfigError, RunConfig
 from sslengine.sweeps import create_sweep, expand, parse_grid, plan, run_on_ray, stop_sweep
 
@@ -69,7 +69,7 @@ def test_four_points_on_a_local_ray_finish_under_one_sweep_and_a_failing_one_fai
     broken = run_ids[1]  # a point that fails in its worker: its stored config names no dataset there is
     config = json.loads(store.get_run(broken).config.to_json()) | {"dataset": "nope"}
     with store.engine.begin() as conn:
-        conn.execute(update(store_module.runs).where(store_module.runs.c.id == broken)
+        conn.execute(update(schema.runs).where(schema.runs.c.id == broken)
                      .values(config=json.dumps(config)))
     ended = []
     statuses = run_on_ray(store, run_ids, max_concurrent=2, on_done=lambda run_id, status: ended.append(run_id))
