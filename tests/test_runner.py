@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sslengine import runner as runner_module
+from sslengine import schema
 from sslengine.config import ConfigError, RunConfig
 from sslengine.runner import Runner
 
@@ -99,14 +100,14 @@ def test_same_seed_gives_the_same_run_even_when_runs_share_the_process(store):
 
 def test_before_the_last_step_the_test_set_is_scored_on_a_fixed_sample_and_at_the_end_on_all_of_it(store,
                                                                                                 monkeypatch):
-    from sslengine import train
+    from sslengine import measure, train
     from sslengine.probes import evaluate
-    assert train.fixed_sample(100, 200, 0, "cpu") == slice(None)
-    sample = train.fixed_sample(1000, 7, 3, "cpu")
+    assert measure.fixed_sample(100, 200, 0, "cpu") == slice(None)
+    sample = measure.fixed_sample(1000, 7, 3, "cpu")
     assert sample.tolist() == sorted(set(sample.tolist())) and len(sample) == 7
-    assert sample.tolist() == train.fixed_sample(1000, 7, 3, "cpu").tolist()  # the same sample every time
+    assert sample.tolist() == measure.fixed_sample(1000, 7, 3, "cpu").tolist()  # the same sample every time
 
-    monkeypatch.setattr(train, "EVAL_SAMPLE", 7)
+    monkeypatch.setattr(measure, "EVAL_SAMPLE", 7)
     runner = Runner(store)
     run_id = runner.start(RunConfig(algorithm="fixmatch", **QUICK))
     runner.wait(run_id, timeout=60)
@@ -188,7 +189,7 @@ def test_a_running_run_without_a_heartbeat_is_marked_interrupted_by_whoever_list
     store.set_status(run_id, "running")
     assert store.get_run(run_id).heartbeat == pytest.approx(time.time(), abs=5)
     with store.engine.begin() as conn:  # its trainer went silent, on whatever host
-        conn.execute(update(store_module.runs).values(heartbeat=time.time() - store_module.STALE_SECONDS - 1,
+        conn.execute(update(schema.runs).values(heartbeat=time.time() - store_module.STALE_SECONDS - 1,
                                                       host="another-host", pid=1))
     (run,) = store.list_runs()
     assert run.status == "interrupted" and "no heartbeat" in run.error
@@ -206,7 +207,7 @@ def test_a_training_run_beats_and_a_deleted_one_stops_leaving_no_row(store):
     store.delete_run(run_id)
     assert runner.wait(run_id, timeout=60)
     with store.engine.connect() as conn:
-        for table in (store_module.scalars, store_module.arrays, store_module.checkpoints):
+        for table in (schema.scalars, schema.arrays, schema.checkpoints):
             orphans = conn.execute(select(func.count()).select_from(table)
-                                   .where(table.c.run_id.not_in(select(store_module.runs.c.id)))).scalar()
+                                   .where(table.c.run_id.not_in(select(schema.runs.c.id)))).scalar()
             assert orphans == 0, table.name
