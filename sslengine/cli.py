@@ -17,20 +17,15 @@ from sqlalchemy.exc import DatabaseError
 from tqdm import tqdm
 
 from . import datasets, lessons, sweeps
-from .config import ALGORITHMS, ConfigError, RunConfig
+from .config import ALGORITHMS, FIELD_TYPES, ConfigError, RunConfig
 from .export import FORMATS, export, finite, run_summary
 from .runner import check, get_runner
 from .store import Store, UnknownRun, resolve_url, store_problem
 
-# Flags of `run` that map one to one onto RunConfig fields.
-RUN_FLAGS = {
-    "dataset": str, "labels_per_class": int, "steps": int, "seed": int, "threshold": float,
-    "temperature": float, "lambda_u": float, "mu": int, "batch_size": int, "lr": float, "weight_decay": float,
-    "ema_decay": float,
-    "projection_layers": int, "augment_strength": float, "finetune_mode": str, "variant": str,
-    "model": str, "device": str,
-    "name": str, "group": str,
-}
+# Every setting is a flag of its own type, but the algorithm (the positional argument), the switches below
+# (--compile, --no-weak-augment) and a lesson's bookkeeping.
+RUN_FLAGS = {name: kind for name, kind in FIELD_TYPES.items()
+             if kind is not bool and name not in ("algorithm", "lesson", "role")}
 
 
 # Fields whose default is None: RunConfig fills in the method's own value.

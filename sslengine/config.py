@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
 from dataclasses import dataclass
 
 from .algorithms import ALGORITHMS as _ALGORITHM_CLASSES
@@ -122,6 +123,15 @@ class RunConfig:
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
         return cls.from_dict(json.loads(text))
+
+
+def _plain_type(hint) -> type:
+    """int for `int | None`: the type a setting's value takes when it is given."""
+    return next(kind for kind in (typing.get_args(hint) or (hint,)) if kind is not type(None))
+
+
+# Each setting's type, from RunConfig's type hints: the command line's flags and the sweepable fields.
+FIELD_TYPES = {name: _plain_type(hint) for name, hint in typing.get_type_hints(RunConfig).items()}
 
 
 def _one_of(field, value, allowed):

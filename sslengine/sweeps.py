@@ -10,22 +10,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-import typing
 from typing import Callable
 
-from .config import ConfigError, RunConfig
+from .config import FIELD_TYPES, ConfigError, RunConfig
 from .runner import check, execute
 from .store import ACTIVE, Store
 
 
-def _number_type(hint) -> type | None:
-    kinds = [kind for kind in (typing.get_args(hint) or (hint,)) if kind in (int, float)]
-    return kinds[0] if kinds else None
-
-
 # Fields a grid may sweep: RunConfig's numbers (on the command line with dashes), the seed aside.
-SWEEPABLE = {name: kind for name, hint in typing.get_type_hints(RunConfig).items()
-             if name != "seed" and (kind := _number_type(hint))}
+SWEEPABLE = {name: kind for name, kind in FIELD_TYPES.items() if kind in (int, float) and name != "seed"}
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
