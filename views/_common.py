@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -172,6 +173,12 @@ def choose(label: str, options: dict, key: str, when_empty: str, format_func: Ca
     if query:
         st.query_params[query] = chosen
     return chosen
+
+
+def choose_run(methods, key: str, when_empty: str) -> RunRecord:
+    """A picker over the store's runs of these methods, newest first, that a link's ?run= picks too."""
+    runs = {run.id: run for run in store().list_runs() if run.algorithm in methods}
+    return runs[choose("Run", runs, key, when_empty, format_func=lambda i: run_label(runs[i]), query="run")]
 
 
 def full_id(run_id: str | None) -> str | None:
@@ -385,18 +392,66 @@ def remember(run_ids: list[str]) -> list[str]:
     return run_ids
 
 
+def together(values: dict, runs: list[tuple[str, str, dict]], *words: str) -> list[RunConfig]:
+    """One press's runs: `runs` holds each one's (algorithm, label, own settings) over the shared `values`;
+    all take one config.group, named by their split, `words` and the time, and each is '<label> · <group>'."""
+    group = " ".join([f"{values['dataset']} {values['labels_per_class']}/class", *words, time.strftime("%H:%M:%S")])
+    return [RunConfig(algorithm=algorithm, **(values | own), device=device_choice(), group=group,
+                      name=f"{label} · {group}") for algorithm, label, own in runs]
+
+
 def form_values(form: str, fields: tuple[str, ...]) -> dict:
     """The submitted values of a form's widgets, keyed `<form>-<field>`."""
     return {field: st.session_state[f"{form}-{field}"] for field in fields}
 
 
-def run_groups(methods) -> dict[str, dict[str, RunRecord]]:
-    """Runs started together (same config.group) among these methods: group -> method -> newest run."""
-    groups: dict[str, dict[str, RunRecord]] = {}
+def run_groups(methods, marked_by: str | None = None) -> dict[str, list[RunRecord]]:
+    """Runs started together (the same config.group) among these methods, by group, newest first; with
+    `marked_by`, only the groups that hold a run of that method (a pipeline is the group of a SimCLR run)."""
+    groups: dict[str, list[RunRecord]] = {}
     for run in store().list_runs():
         if run.config.group and run.algorithm in methods:
-            groups.setdefault(run.config.group, {}).setdefault(run.algorithm, run)
-    return groups
+            groups.setdefault(run.config.group, []).append(run)
+    return {group: runs for group, runs in groups.items()
+            if marked_by is None or any(run.algorithm == marked_by for run in runs)}
+
+
+def newest_by_method(runs: list[RunRecord]) -> dict[str, RunRecord]:
+    """A group's newest run of each method (the list newest first, as `run_groups` gives it)."""
+    newest: dict[str, RunRecord] = {}
+    for run in runs:
+        newest.setdefault(run.algorithm, run)
+    return newest
+
+
+def run_status(run: RunRecord, label: str = "This run", progress: bool = True):
+    """A run's lines at the head of a view: its error when it failed, and its progress bar."""
+    if run.status == "failed":
+        st.error(f"{plain(label)} failed: {plain(run.error)}")
+    if progress:
+        step = store().last_step(run.id) or 0
+        prefix = "" if label == "This run" else f"{plain(label)} · "
+        st.progress(min(step / run.config.steps, 1.0),
+                    text=f"{prefix}{run.status} · step {step} of {run.config.steps}")
+
+
+def follow(run: RunRecord, draw: Callable[[RunRecord, pd.DataFrame], None]):
+    """A run's live view: its status lines, then `draw(run, scalars)`, again every LIVE_SECONDS while it trains."""
+    @st.fragment(run_every=live_every(run))
+    def live(run_id: str):
+        now = store().get_run(run_id)
+        run_status(now)
+        draw(now, store().scalars(run_id))
+
+    live(run.id)
+
+
+def field(where, form: str, name: str, widget: Callable, label: str, *args, **kwargs):
+    """A form's widget keyed `<form>-<name>` in `where`, with the last submit's error on `name` right under it."""
+    with where:
+        value = widget(label, *args, key=f"{form}-{name}", **kwargs)
+        field_error(form, name)
+    return value
 
 
 def field_error(form: str, field: str):

@@ -47,8 +47,7 @@ def show(run_ids: list[str]):
     labels = {run.id: f"{run.name} ({run.id[:6]})" for run in chosen_runs}
     colors = dict(zip(labels.values(), plots.RUN_COLORS))
     for run in chosen_runs:
-        if run.status == "failed":
-            st.error(f"{common.plain(labels[run.id])} failed: {common.plain(run.error)}")
+        common.run_status(run, labels[run.id], progress=False)
 
     configs = pd.DataFrame({labels[run.id]: {k: str(v) for k, v in dataclasses.asdict(run.config).items()}
                             for run in chosen_runs})

@@ -1,5 +1,4 @@
 """Consistency and teachers: Pi-Model against Mean Teacher on one split, with the teacher's EMA decay."""
-import time
 
 import streamlit as st
 
@@ -33,12 +32,9 @@ store = common.store()
 
 def form_configs() -> list[RunConfig]:
     values = common.form_values(FORM, ("dataset", "labels_per_class", "lambda_u", "steps", "seed"))
-    group = f"{values['dataset']} {values['labels_per_class']}/class alpha " \
-            f"{st.session_state[f'{FORM}-ema_decay']} {time.strftime('%H:%M:%S')}"
-    return [RunConfig(algorithm=algorithm, **values, device=common.device_choice(), group=group,
-                      ema_decay=st.session_state[f"{FORM}-ema_decay"] if algorithm == "mean_teacher" else None,
-                      name=f"{label} · {group}")
-            for algorithm, label in METHODS.items()]
+    alpha = st.session_state[f"{FORM}-ema_decay"]
+    return common.together(values, [("pi_model", METHODS["pi_model"], {}),
+                                    ("mean_teacher", METHODS["mean_teacher"], {"ema_decay": alpha})], f"alpha {alpha}")
 
 
 def select_started(run_ids: list[str]):
@@ -50,21 +46,17 @@ with st.expander("Run both", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d, e, f = st.columns(6)
         a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
-        with b:
-            st.number_input("Labels per class", 1, 1000, 2, key=f"{FORM}-labels_per_class")
-            common.field_error(FORM, "labels_per_class")
+        common.field(b, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000, 2)
         c.slider("Teacher EMA decay alpha", 0.5, 0.999, mean_teacher.ema_decay, 0.001, format="%.3f",
                  key=f"{FORM}-ema_decay")
         d.slider("Consistency weight lambda", 0.0, 50.0, mean_teacher.lambda_u, 0.5, key=f"{FORM}-lambda_u")
-        with e:
-            st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{FORM}-steps")
-            common.field_error(FORM, "steps")
+        common.field(e, FORM, "steps", st.number_input, "Steps", 1, 100_000, 1000, step=100)
         f.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
         common.other_errors(FORM, {"labels_per_class", "steps"})
         st.form_submit_button("Run both", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
-groups = common.run_groups(METHODS)
+groups = {group: common.newest_by_method(runs) for group, runs in common.run_groups(METHODS).items()}
 group = common.choose("Comparison", groups, "consistency-group",
                       "No comparison yet: press Run both, or start `python -m sslengine run pi-model --group G` "
                       "and `python -m sslengine run mean-teacher --group G`.", query="group")
@@ -74,8 +66,7 @@ group = common.choose("Comparison", groups, "consistency-group",
 def show_group(run_ids: dict[str, str]):
     runs = {algorithm: store.get_run(run_id) for algorithm, run_id in run_ids.items()}
     for algorithm, run in runs.items():
-        if run.status == "failed":
-            st.error(f"{METHODS[algorithm]} failed: {common.plain(run.error)}")
+        common.run_status(run, METHODS[algorithm], progress=False)
     frames = {algorithm: store.scalars(run.id) for algorithm, run in runs.items()}
     pi, mt = frames.get("pi_model"), frames.get("mean_teacher")
     accuracy, ramp, losses = [], [], []

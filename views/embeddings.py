@@ -1,6 +1,7 @@
 """Embeddings: start a SimCLR run and watch its representation form clusters, in PCA at once and UMAP after."""
 import time
 
+import pandas as pd
 import streamlit as st
 
 from views import _common as common
@@ -38,9 +39,8 @@ with st.expander("Start a SimCLR run", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
         a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
-        with b:
-            st.number_input("Labels per class (for the linear probe)", 1, 1000, 2, key=f"{FORM}-labels_per_class")
-            common.field_error(FORM, "labels_per_class")
+        common.field(b, FORM, "labels_per_class", st.number_input, "Labels per class (for the linear probe)", 1,
+                     1000, 2)
         c.slider("Temperature T", 0.05, 1.0, simclr.temperature, 0.05, key=f"{FORM}-temperature")
         d.select_slider("Batch size N", [32, 64, 128, 256, 512], simclr.batch_size, key=f"{FORM}-batch_size")
         e, f, g, h = st.columns(4)
@@ -48,28 +48,17 @@ with st.expander("Start a SimCLR run", expanded=not common.presenting()):
                  key=f"{FORM}-augment_strength")
         f.radio("Projection head", [2, 3], format_func=lambda n: f"{n} layers", horizontal=True,
                 key=f"{FORM}-projection_layers")
-        with g:
-            st.number_input("Steps", 1, 100_000, 600, step=100, key=f"{FORM}-steps")
-            common.field_error(FORM, "steps")
+        common.field(g, FORM, "steps", st.number_input, "Steps", 1, 100_000, 600, step=100)
         h.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
         common.other_errors(FORM, {"labels_per_class", "steps"})
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_config, select_started))
 
-runs = {run.id: run for run in store.list_runs() if run.algorithm == "simclr"}
-run_id = common.choose("Run", runs, "embeddings-run",
-                       "No SimCLR run yet: press Start, or run `python -m sslengine run simclr` and reload.",
-                       format_func=lambda i: common.run_label(runs[i]), query="run")
+picked = common.choose_run(("simclr",), "embeddings-run",
+                           "No SimCLR run yet: press Start, or run `python -m sslengine run simclr` and reload.")
 
 
-@st.fragment(run_every=common.live_every(runs[run_id]))
-def curves(run_id: str):
-    run = store.get_run(run_id)
-    if run.status == "failed":
-        st.error(f"The run failed: {common.plain(run.error)}")
-    step = store.last_step(run_id) or 0
-    st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
-    scalars = store.scalars(run_id)
+def curves(run: RunRecord, scalars: pd.DataFrame):
     left, right = common.chart_columns(2)
     loss = [("NT-Xent", scalars, "loss_contrastive", plots.RUN_COLORS[0], "solid")]
     common.chart(left, plots.series_over_steps(loss, "NT-Xent loss"), key="loss")
@@ -84,7 +73,7 @@ def map_changing(run: RunRecord) -> bool:
                                        for held in store.array_keys(run.id).values())
 
 
-map_ticking = map_changing(runs[run_id])
+map_ticking = map_changing(picked)
 
 
 @st.fragment(run_every=common.LIVE_SECONDS if map_ticking else None)
@@ -119,5 +108,5 @@ def embedding_map(run_id: str, was_ticking: bool):
     common.chart(st, common.embedding_figure(run_id, step, keys[step],
                                             f"{{method}} of the probe embeddings at step {step}"), key="map")
 
-curves(run_id)
-embedding_map(run_id, was_ticking=map_ticking)
+common.follow(picked, curves)
+embedding_map(picked.id, was_ticking=map_ticking)

@@ -1,5 +1,4 @@
 """Entropy minimization: supervised, EntMin, Pseudo-Label and FixMatch on one split, side by side."""
-import time
 
 import streamlit as st
 
@@ -8,8 +7,7 @@ from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
 
 FORM = "entropy-form"
-METHODS = {"supervised": "Supervised", "entmin": "EntMin", "pseudo_label": "Pseudo-Label",
-           "fixmatch": "FixMatch"}
+METHODS = {"supervised": "Supervised", "entmin": "EntMin", "pseudo_label": "Pseudo-Label", "fixmatch": "FixMatch"}
 COLORS = dict(zip(METHODS.values(), plots.RUN_COLORS))
 
 st.write(
@@ -31,12 +29,9 @@ store = common.store()
 
 def form_configs() -> list[RunConfig]:
     values = common.form_values(FORM, ("dataset", "labels_per_class", "noise", "steps", "seed"))
-    group = f"{values['dataset']} {values['labels_per_class']}/class seed {values['seed']} " \
-            f"{time.strftime('%H:%M:%S')}"
-    return [RunConfig(algorithm=algorithm, **values, device=common.device_choice(), group=group,
-                      lambda_u=st.session_state[f"{FORM}-lambda"] if algorithm == "entmin" else 1.0,
-                      name=f"{label} · {group}")
-            for algorithm, label in METHODS.items()]
+    weight = {"entmin": st.session_state[f"{FORM}-lambda"]}
+    return common.together(values, [(algorithm, label, {"lambda_u": weight.get(algorithm, 1.0)})
+                                    for algorithm, label in METHODS.items()], f"seed {values['seed']}")
 
 
 def select_started(run_ids: list[str]):
@@ -47,20 +42,16 @@ with st.expander("Run the four methods", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d, e, f = st.columns(6)
         a.selectbox("Dataset", DATASETS, key=f"{FORM}-dataset")
-        with b:
-            st.number_input("Labels per class", 1, 1000, 2, key=f"{FORM}-labels_per_class")
-            common.field_error(FORM, "labels_per_class")
+        common.field(b, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000, 2)
         c.slider("EntMin weight lambda", 0.0, 5.0, 0.3, 0.1, key=f"{FORM}-lambda")
         d.slider("Noise (moons, circles)", 0.0, 0.5, 0.1, 0.01, key=f"{FORM}-noise")
-        with e:
-            st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{FORM}-steps")
-            common.field_error(FORM, "steps")
+        common.field(e, FORM, "steps", st.number_input, "Steps", 1, 100_000, 1000, step=100)
         f.number_input("Seed", 0, 2**31 - 1, 1, key=f"{FORM}-seed")  # a split where the gap matters
         common.other_errors(FORM, {"labels_per_class", "steps"})
         st.form_submit_button("Run all four", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
-groups = common.run_groups(METHODS)
+groups = {group: common.newest_by_method(runs) for group, runs in common.run_groups(METHODS).items()}
 group = common.choose("Comparison", groups, "entropy-group", "No comparison yet: press Run all four.",
                       query="group")
 
@@ -71,8 +62,7 @@ def show_group(run_ids: list[str]):
     runs.sort(key=lambda run: list(METHODS).index(run.algorithm))
     labels = {run.id: METHODS[run.algorithm] for run in runs}
     for run in runs:
-        if run.status == "failed":
-            st.error(f"{common.plain(labels[run.id])} failed: {common.plain(run.error)}")
+        common.run_status(run, labels[run.id], progress=False)
     frames = {labels[run.id]: store.scalars(run.id) for run in runs}
     steps = sorted(set.intersection(*(set(store.snapshot_steps(run.id)) for run in runs)))
     if not steps:

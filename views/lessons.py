@@ -121,19 +121,15 @@ def card(lesson: Lesson):
                 st.markdown(f"**Here** (this preset, seeds 0-2): {lesson.measured}")
             current = {role: store.get_run(run_id) for role, run_id in runs.items()}
             st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
-                      icon=":material/play_arrow:", on_click=start, args=(lesson.name,), disabled=any(run.status in ACTIVE for run in current.values()))
+                      icon=":material/play_arrow:", on_click=start, args=(lesson.name,),
+                      disabled=any(run.status in ACTIVE for run in current.values()))
             if message := st.session_state.get(f"lesson-error-{lesson.name}"):
                 st.error(message, icon=":material/error:")
             if not runs:
                 st.caption("Not trained in this store yet.")
                 return
             for role, run in current.items():
-                if run.status == "failed":
-                    st.error(f"The {role} run failed: {common.plain(run.error)}")
-                elif run.status != "finished":
-                    step = store.last_step(run.id) or 0
-                    st.progress(min(step / run.config.steps, 1.0), text=f"{role} · {run.status} · step {step} of "
-                                                                        f"{run.config.steps}")
+                common.run_status(run, f"The {role} run", progress=run.status not in ("finished", "failed"))
             CHARTS[lesson.name](runs)
             st.markdown(f"**What to watch:** {lesson.watch}.")
             if set(runs) == set(lesson.roles) and all(run.status == "finished" for run in current.values()):

@@ -1,6 +1,5 @@
 """SimCLR pipeline: pretrain without labels, fine-tune on the few labels, distill into a smaller student,
 each stage against FixMatch from scratch; and FixMatch with SimCLR's loss added (O / L / U)."""
-import time
 
 import pandas as pd
 import streamlit as st
@@ -32,20 +31,9 @@ store = common.store()
 def split_fields(form: str, steps: int, steps_label: str = "Steps"):
     a, b, c, d = st.columns(4)
     a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{form}-dataset")
-    with b:
-        st.number_input("Labels per class", 1, 1000, 2, key=f"{form}-labels_per_class")
-        common.field_error(form, "labels_per_class")
+    common.field(b, form, "labels_per_class", st.number_input, "Labels per class", 1, 1000, 2)
     c.number_input(steps_label, 1, 100_000, steps, step=100, key=f"{form}-steps")
     d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{form}-seed")
-
-
-def grouped(prefix: str, algorithms: tuple[str, ...]) -> dict[str, list[RunRecord]]:
-    """Runs of these algorithms whose group starts with `prefix`, by group, newest group first."""
-    groups: dict[str, list[RunRecord]] = {}
-    for run in store.list_runs():
-        if run.config.group.startswith(prefix) and run.algorithm in algorithms:
-            groups.setdefault(run.config.group, []).append(run)
-    return groups
 
 
 def final_accuracy(run: RunRecord) -> float | None:
@@ -58,12 +46,9 @@ st.header("Pretrain, fine-tune, distill")
 
 def pipeline_configs() -> list[RunConfig]:
     values = common.form_values(PIPELINE, ("dataset", "labels_per_class", "steps", "seed"))
-    group = f"pipeline {values['dataset']} {values['labels_per_class']}/class {time.strftime('%H:%M:%S')}"
-    baseline = values | {"steps": st.session_state[f"{PIPELINE}-baseline_steps"]}
-    return [RunConfig(algorithm=algorithm, **these, group=group, device=common.device_choice(),
-                      name=f"{label} · {group}")
-            for algorithm, label, these in (("simclr", "SimCLR", values),
-                                            ("fixmatch", "FixMatch from scratch", baseline))]
+    baseline = {"steps": st.session_state[f"{PIPELINE}-baseline_steps"]}
+    return common.together(values, [("simclr", "SimCLR", {}), ("fixmatch", "FixMatch from scratch", baseline)],
+                           "pipeline")
 
 
 def select_group(key: str):
@@ -116,19 +101,18 @@ def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[R
                               args=(form, configs, lambda run_ids: None, parent.id if parent else None))
 
 
-pipelines = grouped("pipeline ", tuple(STAGES))
+pipelines = common.run_groups(STAGES, marked_by="simclr")
 if not pipelines:
-    st.info("No pipeline yet: press Pretrain, or run `python -m sslengine run simclr --group 'pipeline G'`, then "
+    st.info("No pipeline yet: press Pretrain, or run `python -m sslengine run simclr --group G`, then "
             "`run finetune --parent ID` and `run distill --parent ID`.")
 else:
     group = common.choose("Pipeline", pipelines, "pipeline-group", "", query="group")
 
     @st.fragment(run_every=common.live_every(*pipelines[group]))
     def show_pipeline(group: str):
-        runs = grouped("pipeline ", tuple(STAGES)).get(group, [])
+        runs = common.run_groups(STAGES, marked_by="simclr").get(group, [])
         for run in runs:
-            if run.status == "failed":
-                st.error(f"{common.plain(run.name)} failed: {common.plain(run.error)}")
+            common.run_status(run, run.name, progress=False)
         left, right = st.columns(2)
         with left:
             next_stage("finetune-form", "finetune", newest_finished(runs, "simclr"), runs, group)
@@ -151,13 +135,13 @@ st.write("O is plain FixMatch; L adds SimCLR's loss between two views of the lab
          "weak and strong views of the unlabeled ones that FixMatch draws anyway.")
 VARIANTS = {"O": ("fixmatch", "U"), "L": ("fixmatch_simclr", "L"), "U": ("fixmatch_simclr", "U")}
 VARIANT_COLORS = dict(zip(VARIANTS, plots.RUN_COLORS))
+OLU_METHODS = ("fixmatch", "fixmatch_simclr")
 
 
 def olu_configs() -> list[RunConfig]:
     values = common.form_values(OLU, ("dataset", "labels_per_class", "steps", "seed"))
-    group = f"olu {values['dataset']} {values['labels_per_class']}/class {time.strftime('%H:%M:%S')}"
-    return [RunConfig(algorithm=algorithm, variant=variant, **values, group=group, device=common.device_choice(),
-                      name=f"{name} · {group}") for name, (algorithm, variant) in VARIANTS.items()]
+    return common.together(values, [(algorithm, name, {"variant": variant})
+                                    for name, (algorithm, variant) in VARIANTS.items()], "O / L / U")
 
 
 with st.expander("Run the three", expanded=False):
@@ -167,7 +151,7 @@ with st.expander("Run the three", expanded=False):
         st.form_submit_button("Run O, L and U", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(OLU, olu_configs, select_group("olu-group")))
 
-comparisons = grouped("olu ", ("fixmatch", "fixmatch_simclr"))
+comparisons = common.run_groups(OLU_METHODS, marked_by="fixmatch_simclr")
 olu_group = common.choose("Comparison", comparisons, "olu-group",
                           "No comparison yet: press Run O, L and U (about four minutes on a CPU for all three).",
                           query="olu")
@@ -175,11 +159,10 @@ olu_group = common.choose("Comparison", comparisons, "olu-group",
 
 @st.fragment(run_every=common.live_every(*comparisons[olu_group]))
 def show_olu(group: str):
-    runs = grouped("olu ", ("fixmatch", "fixmatch_simclr")).get(group, [])
+    runs = common.run_groups(OLU_METHODS, marked_by="fixmatch_simclr").get(group, [])
     variant = {run.id: "O" if run.algorithm == "fixmatch" else run.config.variant for run in runs}
     for run in runs:
-        if run.status == "failed":
-            st.error(f"{common.plain(run.name)} failed: {common.plain(run.error)}")
+        common.run_status(run, run.name, progress=False)
     frames = {run.id: store.scalars(run.id) for run in runs}
     left, right = common.chart_columns(2)
     common.chart(left, plots.series_over_steps(

@@ -1,12 +1,14 @@
 """Pseudo-labels and threshold: start a FixMatch or Pseudo-Label run, watch it live, and ask what-if
 questions of its stored probe logits."""
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from views import _common as common
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
 from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats
+from sslengine.store import RunRecord
 
 FORM = "threshold-form"
 ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch",
@@ -41,15 +43,10 @@ with st.expander("Start a run", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
         a.selectbox("Method", list(ALGORITHMS), format_func=ALGORITHMS.get, key=f"{FORM}-algorithm")
-        with b:
-            st.selectbox("Dataset", DATASETS, index=DATASETS.index(defaults.dataset), key=f"{FORM}-dataset")
-            common.field_error(FORM, "dataset")
-        with c:
-            st.number_input("Labels per class", 1, 1000, defaults.labels_per_class, key=f"{FORM}-labels_per_class")
-            common.field_error(FORM, "labels_per_class")
-        with d:
-            st.number_input("Steps", 1, 100_000, defaults.steps, step=100, key=f"{FORM}-steps")
-            common.field_error(FORM, "steps")
+        common.field(b, FORM, "dataset", st.selectbox, "Dataset", DATASETS, index=DATASETS.index(defaults.dataset))
+        common.field(c, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000,
+                     defaults.labels_per_class)
+        common.field(d, FORM, "steps", st.number_input, "Steps", 1, 100_000, defaults.steps, step=100)
         a, b, c, d, e = st.columns(5)
         a.slider("Threshold tau", 0.0, 1.0, defaults.threshold, 0.01, key=f"{FORM}-threshold")
         b.slider("Temperature T", 0.1, 5.0, defaults.temperature, 0.1, key=f"{FORM}-temperature")
@@ -60,21 +57,12 @@ with st.expander("Start a run", expanded=not common.presenting()):
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_config, select_started))
 
-runs = {run.id: run for run in store.list_runs() if run.algorithm in ALGORITHMS}
-run_id = common.choose("Run", runs, "threshold-run",
-                       "No pseudo-labelling run (FixMatch, Pseudo-Label, FlexMatch, FreeMatch) in the store yet: "
-                       "press Start, or run `python -m sslengine run fixmatch --dataset digits`.",
-                       format_func=lambda i: common.run_label(runs[i]), query="run")
+picked = common.choose_run(ALGORITHMS, "threshold-run",
+                           "No pseudo-labelling run (FixMatch, Pseudo-Label, FlexMatch, FreeMatch) in the store yet: "
+                           "press Start, or run `python -m sslengine run fixmatch --dataset digits`.")
 
 
-@st.fragment(run_every=common.live_every(runs[run_id]))
-def live_curves(run_id: str):
-    run = store.get_run(run_id)
-    if run.status == "failed":
-        st.error(f"This run failed: {common.plain(run.error)}")
-    step = store.last_step(run_id) or 0
-    st.progress(min(step / run.config.steps, 1.0), text=f"{run.status} · step {step} of {run.config.steps}")
-    scalars = store.scalars(run_id)
+def live_curves(run: RunRecord, scalars: pd.DataFrame):
     ema = "student_test_acc" in set(scalars.key)
     curves = plots.curves_over_steps(
         scalars, ["test_acc", *["student_test_acc"] * ema, "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
@@ -93,7 +81,7 @@ def live_curves(run_id: str):
         common.chart(st, curves, key="curves")
 
 
-@st.fragment(run_every=common.live_every(runs[run_id], seconds=common.SNAPSHOT_SECONDS))
+@st.fragment(run_every=common.live_every(picked, seconds=common.SNAPSHOT_SECONDS))
 def what_if(run_id: str, was_live: bool):
     run = store.get_run(run_id)
     steps = store.snapshot_steps(run_id)
@@ -137,6 +125,6 @@ def what_if(run_id: str, was_live: bool):
                     key="accuracy-by-class")
 
 
-was_live = common.live_every(runs[run_id]) is not None
-live_curves(run_id)
-what_if(run_id, was_live)
+was_live = common.live_every(picked) is not None
+common.follow(picked, live_curves)
+what_if(picked.id, was_live)
