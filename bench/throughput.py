@@ -146,8 +146,7 @@ def model_for(name: str, method: str, device: torch.device, fast: bool) -> torch
     torch.manual_seed(0)
     model = build_model(name, (3, 32, 32), 10).to(device)
     if method == "simclr":
-        ALGORITHMS["simclr"](model, RunConfig(algorithm="simclr", dataset="cifar10"), torch.Generator(device),
-                             num_unlabeled=1)  # attaches the projection head
+        ALGORITHMS["simclr"].equip(model, RunConfig(algorithm="simclr", dataset="cifar10"))  # the projection head
     return model.to(memory_format=torch.channels_last) if fast else model
 
 

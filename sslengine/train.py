@@ -5,7 +5,6 @@ and leaves marking the run failed to the runner.
 """
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -14,7 +13,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .algorithms import ALGORITHMS
-from .algorithms.base import Algorithm
+from .algorithms.base import Algorithm, cosine_decay
 from .config import RunConfig
 from .data import Split, as_float, load_split
 from .device import resolve_device
@@ -26,11 +25,6 @@ from .store import Store
 _INIT_LOCK = threading.Lock()
 
 
-def cosine_decay(step: int, total: int) -> float:
-    """FixMatch's schedule: lr * cos(7 pi k / 16 K), ending at about a fifth of the initial rate."""
-    return math.cos(7 * math.pi * step / (16 * total))
-
-
 def autocast(device: torch.device):
     """bf16 on CUDA (tensor cores, fp32's range so no loss scaling); fp32 elsewhere: these CPUs have no bf16
     units, and autocast on them is slower."""
@@ -38,8 +32,9 @@ def autocast(device: torch.device):
 
 
 def build(config: RunConfig, data: Split, device: torch.device, rng: torch.Generator, store: Store,
-          parent_id: str | None) -> tuple[nn.Module, Algorithm]:
-    """The run's model and method; a method that starts from a parent run adopts the parent's model."""
+          parent_id: str | None) -> tuple[nn.Module, Algorithm, AveragedModel | None]:
+    """The run's model with its method's heads, the EMA of its weights where the method keeps one, and the
+    method; a method that starts from a parent run adopts the parent's model."""
     method_class = ALGORITHMS[config.algorithm]
     with _INIT_LOCK:  # the method's own heads (SimCLR's projection, S4L's rotation head) are drawn here too
         torch.manual_seed(config.seed)
@@ -49,17 +44,22 @@ def build(config: RunConfig, data: Split, device: torch.device, rng: torch.Gener
             model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU alike
         if config.compile:
             model.embed.compile()  # in place: the weights keep their names, methods keep calling model.embed
-        method = method_class(model, config, rng, num_unlabeled=len(data.y_unlabeled))
+        model = method_class.equip(model, config)
+        # The average of the model as drawn: no method both keeps one and adopts a parent's weights.
+        ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+               if method_class.uses_ema else None)
+        method = method_class(model, config, rng, num_unlabeled=len(data.y_unlabeled),
+                              average=ema.module if ema is not None else None)
     if method_class.parent_must:
         method.adopt(restore(store, parent_id, device))
-    return model, method
+    return model, method, ema
 
 
 def restore(store: Store, run_id: str, device: torch.device) -> nn.Module:
     """A finished run's model with its final weights, rebuilt the way its run built it (parents first)."""
     run = store.get_run(run_id)
     data = load_split(run.config)
-    model, _ = build(run.config, data, device, torch.Generator(device=device), store, run.parent)
+    model, _, _ = build(run.config, data, device, torch.Generator(device=device), store, run.parent)
     model.load_state_dict(store.checkpoint(run_id))
     return model
 
@@ -68,11 +68,8 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     device = resolve_device(config.device)
     rng = torch.Generator(device=device).manual_seed(config.seed)
     data = load_split(config).to(device)
-    model, method = build(config, data, device, rng, store, store.get_run(run_id).parent)
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-           if method.uses_ema else None)
+    model, method, ema = build(config, data, device, rng, store, store.get_run(run_id).parent)
     evaluated = ema.module if ema is not None else model
-    method.teacher = ema.module if ema is not None else None
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k, config.steps))

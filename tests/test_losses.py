@@ -101,24 +101,28 @@ def test_sigmoid_rampup_rises_from_exp_minus_5_to_one_then_stays():
 def digits_method(algorithm: str, **config):
     """A method on a fresh digits-sized model, seeded, over 8 unlabeled samples."""
     torch.manual_seed(0)
-    return ALGORITHMS[algorithm](build_model("auto", (1, 8, 8), 10),
-                                 RunConfig(algorithm=algorithm, dataset="digits", **config),
-                                 torch.Generator().manual_seed(0), num_unlabeled=8)
+    method, config = ALGORITHMS[algorithm], RunConfig(algorithm=algorithm, dataset="digits", **config)
+    model = method.equip(build_model("auto", (1, 8, 8), 10), config)
+    average = copy.deepcopy(model) if method.uses_ema else None  # the loop's EMA, here frozen at the start
+    return method(model, config, torch.Generator().manual_seed(0), num_unlabeled=8, average=average)
 
 
 @pytest.mark.parametrize("algorithm", ["pi_model", "mean_teacher"])
 def test_consistency_methods_weigh_the_unlabeled_term_by_the_ramp(algorithm):
     """loss = loss_x + ramp * lambda_u * loss_u, with the terms the step reports."""
     method = digits_method(algorithm)
-    config, model = method.config, method.model
-    method.teacher = copy.deepcopy(model)  # the loop's EMA, here frozen at the start
+    config = method.config
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
     weight = sigmoid_rampup(0.1, 0.4) * config.lambda_u
     expected = result.terms["loss_x"] + weight * result.terms["loss_u"]
     assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     result.loss.backward()
-    assert all(p.grad is None for p in method.teacher.parameters())  # only the student learns
+    if algorithm == "mean_teacher":  # its teacher is the loop's average of the student, which only averages
+        assert method.teacher is method.average and method.pseudo_labeler() is method.average
+        assert all(p.grad is None for p in method.teacher.parameters())
+    else:
+        assert method.teacher is None and method.pseudo_labeler() is method.model
 
 
 def test_each_method_fills_the_fields_left_to_it():
@@ -233,10 +237,10 @@ def test_noisy_student_learns_from_labels_alone_then_from_a_frozen_teachers_argm
     assert set(first.terms) == {"loss_x"} and first.loss is first.terms["loss_x"]
 
     later = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.3, unlabeled_index=torch.arange(8))
-    assert later.monitors["round"] == 1 and method.frozen_teacher is not model
+    assert later.monitors["round"] == 1 and method.teacher is not model and method.pseudo_labeler() is method.teacher
     assert later.loss.item() == pytest.approx((later.terms["loss_x"] + 0.7 * later.terms["loss_u"]).item())
     later.loss.backward()
-    assert all(p.grad is None for p in method.frozen_teacher.parameters())
+    assert all(p.grad is None for p in method.teacher.parameters())
 
 
 def test_meta_pseudo_labels_feedback_is_the_students_labeled_loss_drop_after_one_sgd_step():
@@ -258,12 +262,21 @@ def test_meta_pseudo_labels_feedback_is_the_students_labeled_loss_drop_after_one
 
 def test_meta_pseudo_labels_steps_the_teacher_and_leaves_the_student_to_the_loop():
     method = digits_method("meta_pseudo_labels")
-    teacher_before = [p.clone() for p in method.teacher_net.parameters()]
+    teacher_before = [p.clone() for p in method.teacher.parameters()]
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
-    assert any(not torch.equal(a, b) for a, b in zip(teacher_before, method.teacher_net.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(teacher_before, method.teacher.parameters()))
     assert all(p.grad is None for p in method.model.parameters())  # the loop backpropagates result.loss
     assert result.loss is result.terms["loss_u"] and "mpl_feedback" in result.monitors
+
+
+def test_meta_pseudo_labels_teacher_decays_its_learning_rate_as_the_loop_does_the_students():
+    method = digits_method("meta_pseudo_labels", lr=0.05, steps=40)
+    x = torch.rand(12, 1, 8, 8)
+    for step in range(1, 4):
+        method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+        expected = 0.05 * math.cos(7 * math.pi * step / (16 * 40))  # FixMatch's cosine, as the student's
+        assert method.teacher_optimizer.param_groups[0]["lr"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0, 2.0])

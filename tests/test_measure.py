@@ -15,7 +15,7 @@ def measured(monkeypatch, **config):
     monkeypatch.setattr(measure, "EVAL_SAMPLE", 50)
     config = RunConfig(**config)
     data = load_split(config).to(torch.device("cpu"))
-    model, method = build(config, data, torch.device("cpu"), torch.Generator().manual_seed(0), None, None)
+    model, method, _ = build(config, data, torch.device("cpu"), torch.Generator().manual_seed(0), None, None)
     return config, data, model, Measurements(config, data, method, model, student=model)
 
 

@@ -161,7 +161,7 @@ def test_every_weight_is_drawn_under_the_init_lock_so_concurrent_runs_match_seri
 
     monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", drawn)
     config = RunConfig(algorithm=algorithm, dataset="digits")
-    model, _ = train.build(config, load_split(config), torch.device("cpu"), torch.Generator(), store, None)
+    model, _, _ = train.build(config, load_split(config), torch.device("cpu"), torch.Generator(), store, None)
     assert hasattr(model, "projection") or hasattr(model, "rotation_head")
 
 

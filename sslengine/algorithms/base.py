@@ -1,7 +1,9 @@
 """What every method shares: the model, the run's generator, and pseudo-labels with temperature and threshold.
 
-A method subclasses `Algorithm` and writes only `train_step`; the loop, optimiser, EMA and logging live in
-`sslengine.train`.
+A method subclasses `Algorithm` and writes only `train_step` (and the heads it adds to the model); the loop,
+optimiser, EMA and logging live in `sslengine.train`. What a method learns from besides the labels is its
+`teacher`, whatever that network is: the EMA of its own weights (Mean Teacher), a second network it trains
+(Meta Pseudo Labels), a frozen copy (Noisy Student) or a parent run (distillation).
 """
 from __future__ import annotations
 
@@ -50,6 +52,11 @@ def softmax_mse(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
     return (logits_a.softmax(dim=-1) - logits_b.softmax(dim=-1)).pow(2).mean()
 
 
+def cosine_decay(step: int, total: int) -> float:
+    """FixMatch's learning-rate schedule: lr * cos(7 pi k / 16 K), ending at about a fifth of the initial rate."""
+    return math.cos(7 * math.pi * step / (16 * total))
+
+
 def sigmoid_rampup(progress: float, length: float) -> float:
     """exp(-5 (1 - t)^2) with t = progress / length, then 1 (Laine and Aila's ramp-up)."""
     t = min(progress / length, 1.0) if length > 0 else 1.0
@@ -60,19 +67,36 @@ class Algorithm:
     # RunConfig fields left None take these.
     defaults = {"lambda_u": 1.0, "ema_decay": 0.99, "temperature": 1.0, "batch_size": 16, "mu": 7, "lr": 0.1}
     uses_unlabeled = True
-    uses_ema = False  # evaluate an exponential moving average of the weights
+    uses_ema = False  # keep an exponential moving average of the weights (`average`), which the loop evaluates
     has_classifier = True  # the model's head is trained: log test accuracy and probe logits
     learns_representation = False  # log kNN and linear-probe accuracy of the embedding, store embeddings
     parent_must = None  # "learn a representation" or "classify": the method starts from such a run's weights
     width_factor = 1.0  # of the model's width
-    teacher: nn.Module | None = None  # that average, set by the loop when uses_ema
+    teacher: nn.Module | None = None  # the network whose predictions the model learns from; None: the model's own
 
-    def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_unlabeled: int):
+    def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_unlabeled: int,
+                 average: nn.Module | None = None):
         self.model = model
         self.config = config
         self.rng = generator
         self.num_unlabeled = num_unlabeled
+        self.average = average  # the EMA of the model's weights, given by the loop when uses_ema
         self.mirror = mirrored(config.dataset)
+
+    @classmethod
+    def heads(cls, model: nn.Module, config: RunConfig) -> dict[str, nn.Module]:
+        """Heads the method adds to the model's embedding (SimCLR's projection, S4L's rotation head), by the
+        name the model carries them under. They are drawn with the model, before the optimizer and the average
+        are built, so that both train and average them and checkpoints carry them."""
+        return {}
+
+    @classmethod
+    def equip(cls, model: nn.Module, config: RunConfig) -> nn.Module:
+        """The model with this method's heads on it, on the model's device."""
+        device = next(model.parameters()).device
+        for name, head in cls.heads(model, config).items():
+            setattr(model, name, head.to(device))
+        return model
 
     def weak(self, x: torch.Tensor) -> torch.Tensor:
         return augment.weak(x, self.rng, self.mirror) if self.config.weak_augment else x
@@ -88,13 +112,9 @@ class Algorithm:
 
     def pseudo_labeler(self) -> nn.Module:
         """The network whose predictions on unlabeled data are the pseudo-labels (`StepResult.unlabeled_logits`):
-        the probe snapshots read the same one, so the what-if and the pseudo-label curves never disagree."""
-        return self.model
-
-    def attach(self, name: str, module: nn.Module):
-        """Put an auxiliary head on the model (on its device), before the loop builds the optimizer and the
-        EMA, so that both train and average it and checkpoints carry it."""
-        setattr(self.model, name, module.to(next(self.model.parameters()).device))
+        the teacher, or the model itself. The probe snapshots read the same one, so the what-if and the
+        pseudo-label curves never disagree."""
+        return self.model if self.teacher is None else self.teacher
 
     def adopt(self, parent: nn.Module):
         """Take over the parent run's trained model, before the loop builds the optimizer (fine-tune, distill)."""

@@ -20,14 +20,11 @@ class Distill(Algorithm):
     width_factor = 0.5
 
     def adopt(self, parent):
-        self.parent = parent.eval().requires_grad_(False)
-
-    def pseudo_labeler(self):
-        return self.parent
+        self.teacher = parent.eval().requires_grad_(False)
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         views = self.weak(x_unlabeled)
         with torch.no_grad():
-            teacher_logits = self.parent(views)
+            teacher_logits = self.teacher(views)
         loss_u = distillation_loss(self.model(views), teacher_logits, self.config.temperature)
         return StepResult(loss_u, {"loss_u": loss_u}, teacher_logits)

@@ -36,11 +36,10 @@ class EnAET(Algorithm):
     # Measured on digits: 0.3 gave 0.924, 1 gave 0.905, 3 gave 0.870 (the KL term overpowers the labels).
     defaults = Algorithm.defaults | {"lambda_u": 0.3}
 
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
+    @classmethod
+    def heads(cls, model, config):
         width = model.head.in_features
-        self.attach("transformation_head", nn.Sequential(nn.Linear(2 * width, width), nn.ReLU(),
-                                                         nn.Linear(width, 6)))
+        return {"transformation_head": nn.Sequential(nn.Linear(2 * width, width), nn.ReLU(), nn.Linear(width, 6))}
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         original = self.weak(x_unlabeled)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .base import StepResult
 from .fixmatch import FixMatch
-from .simclr import SimCLR, nt_xent, projection_head
+from .simclr import SimCLR, nt_xent
 
 CONTRASTIVE_TEMPERATURE = SimCLR.defaults["temperature"]  # `temperature` stays the pseudo-labels' own
 
@@ -18,9 +18,7 @@ CONTRASTIVE_TEMPERATURE = SimCLR.defaults["temperature"]  # `temperature` stays 
 class FixMatchSimCLR(FixMatch):
     learns_representation = True
 
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
-        self.attach("projection", projection_head(model.head.in_features, config.projection_layers))
+    heads = SimCLR.heads  # its projection head on the shared embedding
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config

@@ -21,8 +21,8 @@ def flexmatch_thresholds(latest_passing: torch.Tensor, num_classes: int, tau: fl
 
 
 class FlexMatch(FixMatch):
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.latest_passing = None  # per unlabeled sample, allocated on the data's device at the first step
 
     def mask(self, q, unlabeled_index):

@@ -22,8 +22,8 @@ def freematch_update(global_tau, class_p, probs, momentum=MOMENTUM):
 
 
 class FreeMatch(FixMatch):
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.global_tau = self.class_p = None  # both 1/C, set at the first step when C is known
 
     def mask(self, q, unlabeled_index):

@@ -2,7 +2,8 @@
 and the student's prediction on one view should match the teacher's on another.
 
 loss = CE(y, f_s(x_l)) + w(t) * lambda_u * 1/(C muB) sum_u ||softmax(f_s(A(u))) - softmax(f_t(A'(u)))||^2,
-theta_t <- alpha theta_t + (1 - alpha) theta_s after every step (alpha = ema_decay; the shared loop's EMA).
+theta_t <- alpha theta_t + (1 - alpha) theta_s after every step (alpha = ema_decay): the teacher is the
+loop's EMA of the student.
 """
 import torch
 import torch.nn.functional as F
@@ -16,8 +17,9 @@ class MeanTeacher(Algorithm):
     defaults = Algorithm.defaults | {"lambda_u": 10.0, "ema_decay": 0.95}
     uses_ema = True  # the loop keeps the teacher, evaluates it as test_acc and the student as student_test_acc
 
-    def pseudo_labeler(self):
-        return self.teacher
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teacher = self.average
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_student = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))

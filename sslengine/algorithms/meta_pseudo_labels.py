@@ -4,8 +4,9 @@ student:  theta_S' = theta_S - eta * grad CE(y_hat, S(strong(u))),   y_hat = arg
 feedback: h = CE(y, S(x_l; theta_S)) - CE(y, S(x_l; theta_S'))        (the paper's first-order approximation)
 teacher:  loss_T = CE(y, T(x_l)) + lambda_u * UDA(T, u) + h * CE(y_hat, T(strong(u)))
 UDA(T, u) = (1/muB) sum_u 1[max q_u >= tau] CE(q_u, T(strong(u))),    q_u = softmax(T(weak(u)) / T)
-The teacher has its own optimizer here; the shared loop steps the student on CE(y_hat, S(strong(u))). The
-student's labeled loss after its step is measured on a functional copy of its weights (one plain SGD step).
+The teacher has its own optimizer here, with the student's settings and learning-rate schedule (as in the
+paper, both decay the same way); the shared loop steps the student on CE(y_hat, S(strong(u))). The student's
+labeled loss after its step is measured on a functional copy of its weights (one plain SGD step).
 """
 import copy
 
@@ -13,23 +14,23 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .base import Algorithm, StepResult, masked_cross_entropy
+from .base import Algorithm, StepResult, cosine_decay, masked_cross_entropy
 
 
 class MetaPseudoLabels(Algorithm):
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
-        self.teacher_net = copy.deepcopy(model)
-        self.teacher_optimizer = torch.optim.SGD(self.teacher_net.parameters(), lr=config.lr, momentum=0.9,
-                                                 nesterov=True, weight_decay=config.weight_decay)
-
-    def pseudo_labeler(self):
-        return self.teacher_net
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        c = self.config
+        self.teacher = copy.deepcopy(self.model)
+        self.teacher_optimizer = torch.optim.SGD(self.teacher.parameters(), lr=c.lr, momentum=0.9, nesterov=True,
+                                                 weight_decay=c.weight_decay)
+        self.teacher_schedule = torch.optim.lr_scheduler.LambdaLR(self.teacher_optimizer,
+                                                                  lambda k: cosine_decay(k, c.steps))
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         x_l, u_weak, u_strong = (self.weak(x_labeled), self.weak(x_unlabeled), self.strong(x_unlabeled))
-        t_logits_x, t_logits_weak, t_logits_strong = self.teacher_net(torch.cat([x_l, u_weak, u_strong])).split(
+        t_logits_x, t_logits_weak, t_logits_strong = self.teacher(torch.cat([x_l, u_weak, u_strong])).split(
             [len(x_l), len(u_weak), len(u_strong)])
         pseudo = t_logits_strong.detach().argmax(dim=-1)
 
@@ -45,6 +46,7 @@ class MetaPseudoLabels(Algorithm):
         self.teacher_optimizer.zero_grad(set_to_none=True)
         t_loss.backward()
         self.teacher_optimizer.step()
+        self.teacher_schedule.step()
         return StepResult(s_loss, {"loss_u": s_loss, "teacher_loss": t_loss.detach()}, t_logits_weak.detach(),
                           monitors={"mpl_feedback": h})
 

@@ -21,23 +21,18 @@ ROUNDS = 3  # teacher-to-student hand-overs after the first, labels-only teacher
 
 
 class NoisyStudent(Algorithm):
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
-        self.round, self.frozen_teacher = 0, None
-
-    def pseudo_labeler(self):
-        return self.model if self.frozen_teacher is None else self.frozen_teacher  # round 0: labels alone
+    round = 0  # round 0: the labels alone, no teacher yet
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         round_now = min(int(progress * (ROUNDS + 1)), ROUNDS)
         if round_now != self.round:  # the student so far becomes the teacher
-            self.round, self.frozen_teacher = round_now, copy.deepcopy(self.model).eval().requires_grad_(False)
-        if self.frozen_teacher is None:
+            self.round, self.teacher = round_now, copy.deepcopy(self.model).eval().requires_grad_(False)
+        if self.teacher is None:
             loss_x = F.cross_entropy(self.model(self.weak(x_labeled)), y_labeled)
             return StepResult(loss_x, {"loss_x": loss_x}, monitors={"round": 0})
 
         with torch.no_grad():
-            logits_teacher = self.frozen_teacher(self.weak(x_unlabeled))
+            logits_teacher = self.teacher(self.weak(x_unlabeled))
         hard_labels = logits_teacher.argmax(dim=-1)
         logits_x, logits_u = self.forward_together(self.strong(x_labeled), self.strong(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)

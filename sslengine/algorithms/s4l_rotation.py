@@ -18,10 +18,10 @@ from .base import Algorithm, StepResult
 
 
 class S4LRotation(Algorithm):
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
+    @classmethod
+    def heads(cls, model, config):
         width = model.head.in_features
-        self.attach("rotation_head", nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 4)))
+        return {"rotation_head": nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 4))}
 
     def rotated_views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each image's strong view turned by a random number of quarter turns, and that number."""

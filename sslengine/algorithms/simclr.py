@@ -38,9 +38,9 @@ class SimCLR(Algorithm):
     learns_representation = True
     has_classifier = False
 
-    def __init__(self, model, config, generator, num_unlabeled):
-        super().__init__(model, config, generator, num_unlabeled)
-        self.attach("projection", projection_head(model.head.in_features, config.projection_layers))
+    @classmethod
+    def heads(cls, model, config):
+        return {"projection": projection_head(model.head.in_features, config.projection_layers)}
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         strength = self.config.augment_strength
