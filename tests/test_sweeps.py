@@ -86,6 +86,7 @@ def test_four_points_on_a_local_ray_finish_under_one_sweep_and_a_failing_one_fai
 
 
 def test_a_sweep_that_cannot_reach_ray_marks_its_runs_failed_with_the_reason(store, monkeypatch):
+    pytest.importorskip("ray", reason="without Ray the command refuses before it tries to reach one")
     from sslengine import cli, sweeps
 
     def no_cluster(*args, **kwargs):
