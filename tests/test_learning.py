@@ -25,7 +25,7 @@ def supervised(runner):
 
 def test_fixmatch_beats_supervised_on_digits_with_two_labels_per_class(runner, supervised):
     fixmatch = final_test_acc(runner, algorithm="fixmatch")
-    # Measured at seed 0: supervised 0.81, FixMatch 0.95.
+    # Measured at seed 0 (2026-12-02): supervised 0.779, FixMatch 0.907 (0.961 and 0.969 on seeds 1 and 2).
     assert fixmatch >= 0.90
     assert fixmatch >= supervised + 0.10
 
@@ -36,9 +36,9 @@ def test_fixmatch_beats_supervised_on_digits_with_two_labels_per_class(runner, s
                                               ("fixmatch_simclr", 0.10)])
 def test_each_method_beats_supervised_on_digits_with_two_labels_per_class(runner, supervised, algorithm, margin):
     accuracy = final_test_acc(runner, algorithm=algorithm)
-    # Measured at seed 0 with each method's defaults: Pi-Model 0.915, Mean Teacher 0.907, FlexMatch 0.957,
-    # FreeMatch 0.954, Noisy Student 0.855, Meta Pseudo Labels 0.942, EnAET 0.924,
-    # FixMatch with SimCLR (variant U) 0.948.
+    # Measured at seed 0 with each method's defaults (2026-12-02): Pi-Model 0.918, Mean Teacher 0.902,
+    # FlexMatch 0.959, FreeMatch 0.957, Noisy Student 0.814, Meta Pseudo Labels 0.941, EnAET 0.907,
+    # FixMatch with SimCLR (variant U) 0.944; supervised 0.779.
     assert accuracy >= supervised + margin
 
 
