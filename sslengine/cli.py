@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import importlib.util
 import json
 import sys
@@ -17,6 +16,7 @@ from sqlalchemy.exc import DatabaseError
 from tqdm import tqdm
 
 from . import datasets, lessons, sweeps
+from .algorithms.base import Algorithm
 from .config import ALGORITHMS, FIELD_TYPES, ConfigError, RunConfig
 from .export import FORMATS, export, finite, run_summary
 from .runner import check, get_runner
@@ -28,8 +28,8 @@ RUN_FLAGS = {name: kind for name, kind in FIELD_TYPES.items()
              if kind is not bool and name not in ("algorithm", "lesson", "role")}
 
 
-# Fields whose default is None: RunConfig fills in the method's own value.
-PER_METHOD = {field.name for field in dataclasses.fields(RunConfig) if field.default is None}
+# Fields left None take the method's own value (Algorithm.defaults).
+PER_METHOD = set(Algorithm.defaults)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -47,6 +47,13 @@ class RunConfig:
     augment_strength: float = 1.0  # s, scaling every SimCLR view's magnitudes
     variant: str = "U"  # FixMatch with SimCLR: the contrastive loss on the unlabeled (U) or labeled (L) views
     finetune_mode: str = "full"  # fine-tuning a SimCLR run: "full", or "linear" (frozen features)
+    # Realistic settings (Oliver et al., 2018), for every method. mismatch: labeled and test data hold the
+    # first 60 % of the classes, and this share of the unlabeled data comes from the others (None: every class
+    # is labeled, as usual). imbalance: largest over smallest class, labeled and unlabeled, on an
+    # exponential profile. label_noise: the share of labeled samples given a random other class.
+    mismatch: float | None = None
+    imbalance: float = 1.0
+    label_noise: float = 0.0
     # Two-dimensional toy sets only.
     n_samples: int = 1000
     noise: float = 0.1
@@ -87,6 +94,10 @@ class RunConfig:
         _at_least("lambda_u", self.lambda_u, 0.0)
         _in_range("ema_decay", self.ema_decay, 0.0, 1.0)
         _in_range("noise", self.noise, 0.0, 1.0)
+        if self.mismatch is not None:
+            _in_range("mismatch", self.mismatch, 0.0, 1.0)
+        _in_range("imbalance", self.imbalance, 1.0, 100.0)
+        _in_range("label_noise", self.label_noise, 0.0, 0.9)
         _one_of("projection_layers", self.projection_layers, (2, 3))
         _in_range("augment_strength", self.augment_strength, 0.0, 2.0)
         _one_of("finetune_mode", self.finetune_mode, ("full", "linear"))

@@ -79,32 +79,73 @@ def load_split(config: RunConfig) -> Split:
         test_idx.append(members[:n_test])
         train_idx.append(members[n_test:])
 
+    known = known_classes(config, len(classes))
     labeled, unlabeled = _labeled_and_unlabeled(config, train_idx, rng)
-    test = np.sort(np.concatenate(test_idx))
-    return Split(x[labeled], y[labeled], x[unlabeled], y[unlabeled], x[test], y[test],
-                 num_classes=len(classes), kind=kind)
+    test = np.sort(np.concatenate(test_idx[:known]))
+    y_labeled = _noisy(config, y[labeled], known, rng)
+    return Split(x[labeled], y_labeled, x[unlabeled], y[unlabeled], x[test], y[test], num_classes=known,
+                 kind=kind)
 
 
 def _official_split(config: RunConfig, images: datasets.Images) -> Split:
     rng = np.random.default_rng(config.seed)
     members = [rng.permutation(np.flatnonzero(images.y_train == c)) for c in np.unique(images.y_train)]
+    known = known_classes(config, datasets.IMAGE_SETS[config.dataset].num_classes)
     labeled, unlabeled = _labeled_and_unlabeled(config, members, rng)
     x_unlabeled, y_unlabeled = images.x_train[unlabeled], images.y_train[unlabeled]
     if images.x_unlabeled is not None:
         x_unlabeled = np.concatenate([x_unlabeled, images.x_unlabeled])
         y_unlabeled = np.concatenate([y_unlabeled, np.full(len(images.x_unlabeled), -1)])
-    return Split(images.x_train[labeled], images.y_train[labeled], x_unlabeled, y_unlabeled, images.x_test,
-                 images.y_test, num_classes=datasets.IMAGE_SETS[config.dataset].num_classes, kind="image")
+    test = images.y_test < known
+    return Split(images.x_train[labeled], _noisy(config, images.y_train[labeled], known, rng), x_unlabeled,
+                 y_unlabeled, images.x_test[test], images.y_test[test], num_classes=known, kind="image")
+
+
+def known_classes(config: RunConfig, num_classes: int) -> int:
+    """How many classes (the first ones) the labeled and test data hold: all of them, or with `mismatch` 60 %
+    (Oliver et al.'s six of CIFAR-10's ten); the unlabeled data may hold the others, labeled there >= it."""
+    if config.mismatch is None:
+        return num_classes
+    if num_classes < 5:
+        raise ConfigError("mismatch", f"needs a dataset of 5 classes or more to hold some out; {config.dataset} "
+                                      f"has {num_classes}")
+    return round(0.6 * num_classes)
 
 
 def _labeled_and_unlabeled(config: RunConfig, members: list[np.ndarray], rng: np.random.Generator):
-    """The first `labels_per_class` of each class's shuffled training points are labeled, the rest unlabeled."""
-    smallest = min(len(m) for m in members)
+    """The first `labels_per_class` of each class's shuffled training points are labeled, the rest unlabeled.
+
+    With `imbalance` r, class c of C keeps r^(-c / (C - 1)) of its points, labeled and unlabeled alike (the
+    first class its all, the last 1 / r). With `mismatch` s, the labeled points come from the known classes,
+    and the unlabeled part, as large as the smaller of the known and unseen pools, is s unseen."""
+    if config.imbalance != 1:
+        shares = config.imbalance ** -(np.arange(len(members)) / max(len(members) - 1, 1))
+        members = [m[:max(2, round(len(m) * share))] for m, share in zip(members, shares)]
+        wanted = [max(1, round(config.labels_per_class * share)) for share in shares]
+    else:
+        wanted = [config.labels_per_class] * len(members)
+    known = known_classes(config, len(members))
+    smallest = min(len(m) - n for m, n in zip(members[:known], wanted))
     # At least one point per class must stay unlabeled, or there is nothing to learn from.
-    if config.labels_per_class > smallest - 1:
-        raise ConfigError("labels_per_class", f"must be at most {smallest - 1} for {config.dataset} with "
-                          f"these settings (its smallest class has {smallest} training points), "
-                          f"got {config.labels_per_class}")
-    labeled = np.concatenate([m[:config.labels_per_class] for m in members])
-    unlabeled = rng.permutation(np.concatenate([m[config.labels_per_class:] for m in members]))
-    return labeled, unlabeled
+    if smallest < 1:
+        most = config.labels_per_class - 1 + smallest
+        raise ConfigError("labels_per_class", f"must be at most {most} for {config.dataset} with these settings "
+                          f"(its smallest class has {most + 1} training points), got {config.labels_per_class}")
+    labeled = np.concatenate([m[:n] for m, n in zip(members[:known], wanted)])
+    rest = [m[n:] for m, n in zip(members[:known], wanted)]
+    if config.mismatch is None:
+        return labeled, rng.permutation(np.concatenate(rest))
+    seen, unseen = rng.permutation(np.concatenate(rest)), rng.permutation(np.concatenate(members[known:]))
+    size = min(len(seen), len(unseen))
+    n_unseen = round(config.mismatch * size)
+    return labeled, rng.permutation(np.concatenate([seen[:size - n_unseen], unseen[:n_unseen]]))
+
+
+def _noisy(config: RunConfig, labels: np.ndarray, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """The labels with a `label_noise` share of them, drawn at random, each replaced by another class."""
+    if not config.label_noise:
+        return labels
+    labels = labels.copy()
+    flipped = rng.choice(len(labels), round(config.label_noise * len(labels)), replace=False)
+    labels[flipped] = (labels[flipped] + rng.integers(1, num_classes, len(flipped))) % num_classes
+    return labels

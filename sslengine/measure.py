@@ -47,7 +47,8 @@ class Measurements:
         self.probe_x = method.weak(as_float(data.x_unlabeled[:config.probe_size]))  # one fixed weak view
         self.probe_target = data.y_unlabeled[:config.probe_size].cpu().numpy()
         self.snapshot_steps = snapshot_schedule(config.steps, config.max_snapshots, config.log_every)
-        known = data.y_unlabeled >= 0  # kNN votes need labels: STL-10's unlabeled split has none
+        # kNN votes need labels of the model's classes: STL-10's unlabeled split has none, mismatch holds some out
+        known = (data.y_unlabeled >= 0) & (data.y_unlabeled < data.num_classes)
         self.x_bank, self.y_bank = data.x_unlabeled[known], data.y_unlabeled[known]
         device = data.y_test.device
         self.test_sample = fixed_sample(len(data.y_test), EVAL_SAMPLE, config.seed, device)

@@ -37,17 +37,22 @@ def pseudo_label_stats(logits: np.ndarray, target: np.ndarray, threshold: float,
     """Mask rate and pseudo-label accuracy, of all argmax labels and of those passing the threshold.
 
     Accuracy of the passing ones is NaN when none pass. Samples with the label -1 (published without one)
-    count in the mask rate only.
+    count in the mask rate only, and so do those of a class the model has no output for (mismatch: a class
+    held out of the labeled data); of these, the share passing the threshold is `unseen_pass_rate`.
     """
     confidence, prediction = confidence_and_prediction(logits, temperature)
     passing = confidence >= threshold
-    known = target >= 0
+    known = (target >= 0) & (target < logits.shape[1])
     correct, known_passing = (prediction == target)[known], passing[known]
-    return {
+    stats = {
         "mask_rate": float(passing.mean()),
         "pseudo_label_acc": float(correct.mean()) if known.any() else float("nan"),
         "pseudo_label_acc_passing": float(correct[known_passing].mean()) if known_passing.any() else float("nan"),
     }
+    unseen = target >= logits.shape[1]
+    if unseen.any():
+        stats["unseen_pass_rate"] = float(passing[unseen].mean())
+    return stats
 
 
 def quantity_quality(logits: np.ndarray, target: np.ndarray, thresholds: np.ndarray,

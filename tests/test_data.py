@@ -43,3 +43,30 @@ def test_test_part_is_stratified():
 def test_more_labels_than_a_class_has_is_refused_with_the_limit():
     with pytest.raises(ConfigError, match=r"labels_per_class: must be at most 1\d\d for digits"):
         load_split(RunConfig(dataset="digits", labels_per_class=500))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 0.75, 1.0])
+def test_mismatch_holds_four_digits_out_of_the_labels_and_the_test_and_puts_the_share_in_the_unlabeled(share):
+    split = load_split(RunConfig(dataset="digits", mismatch=share))
+    assert split.num_classes == 6 and set(split.y_labeled) == set(range(6)) and set(split.y_test) == set(range(6))
+    unseen = (split.y_unlabeled >= 6).sum()
+    assert unseen == round(share * len(split.y_unlabeled))  # the same unlabeled size at every share
+    assert len(split.y_unlabeled) == len(load_split(RunConfig(dataset="digits", mismatch=0.5)).y_unlabeled)
+
+
+def test_imbalance_shrinks_each_class_on_an_exponential_profile_in_labeled_and_unlabeled_data():
+    balanced = load_split(RunConfig(dataset="digits", labels_per_class=10))
+    split = load_split(RunConfig(dataset="digits", labels_per_class=10, imbalance=10))
+    counts = np.bincount(split.y_unlabeled, minlength=10) + np.bincount(split.y_labeled, minlength=10)
+    full = np.bincount(balanced.y_unlabeled, minlength=10) + np.bincount(balanced.y_labeled, minlength=10)
+    expected = full * 10.0 ** -(np.arange(10) / 9)
+    assert np.all(np.abs(counts - expected) <= 1.5) and counts[0] / counts[-1] == pytest.approx(10, rel=0.15)
+    assert np.bincount(split.y_labeled).tolist() == [round(10 * 10 ** -(c / 9)) for c in range(10)]
+    assert np.array_equal(split.y_test, balanced.y_test)  # the test part stays balanced
+
+
+def test_label_noise_gives_that_share_of_labels_another_class():
+    clean = load_split(RunConfig(dataset="digits", labels_per_class=10))
+    noisy = load_split(RunConfig(dataset="digits", labels_per_class=10, label_noise=0.3))
+    assert np.array_equal(clean.x_labeled, noisy.x_labeled) and np.array_equal(clean.y_unlabeled, noisy.y_unlabeled)
+    assert (clean.y_labeled != noisy.y_labeled).sum() == 30 and noisy.y_labeled.max() < 10

@@ -38,6 +38,17 @@ def test_pseudo_label_stats_match_brute_force(probe, threshold, temperature):
     assert stats["pseudo_label_acc_passing"] == pytest.approx(correct_passing / passing)
 
 
+def test_unseen_classes_count_in_the_mask_rate_only_and_their_passing_share_is_logged():
+    logits = np.log(np.array([[0.9, 0.1], [0.6, 0.4], [0.05, 0.95], [0.97, 0.03], [0.5, 0.5]]))
+    target = np.array([0, 1, 1, 2, 3])  # classes 2 and 3: held out of the labels (mismatch)
+    stats = pseudo_label_stats(logits, target, threshold=0.8)
+    assert stats["mask_rate"] == pytest.approx(3 / 5)  # 0.9, 0.95, 0.97 pass
+    assert stats["pseudo_label_acc"] == pytest.approx(2 / 3)  # of the known three: 0 right, 1 wrong, 1 right
+    assert stats["pseudo_label_acc_passing"] == pytest.approx(1.0)
+    assert stats["unseen_pass_rate"] == pytest.approx(1 / 2)  # the 0.97 one passes, the 0.5 one does not
+    assert "unseen_pass_rate" not in pseudo_label_stats(logits[:3], target[:3], 0.8)
+
+
 def test_passing_accuracy_is_nan_when_nothing_passes(probe):
     logits, target = probe
     stats = pseudo_label_stats(logits, target, threshold=1.0, temperature=100.0)
