@@ -13,6 +13,7 @@ navigation = st.navigation([
             url_path="consistency"),
     st.Page("views/embeddings.py", title="Embeddings", icon=":material/bubble_chart:", url_path="embeddings"),
     st.Page("views/pipeline.py", title="SimCLR pipeline", icon=":material/conveyor_belt:", url_path="pipeline"),
+    st.Page("views/realistic.py", title="Realistic evaluation", icon=":material/report:", url_path="realistic"),
     st.Page("views/sweeps.py", title="Sweeps", icon=":material/grid_on:", url_path="sweeps"),
     st.Page("views/runs.py", title="Runs", icon=":material/table:", url_path="runs"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),

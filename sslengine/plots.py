@@ -21,6 +21,7 @@ LABELS = {
     "mask_rate": "mask rate (share passing)",
     "pseudo_label_acc": "pseudo-label accuracy, all",
     "pseudo_label_acc_passing": "pseudo-label accuracy, passing",
+    "unseen_pass_rate": "unseen-class samples passing",
     "loss": "loss", "loss_x": "labeled loss", "loss_u": "unlabeled loss",
     "knn_acc": "kNN accuracy", "linear_probe_acc": "linear probe accuracy",
 }
@@ -28,7 +29,7 @@ LABELS = {
 SHARES = {"test_acc", "student_test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing", "knn_acc",
           "linear_probe_acc"}
 KEY_COLORS = {"test_acc": "#0072B2", "student_test_acc": "#56B4E9", "mask_rate": "#E69F00",
-              "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73"}
+              "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73", "unseen_pass_rate": "#D55E00"}
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)
 
 
@@ -178,6 +179,23 @@ def class_thresholds(scalars: pd.DataFrame, tau: float) -> go.Figure:
     figure.add_hline(y=tau, line_dash="dash", annotation_text=f"fixed tau {tau:.2f}")
     return _layout(figure, "Per-class thresholds over steps", "class-thresholds", xaxis_title="step",
                    yaxis_range=[0, 1.02], legend=dict(orientation="v", x=1.02, y=1))
+
+
+def by_share(table: pd.DataFrame, key: str, title: str, colors: dict[str, str], flat: str | None = None,
+             percent: bool = False) -> go.Figure:
+    """One line per method of `key` against the mismatch share (columns method, share, key); the method
+    `flat`, trained once for every share, as a dashed level line."""
+    figure = go.Figure()
+    for method, rows in table.groupby("method", sort=False):
+        if method == flat:
+            figure.add_hline(y=rows[key].iloc[0], line_dash="dash", line_color=colors.get(method),
+                             annotation_text=f"{method}: {rows[key].iloc[0]:.3f}")
+            continue
+        figure.add_trace(go.Scatter(x=rows.share, y=rows[key], name=method, mode="lines+markers",
+                                    line_color=colors.get(method)))
+    return _layout(figure, title, f"by-share-{key}", xaxis=dict(title="share of unseen-class samples in the "
+                                                                     "unlabeled data", range=[-0.03, 1.03]),
+                   yaxis=dict(tickformat=".0%" if percent else None))
 
 
 def accuracy_by_class(counts: np.ndarray, title: str) -> go.Figure:

@@ -627,10 +627,12 @@ def test_a_session_may_keep_only_a_few_runs_waiting(page_store, monkeypatch):
     monkeypatch.setenv("SSL_EXPLORER_MAX_TRAINING", "1")
     monkeypatch.setenv("SSL_EXPLORER_MAX_QUEUED", "1")
     app = open_page("views/threshold.py")
+    app.session_state["role"] = "student"  # the instructor's sessions are not held to it
     for _ in range(3):
         app = submit(app, "threshold-form", dataset="moons", steps=300)
     assert len(page_store.list_runs()) == 2  # one trains, one waits; the third is refused
-    assert any("queue: this session has 1 run waiting and may keep at most 1" in error.value for error in app.error)
+    assert any("queue: this session has 1 run waiting, asks for 1 more and may keep at most 1" in error.value
+               for error in app.error)
     for run in page_store.list_runs():
         get_runner(page_store.url).stop(run.id)
 
@@ -700,3 +702,26 @@ def test_the_page_sends_to_mlflow_only_at_allowed_servers_and_requests_nothing_e
     assert "experiments" not in {row[0] for row in page_store.engine.connect().exec_driver_sql(
         "SELECT name FROM sqlite_master WHERE type='table'")}
     assert page_store.get_run(run_id).status == "finished"
+
+
+def test_realistic_page_sweeps_the_mismatch_share_from_its_button_and_shows_both_sections(page_store, monkeypatch):
+    app = open_page("views/realistic.py")
+    assert not app.exception and any("No sweep yet" in info.value for info in app.info)
+    app = submit(app, "mismatch-form", steps=30, third="pseudo_label")
+    runs = page_store.list_runs()
+    assert len(runs) == 11 and {run.config.mismatch for run in runs} == {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert sum(run.algorithm == "supervised" for run in runs) == 1 and len({run.config.group for run in runs}) == 1
+    app = submit(app, "imbalance-form", steps=30, imbalance=10.0)
+    for run in page_store.list_runs():
+        get_runner(page_store.url).wait(run.id)
+    assert {run.status for run in page_store.list_runs()} == {"finished"}
+    app.run()
+    assert not app.exception and not app.error
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert "Test accuracy against the mismatch share" in titles
+    assert any(title.startswith("Unseen-class samples passing") for title in titles)
+    assert sum(": passing pseudo-labels by class (" in title for title in titles) == 3
+    assert sum(title == "Per-class thresholds over steps" for title in titles) == 2  # FlexMatch, FreeMatch
+    table = app.dataframe[0].value
+    assert len(table) == 11 and set(table.method) == {"Supervised", "FixMatch", "Pseudo-Label"}
+    assert table[table.method == "FixMatch"]["unseen passing"].notna().sum() == 4  # all shares but 0

@@ -105,6 +105,10 @@ GLOSSARY = {
            "(1 - alpha) times the trained ones; alpha near 1 is a slow, smooth average",
     "nt-xent": "NT-Xent: SimCLR's loss, a softmax over cosine similarities divided by T in which each view must "
                "pick out the other view of its own image among all views of the batch",
+    "mismatch": "mismatch share s: the share of the unlabeled data drawn from classes the labeled and test data "
+                "do not hold (here the last four digits); every such sample that passes tau trains on a wrong label",
+    "imbalance": "imbalance ratio r: the largest class over the smallest, labeled and unlabeled alike; class c of "
+                 "C keeps r^(-c/(C-1)) of its samples",
     "knn": "kNN accuracy: each test image takes the majority class of its 20 nearest train images in the "
            "embedding (cosine); the labels are a monitor, never trained on",
 }
@@ -375,14 +379,18 @@ def check_mlflow_uri(uri: str) -> str:
 
 
 def check_session_queue(new: int):
-    """A browser session may keep at most $SSL_EXPLORER_MAX_QUEUED (default 4) runs waiting: a class pressing
-    Start again and again would otherwise pile work up."""
+    """A student's session may keep at most $SSL_EXPLORER_MAX_QUEUED (default 4) runs waiting: a class pressing
+    Start again and again would otherwise pile work up. The instructor's sweeps (the Realistic evaluation
+    page's eleven runs) are not held to it."""
+    if role() != "student":
+        return
     limit = int(os.environ.get(MAX_QUEUED_ENV, "4"))
     mine = st.session_state.get("started-runs", [])
     waiting = [run.id for run in store().list_runs() if run.id in mine and run.status == "queued"]
     if len(waiting) + new > limit:
-        raise ConfigError("queue", f"this session has {len(waiting)} run{'s' * (len(waiting) != 1)} waiting and "
-                                   f"may keep at most {limit}: stop one in the sidebar, or wait for it to start")
+        raise ConfigError("queue", f"this session has {len(waiting)} run{'s' * (len(waiting) != 1)} waiting, asks "
+                                   f"for {new} more and may keep at most {limit}: stop one in the sidebar, or wait "
+                                   "for it to start")
 
 
 def remember(run_ids: list[str]) -> list[str]:

@@ -63,9 +63,10 @@ picked = common.choose_run(ALGORITHMS, "threshold-run",
 
 
 def live_curves(run: RunRecord, scalars: pd.DataFrame):
-    ema = "student_test_acc" in set(scalars.key)
+    ema, unseen = ("student_test_acc" in set(scalars.key)), ("unseen_pass_rate" in set(scalars.key))
     curves = plots.curves_over_steps(
-        scalars, ["test_acc", *["student_test_acc"] * ema, "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing"],
+        scalars, ["test_acc", *["student_test_acc"] * ema, "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing",
+                  *["unseen_pass_rate"] * unseen],
         "Test accuracy, mask rate and pseudo-label accuracy over steps",
         names={"test_acc": "test accuracy, EMA model"} if ema else None)
     if ema:
@@ -108,17 +109,22 @@ def what_if(run_id: str, was_live: bool):
     arrays = common.snapshot(store.url, run_id, step)
     logits, target = arrays["logits"], arrays["target"]
     stats = pseudo_label_stats(logits, target, threshold, temperature)
-    a, b, c = st.columns(3)
-    a.metric("Share passing", f"{stats['mask_rate']:.1%}")
-    b.metric("Accuracy of those passing", "-" if np.isnan(stats["pseudo_label_acc_passing"])
-             else f"{stats['pseudo_label_acc_passing']:.1%}")
-    c.metric("Accuracy of all argmax labels", f"{stats['pseudo_label_acc']:.1%}")
+    columns = st.columns(4 if "unseen_pass_rate" in stats else 3)
+    columns[0].metric("Share passing", f"{stats['mask_rate']:.1%}")
+    columns[1].metric("Accuracy of those passing", "-" if np.isnan(stats["pseudo_label_acc_passing"])
+                      else f"{stats['pseudo_label_acc_passing']:.1%}")
+    columns[2].metric("Accuracy of all argmax labels", f"{stats['pseudo_label_acc']:.1%}")
+    if "unseen_pass_rate" in stats:  # mismatch: classes held out of the labels, which no pseudo-label can be
+        columns[3].metric("Unseen-class samples passing", f"{stats['unseen_pass_rate']:.1%}",
+                          help="samples of the classes held out of the labeled data: every one that passes is "
+                               "trained on a wrong label")
     a, b, c = common.chart_columns(3)
     common.chart(a, plots.quantity_quality_curve(logits, target, threshold, temperature), key="qq")
     common.chart(b, plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
     confidence, prediction = confidence_and_prediction(logits, temperature)
     passing = confidence >= threshold
-    counts = confusion(target[passing], prediction[passing], logits.shape[1])
+    seen = passing & (target < logits.shape[1])  # the confusion has rows for the model's classes only
+    counts = confusion(target[seen], prediction[seen], logits.shape[1])
     common.chart(c, plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passing.sum()} of {len(passing)}"),
                    key="confusion")
     common.chart(st, plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
