@@ -198,6 +198,15 @@ def by_share(table: pd.DataFrame, key: str, title: str, colors: dict[str, str], 
                    yaxis=dict(tickformat=".0%" if percent else None))
 
 
+def confidence_weights(confidence: np.ndarray, weights: np.ndarray, tau: float, title: str) -> go.Figure:
+    """A pseudo-label's weight in the loss against its confidence (SoftMatch's), beside a fixed tau's 0/1 mask."""
+    figure = go.Figure([go.Scatter(x=confidence, y=weights, name="SoftMatch weight", mode="lines"),
+                        go.Scatter(x=confidence, y=(confidence >= tau).astype(float), name=f"FixMatch, tau {tau:g}",
+                                   mode="lines", line_dash="dash")])
+    return _layout(figure, title, "confidence-weights", xaxis_title="confidence max q",
+                   yaxis=dict(title="weight in the loss", range=[0, 1.05]))
+
+
 def accuracy_by_class(counts: np.ndarray, title: str) -> go.Figure:
     """From counts[true, pseudo-label]: the share of each pseudo-label class that is right, and how many."""
     given = counts.sum(axis=0)

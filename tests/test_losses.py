@@ -339,3 +339,30 @@ def test_fixmatch_simclr_adds_nt_xent_between_the_weak_and_strong_views_of_its_v
     pair = torch.cat([e[4:12], e[12:20]] if variant == "U" else [e[:4], e[20:]])
     z_weak, z_strong = method.model.projection(pair).chunk(2)  # one BatchNorm batch, as SimCLR's
     assert terms["loss_contrastive"].item() == pytest.approx(nt_xent(z_weak, z_strong, 0.2).item(), rel=1e-5)
+
+
+def test_softmatch_aligns_to_uniform_and_weighs_by_a_truncated_gaussian_by_hand():
+    from sslengine.algorithms.freematch import MOMENTUM as m
+    method = digits_method("softmatch")
+    q = torch.tensor([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.8, 0.1] + [0.0] * 7, [0.4, 0.3, 0.3] + [0.0] * 7])
+    q = (q + 0.01) / (q + 0.01).sum(dim=1, keepdim=True)
+    aligned = method.align(q)
+    p_bar = m * torch.full((10,), 0.1) + (1 - m) * q.mean(dim=0)
+    by_hand = (q / p_bar) / (q / p_bar).sum(dim=1, keepdim=True)
+    assert torch.allclose(aligned, by_hand, atol=1e-6)
+    weights, monitors = method.mask(aligned, torch.arange(3))
+    c = aligned.max(dim=1).values
+    mu = m * 0.1 + (1 - m) * c.mean()
+    var = m * 1.0 + (1 - m) * c.var(unbiased=True)
+    for b in range(3):
+        expected = 1.0 if c[b] >= mu else math.exp(-((c[b] - mu) ** 2) / (2 * var / 4))
+        assert weights[b].item() == pytest.approx(float(expected), rel=1e-5)
+    assert monitors["softmatch_mu"].item() == pytest.approx(float(mu)) and 0 < weights.min() <= weights.max() <= 1
+
+
+def test_softmatch_keeps_every_pseudo_label_with_a_weight_in_its_loss():
+    method = digits_method("softmatch")
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert result.loss.item() == pytest.approx((result.terms["loss_x"] + result.terms["loss_u"]).item(), rel=1e-6)
+    assert result.terms["loss_u"].item() > 0 and 0 < float(result.monitors["mean_weight"]) <= 1

@@ -355,6 +355,17 @@ def test_adaptive_threshold_runs_show_each_classes_threshold_over_steps(page_sto
     assert "Accuracy of the passing pseudo-labels, by class" in charts
 
 
+def test_a_softmatch_run_draws_its_weight_against_confidence_from_its_last_logged_mean_and_spread(page_store):
+    run_id = run_to_end(page_store, algorithm="softmatch")
+    app = open_page("views/threshold.py")
+    assert not app.exception
+    (chart,) = [json.loads(c.proto.spec) for c in app.get("plotly_chart")
+                if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("Weight against confidence")]
+    final = page_store.final_scalars(run_id)
+    assert f"mean {final['softmatch_mu']:.2f}, sigma {final['softmatch_sigma']:.2f}" in chart["layout"]["title"]["text"]
+    assert [trace["name"] for trace in chart["data"]] == ["SoftMatch weight", "FixMatch, tau 0.95"]
+
+
 def test_compare_lays_a_simclr_run_beside_a_classifier(page_store):
     """A SimCLR run stores embeddings, not logits: Compare draws its curves and what-if for the others."""
     simclr = run_to_end(page_store, algorithm="simclr", batch_size=64)

@@ -10,7 +10,7 @@ from sslengine.probes import confidence_and_prediction, confusion
 from sslengine.store import RunRecord
 
 MISMATCH, IMBALANCE = "mismatch-form", "imbalance-form"
-THIRD = {"flexmatch": "FlexMatch", "freematch": "FreeMatch", "pseudo_label": "Pseudo-Label",
+THIRD = {"flexmatch": "FlexMatch", "freematch": "FreeMatch", "softmatch": "SoftMatch", "pseudo_label": "Pseudo-Label",
          "mean_teacher": "Mean Teacher"}
 NAMES = {"supervised": "Supervised", "fixmatch": "FixMatch", **THIRD}
 ADAPTIVE = ("fixmatch", "flexmatch", "freematch")  # the imbalance section: a fixed threshold, then two that adapt

@@ -3,16 +3,18 @@ questions of its stored probe logits."""
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from views import _common as common
 from sslengine import plots
+from sslengine.algorithms.softmatch import softmatch_weights
 from sslengine.config import DATASETS, RunConfig
 from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats
 from sslengine.store import RunRecord
 
 FORM = "threshold-form"
 ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch",
-              "freematch": "FreeMatch"}
+              "freematch": "FreeMatch", "softmatch": "SoftMatch"}
 
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "
@@ -78,6 +80,17 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
         left, right = common.chart_columns(2)
         common.chart(left, curves, key="curves")
         common.chart(right, plots.class_thresholds(scalars, run.config.threshold), key="class-thresholds")
+    elif "softmatch_mu" in set(scalars.key):  # SoftMatch: a weight for every pseudo-label instead of a mask
+        left, right = common.chart_columns(2)
+        common.chart(left, curves, key="curves")
+        last = scalars[scalars.step == scalars.step.max()].set_index("key").value
+        confidence = torch.linspace(0, 1, 201)
+        weights = softmatch_weights(confidence, torch.tensor(last["softmatch_mu"]),
+                                    torch.tensor(last["softmatch_sigma"] ** 2))
+        common.chart(right, plots.confidence_weights(
+            confidence.numpy(), weights.numpy(), run.config.threshold,
+            f"Weight against confidence at step {scalars.step.max()} (mean {last['softmatch_mu']:.2f}, "
+            f"sigma {last['softmatch_sigma']:.2f})"), key="confidence-weights")
     else:
         common.chart(st, curves, key="curves")
 

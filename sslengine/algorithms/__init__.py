@@ -14,6 +14,7 @@ from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
 from .s4l_rotation import S4LRotation
 from .simclr import SimCLR
+from .softmatch import SoftMatch
 from .supervised import Supervised
 
 ALGORITHMS = {
@@ -25,6 +26,7 @@ ALGORITHMS = {
     "mean_teacher": MeanTeacher,
     "flexmatch": FlexMatch,
     "freematch": FreeMatch,
+    "softmatch": SoftMatch,
     "s4l_rotation": S4LRotation,
     "noisy_student": NoisyStudent,
     "meta_pseudo_labels": MetaPseudoLabels,

@@ -2,7 +2,8 @@
 
 loss = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u 1[max q_u >= tau] CE(argmax q_u, f(strong(x_u))),
 q_u = softmax(f(weak(x_u)) / T)
-Its family (FlexMatch, FreeMatch) changes only `mask`: which pseudo-labels count, and the state that keeps.
+Its family changes only `mask` (which pseudo-labels count, or how much: FlexMatch, FreeMatch, SoftMatch) and
+`align` (the predictions' marginal before labelling: SoftMatch), and the state these keep.
 """
 import torch
 import torch.nn.functional as F
@@ -30,11 +31,17 @@ class FixMatch(Algorithm):
     def unlabeled_loss(self, logits_weak, logits_strong, unlabeled_index) -> tuple[torch.Tensor, dict]:
         """The strong view trained on the weak view's hard labels where `mask` lets them count; the mask's
         monitors."""
-        q = (logits_weak.detach() / self.config.temperature).softmax(dim=-1)
+        q = self.align((logits_weak.detach() / self.config.temperature).softmax(dim=-1))
         mask, monitors = self.mask(q, unlabeled_index)
         return masked_cross_entropy(logits_strong, q.max(dim=-1).indices, mask), monitors
 
+    def align(self, q: torch.Tensor) -> torch.Tensor:
+        """The predictions the pseudo-labels are read from, their marginal aligned where a method does so.
+        FixMatch: q as it is."""
+        return q
+
     def mask(self, q: torch.Tensor, unlabeled_index: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """1 where the pseudo-label argmax q counts, 0 where it does not, and what to log of the rule's state.
+        """1 where the pseudo-label argmax q counts, 0 where it does not (or a weight between), and what to log
+        of the rule's state.
         `unlabeled_index` names the samples, for rules that remember each one. FixMatch: max q >= tau."""
         return (q.max(dim=-1).values >= self.config.threshold).float(), {}

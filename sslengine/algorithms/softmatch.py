@@ -1,0 +1,45 @@
+"""SoftMatch (Chen et al., 2023): no pseudo-label is dropped; each is weighed by a truncated Gaussian of its
+confidence, whose mean and variance follow the batches, after aligning the predictions to a uniform marginal.
+
+q_u      = normalize(p_u * u / p_bar),  p_bar <- m p_bar + (1 - m) mean_b p_b,  u = 1 / C  (uniform alignment)
+mu_t     <- m mu_t + (1 - m) mean_b max q_b,  sigma_t^2 <- m sigma_t^2 + (1 - m) var_b max q_b
+w(q_u)   = exp(-(max q_u - mu_t)^2 / (2 sigma_t^2 / 4))  if max q_u < mu_t,  else 1      (USB's n_sigma = 2)
+loss     = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u w(q_u) CE(argmax q_u, f(strong(u)))
+The threshold tau plays no part in the loss (the mask rate is still logged against it, for comparison).
+"""
+import math
+
+import torch
+
+from .fixmatch import FixMatch
+from .freematch import MOMENTUM  # the paper's 0.999 suits a million steps, as FreeMatch's does
+
+N_SIGMA = 2  # the weight's width: sigma_t / N_SIGMA
+
+
+def softmatch_weights(confidence: torch.Tensor, mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """w: 1 at or above the mean confidence mu, a Gaussian fall-off of variance var / N_SIGMA^2 below it."""
+    return torch.exp(-(confidence - mu).clamp(max=0) ** 2 / (2 * var / N_SIGMA ** 2))
+
+
+class SoftMatch(FixMatch):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.p_bar = self.mu = self.var = None  # 1/C, 1/C and 1, set at the first step when C is known
+
+    def align(self, q):
+        if self.p_bar is None:
+            num_classes = q.shape[1]
+            self.p_bar = torch.full((num_classes,), 1 / num_classes, device=q.device)
+            self.mu, self.var = torch.tensor(1 / num_classes, device=q.device), torch.tensor(1.0, device=q.device)
+        self.p_bar = MOMENTUM * self.p_bar + (1 - MOMENTUM) * q.mean(dim=0)
+        aligned = q / self.p_bar / q.shape[1]
+        return aligned / aligned.sum(dim=-1, keepdim=True)
+
+    def mask(self, q, unlabeled_index):
+        confidence = q.max(dim=-1).values
+        self.mu = MOMENTUM * self.mu + (1 - MOMENTUM) * confidence.mean()
+        self.var = MOMENTUM * self.var + (1 - MOMENTUM) * confidence.var(unbiased=True)
+        weights = softmatch_weights(confidence, self.mu, self.var)
+        return weights, {"softmatch_mu": self.mu, "softmatch_sigma": math.sqrt(float(self.var)),
+                         "mean_weight": weights.mean()}
