@@ -238,3 +238,33 @@ def login(browser, url: str, secret: str):
     page.get_by_text("Click a column header to sort").wait_for(timeout=60_000)
     page.wait_for_load_state("networkidle")
     return page
+
+
+def test_the_realistic_page_trains_its_sweep_and_imbalance_runs_from_its_buttons_and_fills_both_sections(
+        browser, tmp_path):
+    path = tmp_path / "runs.db"
+    with serve(path) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 3000})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{url}/realistic")
+        page.get_by_role("button", name="Sweep the share").wait_for(timeout=60_000)
+        page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps per run").locator("input").fill("30")
+        page.get_by_role("button", name="Sweep the share").click()
+        page.get_by_text("of 11 runs finished").wait_for(timeout=60_000)  # a second press too soon can be lost
+        page.get_by_text("Train the three", exact=True).click()
+        page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps").nth(1).locator("input").fill("30")
+        page.get_by_role("button", name="Train FixMatch, FlexMatch and FreeMatch").click()
+        page.get_by_text("11 of 11 runs finished").wait_for(timeout=240_000)
+        store = Store(str(path))
+        deadline = time.monotonic() + 120
+        while any(run.status != "finished" for run in store.list_runs()) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert len(store.list_runs()) == 14 and {run.status for run in store.list_runs()} == {"finished"}
+        for title in ("Test accuracy against the mismatch share", "Unseen-class samples passing",
+                      "FreeMatch: passing pseudo-labels by class"):
+            page.wait_for_function("""title => [...document.querySelectorAll('.js-plotly-plot')].some(chart =>
+                chart.layout && String(chart.layout.title.text).includes(title) && chart._fullData.length)""",
+                                   arg=title, timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0 and not errors
+        page.close()
