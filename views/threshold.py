@@ -91,6 +91,9 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
             confidence.numpy(), weights.numpy(), run.config.threshold,
             f"Weight against confidence at step {scalars.step.max()} (mean {last['softmatch_mu']:.2f}, "
             f"sigma {last['softmatch_sigma']:.2f})"), key="confidence-weights")
+        right.caption("SoftMatch trains on every pseudo-label, weighed by w = exp(-(max q - mu)^2 / (2 sigma^2 / 4)) "
+                      "below the running mean confidence mu and 1 above it, after aligning the predictions to a "
+                      "uniform class marginal: none is dropped, the doubtful ones count less.")
     else:
         common.chart(st, curves, key="curves")
 
