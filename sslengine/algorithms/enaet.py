@@ -8,7 +8,8 @@ a small head decoding the map from both embeddings, as in AutoEncoding Transform
 target and gets no gradient. EnAET ensembles several transformation families on top of MixMatch; here one
 family (affine) on top of plain supervised training, to show the auxiliary task itself.
 
-Digits, 2 labels per class, seed 0: 0.924 (supervised 0.809); without the transformation term 0.868.
+Digits, 2 labels per class: 0.913 +- 0.004 over seeds 0-2 against supervised 0.800 (2026-12-02); when
+lambda_u was chosen, 0.924 at seed 0 and 0.868 there without the transformation term.
 """
 import torch
 import torch.nn.functional as F
