@@ -23,7 +23,7 @@ from sslengine.runner import Runner
 from sslengine.store import Store
 
 METHODS = ("supervised", "pseudo_label", "entmin", "fixmatch", "pi_model", "mean_teacher", "flexmatch",
-           "freematch", "softmatch", "s4l_rotation", "noisy_student", "meta_pseudo_labels", "enaet")
+           "freematch", "softmatch", "adamatch", "s4l_rotation", "noisy_student", "meta_pseudo_labels", "enaet")
 
 
 def sklearn_reference(model, config: RunConfig) -> tuple[float, float]:

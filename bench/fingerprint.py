@@ -20,8 +20,8 @@ from sslengine.config import RunConfig
 from sslengine.runner import Runner
 from sslengine.store import Store
 
-METHODS = ("fixmatch", "flexmatch", "freematch", "softmatch", "fixmatch_simclr:U", "fixmatch_simclr:L", "supervised",
-           "pseudo_label", "entmin", "pi_model", "mean_teacher", "s4l_rotation", "noisy_student",
+METHODS = ("fixmatch", "flexmatch", "freematch", "softmatch", "adamatch", "fixmatch_simclr:U", "fixmatch_simclr:L",
+           "supervised", "pseudo_label", "entmin", "pi_model", "mean_teacher", "s4l_rotation", "noisy_student",
            "meta_pseudo_labels", "enaet", "pipeline")
 
 

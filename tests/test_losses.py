@@ -346,11 +346,11 @@ def test_softmatch_aligns_to_uniform_and_weighs_by_a_truncated_gaussian_by_hand(
     method = digits_method("softmatch")
     q = torch.tensor([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.8, 0.1] + [0.0] * 7, [0.4, 0.3, 0.3] + [0.0] * 7])
     q = (q + 0.01) / (q + 0.01).sum(dim=1, keepdim=True)
-    aligned = method.align(q)
+    aligned = method.align(q, None)
     p_bar = m * torch.full((10,), 0.1) + (1 - m) * q.mean(dim=0)
     by_hand = (q / p_bar) / (q / p_bar).sum(dim=1, keepdim=True)
     assert torch.allclose(aligned, by_hand, atol=1e-6)
-    weights, monitors = method.mask(aligned, torch.arange(3))
+    weights, monitors = method.mask(aligned, torch.arange(3), None)
     c = aligned.max(dim=1).values
     mu = m * 0.1 + (1 - m) * c.mean()
     var = m * 1.0 + (1 - m) * c.var(unbiased=True)
@@ -366,3 +366,20 @@ def test_softmatch_keeps_every_pseudo_label_with_a_weight_in_its_loss():
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
     assert result.loss.item() == pytest.approx((result.terms["loss_x"] + result.terms["loss_u"]).item(), rel=1e-6)
     assert result.terms["loss_u"].item() > 0 and 0 < float(result.monitors["mean_weight"]) <= 1
+
+
+def test_adamatch_aligns_to_the_labeled_marginal_and_thresholds_relative_to_labeled_confidence_by_hand():
+    from sslengine.algorithms.freematch import MOMENTUM as m
+    method = digits_method("adamatch", threshold=0.9)
+    p_l = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    q = torch.tensor([[0.5, 0.5], [0.95, 0.05], [0.3, 0.7], [0.8, 0.2]])
+    aligned = method.align(q, p_l)
+    p_bar_l = m * 0.5 + (1 - m) * p_l.mean(dim=0)
+    p_bar_u = m * 0.5 + (1 - m) * q.mean(dim=0)
+    by_hand = q * p_bar_l / p_bar_u
+    assert torch.allclose(aligned, by_hand / by_hand.sum(dim=1, keepdim=True), atol=1e-6)
+    mask, monitors = method.mask(aligned, torch.arange(4), p_l)
+    cutoff = 0.9 * (0.9 + 0.6 + 0.8) / 3  # tau times the labeled batch's mean confidence: 0.69
+    assert monitors["relative_threshold"].item() == pytest.approx(cutoff)
+    assert mask.tolist() == [float(c >= cutoff) for c in aligned.max(dim=1).values.tolist()]
+    assert mask.tolist() == [0.0, 1.0, 1.0, 1.0]  # 0.5 fails though FixMatch's 0.9 would drop 0.7 and 0.8 too

@@ -10,8 +10,8 @@ from sslengine.probes import confidence_and_prediction, confusion
 from sslengine.store import RunRecord
 
 MISMATCH, IMBALANCE = "mismatch-form", "imbalance-form"
-THIRD = {"flexmatch": "FlexMatch", "freematch": "FreeMatch", "softmatch": "SoftMatch", "pseudo_label": "Pseudo-Label",
-         "mean_teacher": "Mean Teacher"}
+THIRD = {"flexmatch": "FlexMatch", "freematch": "FreeMatch", "softmatch": "SoftMatch", "adamatch": "AdaMatch",
+         "pseudo_label": "Pseudo-Label", "mean_teacher": "Mean Teacher"}
 NAMES = {"supervised": "Supervised", "fixmatch": "FixMatch", **THIRD}
 ADAPTIVE = ("fixmatch", "flexmatch", "freematch")  # the imbalance section: a fixed threshold, then two that adapt
 
@@ -76,7 +76,8 @@ def show_mismatch(group: str):
         st.info("Waiting for the first run to finish.")
         return
     table["method"] = table.method.map(NAMES)
-    colors = dict(zip(NAMES.values(), plots.RUN_COLORS))
+    colors = dict(zip(["Supervised", "FixMatch", *sorted(set(table.method) - {"Supervised", "FixMatch"})],
+                      plots.RUN_COLORS))
     left, right = common.chart_columns(2)
     common.chart(left, plots.by_share(table, "test_acc", "Test accuracy against the mismatch share", colors,
                                       flat="Supervised"), key="mismatch-accuracy")

@@ -14,7 +14,7 @@ from sslengine.store import RunRecord
 
 FORM = "threshold-form"
 ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch",
-              "freematch": "FreeMatch", "softmatch": "SoftMatch"}
+              "freematch": "FreeMatch", "softmatch": "SoftMatch", "adamatch": "AdaMatch"}
 
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "

@@ -1,4 +1,5 @@
 """One file per method; this table maps the names used by the config, the CLI and the pages."""
+from .adamatch import AdaMatch
 from .distill import Distill
 from .enaet import EnAET
 from .entmin import EntMin
@@ -27,6 +28,7 @@ ALGORITHMS = {
     "flexmatch": FlexMatch,
     "freematch": FreeMatch,
     "softmatch": SoftMatch,
+    "adamatch": AdaMatch,
     "s4l_rotation": S4LRotation,
     "noisy_student": NoisyStudent,
     "meta_pseudo_labels": MetaPseudoLabels,

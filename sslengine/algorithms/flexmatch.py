@@ -25,7 +25,7 @@ class FlexMatch(FixMatch):
         super().__init__(*args, **kwargs)
         self.latest_passing = None  # per unlabeled sample, allocated on the data's device at the first step
 
-    def mask(self, q, unlabeled_index):
+    def mask(self, q, unlabeled_index, p_l):
         if self.latest_passing is None:
             self.latest_passing = torch.full((self.num_unlabeled,), UNSEEN, device=q.device)
         confidence, labels = q.max(dim=-1)

@@ -26,7 +26,7 @@ class FreeMatch(FixMatch):
         super().__init__(*args, **kwargs)
         self.global_tau = self.class_p = None  # both 1/C, set at the first step when C is known
 
-    def mask(self, q, unlabeled_index):
+    def mask(self, q, unlabeled_index, p_l):
         if self.global_tau is None:
             num_classes = q.shape[1]
             self.global_tau = torch.tensor(1 / num_classes, device=q.device)

@@ -7,7 +7,8 @@ random rotation per step rather than all four: the same expectation at a quarter
 Two choices for 8x8 digits: rotating weak views leaves a shortcut (where the ink sits tells the rotation:
 97 % rotation accuracy) and the features it teaches hurt (0.76-0.79 at seed 0, supervised 0.809); strong
 views and an MLP head close it, to 0.816 +- 0.015 over seeds 0-2 against supervised 0.800 +- 0.017
-(2026-12-02; 0.805 against 0.779 at seed 0): level with supervised, not above it. Rotation is a weak pretext on 8x8 digits.
+(2026-12-02; 0.805 against 0.779 at seed 0): level with supervised, not above it. Rotation is a weak
+pretext on 8x8 digits.
 """
 import torch
 import torch.nn.functional as F

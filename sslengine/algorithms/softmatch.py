@@ -27,7 +27,7 @@ class SoftMatch(FixMatch):
         super().__init__(*args, **kwargs)
         self.p_bar = self.mu = self.var = None  # 1/C, 1/C and 1, set at the first step when C is known
 
-    def align(self, q):
+    def align(self, q, p_l):
         if self.p_bar is None:
             num_classes = q.shape[1]
             self.p_bar = torch.full((num_classes,), 1 / num_classes, device=q.device)
@@ -36,7 +36,7 @@ class SoftMatch(FixMatch):
         aligned = q / self.p_bar / q.shape[1]
         return aligned / aligned.sum(dim=-1, keepdim=True)
 
-    def mask(self, q, unlabeled_index):
+    def mask(self, q, unlabeled_index, p_l):
         confidence = q.max(dim=-1).values
         self.mu = MOMENTUM * self.mu + (1 - MOMENTUM) * confidence.mean()
         self.var = MOMENTUM * self.var + (1 - MOMENTUM) * confidence.var(unbiased=True)
