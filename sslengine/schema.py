@@ -94,7 +94,7 @@ def create_or_migrate(conn: Connection, url: str):
             conn.execute(CreateIndex(index, if_not_exists=True))
     version = conn.execute(select(func.max(schema.c.version))).scalar()
     if version is None:  # a new store, or one from before versions (the same tables as version 1)
-        version = 1 if existed else SCHEMA_VERSION
+        version = _version_of_columns(conn) if existed else SCHEMA_VERSION
         conn.execute(insert(schema).values(version=version))
     if version > SCHEMA_VERSION:
         raise ConfigError("store", f"{url} has schema version {version}, newer than this "
@@ -103,3 +103,14 @@ def create_or_migrate(conn: Connection, url: str):
         for statement in MIGRATIONS[step]:
             conn.execute(text(statement))
         conn.execute(update(schema).values(version=step))
+
+
+def _version_of_columns(conn: Connection) -> int:
+    """The version of a `runs` table without a recorded version, from the columns the migrations add. SQLite
+    runs CREATE TABLE outside the transaction, so another opener may have just created the current tables and
+    not yet written their version: those are not version 1."""
+    columns = {column["name"] for column in inspect(conn).get_columns("runs")}
+    return max([1, *(step for step, added in ADDED_COLUMNS.items() if added in columns)])
+
+
+ADDED_COLUMNS = {2: "sweep", 3: "heartbeat"}  # the runs column each migration adds
