@@ -124,14 +124,18 @@ with st.expander("Train the three", expanded=False):
                               icon=":material/play_arrow:", on_click=common.start_runs,
                               args=(IMBALANCE, imbalance_configs, select("imbalance-group")))
 
-imbalanced = by_field(lambda config: config.imbalance != 1 and config.mismatch is None)
+def imbalance_only(config: RunConfig) -> bool:
+    return config.imbalance != 1 and config.mismatch is None
+
+
+imbalanced = by_field(imbalance_only)
 group = common.choose("Comparison", imbalanced, "imbalance-group",
                       "No comparison yet: press Train the three (about a minute for each on a CPU).", query="imbalance")
 
 
 @st.fragment(run_every=common.live_every(*imbalanced[group], seconds=common.SNAPSHOT_SECONDS))
 def show_imbalance(group: str):
-    runs = common.newest_by_method(by_field(lambda config: config.imbalance != 1).get(group, []))
+    runs = common.newest_by_method(by_field(imbalance_only).get(group, []))
     for method in ADAPTIVE:
         if method not in runs:
             continue
