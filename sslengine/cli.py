@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = command("run", "train one run and wait for it")
     config_flags(run)
-    run.add_argument("--parent", help="the run to start from (finetune: a SimCLR run; distill: a classifier)")
+    run.add_argument("--parent", help="the run to start from (finetune: a run that learned a representation: "
+                                      "simclr, byol, mocov3; distill: a classifier)")
     run.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
     sweep = command("sweep", "a grid of settings times seeds, each point a run, trained as Ray tasks")

@@ -18,7 +18,7 @@ from .models import MODELS
 
 ALGORITHMS = tuple(_ALGORITHM_CLASSES)
 # Sizes past which a run would not fit this kind of machine (or be a typo): refused before it is recorded.
-UPPER_BOUNDS = {"steps": 2**21, "batch_size": 4096, "mu": 64, "probe_size": 20_000, "n_samples": 200_000,
+UPPER_BOUNDS = {"steps": 2**21, "augmentations": 16, "batch_size": 4096, "mu": 64, "probe_size": 20_000, "n_samples": 200_000,
                 "max_snapshots": 200, "log_every": 100_000, "labels_per_class": 100_000}
 MAX_UNLABELED_BATCH = 8192  # batch_size x mu: FixMatch's ImageNet runs use 1024 x 5
 DATASETS = ("moons", "circles", "digits", *IMAGE_SETS)  # the image sets are downloaded on request
@@ -47,6 +47,9 @@ class RunConfig:
     augment_strength: float = 1.0  # s, scaling every SimCLR view's magnitudes
     variant: str = "U"  # FixMatch with SimCLR: the contrastive loss on the unlabeled (U) or labeled (L) views
     finetune_mode: str = "full"  # fine-tuning a SimCLR run: "full", or "linear" (frozen features)
+    # MixMatch and ReMixMatch only: K augmented views of each unlabeled image, and MixUp's Beta(alpha, alpha).
+    augmentations: int | None = None
+    mixup_alpha: float = 0.75
     # Realistic settings (Oliver et al., 2018), for every method. mismatch: labeled and test data hold the
     # first 60 % of the classes, and this share of the unlabeled data comes from the others (None: every class
     # is labeled, as usual). imbalance: largest over smallest class, labeled and unlabeled, on an
@@ -98,6 +101,9 @@ class RunConfig:
             _in_range("mismatch", self.mismatch, 0.0, 1.0)
         _in_range("imbalance", self.imbalance, 1.0, 100.0)
         _in_range("label_noise", self.label_noise, 0.0, 0.9)
+        if self.augmentations is not None:
+            _at_least("augmentations", self.augmentations, 1, integer=True)
+        _positive("mixup_alpha", self.mixup_alpha)
         _one_of("projection_layers", self.projection_layers, (2, 3))
         _in_range("augment_strength", self.augment_strength, 0.0, 2.0)
         _one_of("finetune_mode", self.finetune_mode, ("full", "linear"))
@@ -109,7 +115,7 @@ class RunConfig:
             _at_least(field, getattr(self, field), 1, integer=True)
         _at_least("n_samples", self.n_samples, 20, integer=True)
         for field, most in UPPER_BOUNDS.items():
-            if getattr(self, field) > most:
+            if getattr(self, field) is not None and getattr(self, field) > most:
                 raise ConfigError(field, f"must be at most {most:,}, got {getattr(self, field):,}")
         if self.batch_size * self.mu > MAX_UNLABELED_BATCH:
             raise ConfigError("mu", f"batch_size x mu must be at most {MAX_UNLABELED_BATCH:,} unlabeled images a "

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
-from .data import as_float
+from .data import as_float, load_split
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -138,3 +138,12 @@ def linear_probe_accuracy(train: torch.Tensor, train_y: torch.Tensor, test: torc
     """A logistic regression fitted on frozen embeddings of the labeled samples, scored on the test set."""
     probe = LogisticRegression(max_iter=1000).fit(train.cpu().numpy(), train_y.cpu().numpy())
     return float((probe.predict(test.cpu().numpy()) == test_y.cpu().numpy()).mean())
+
+
+def pixel_probe_accuracy(config) -> float:
+    """The linear probe on the raw pixels of the run's labeled samples: what a learned representation must
+    beat to be worth anything to a probe."""
+    data = load_split(config)
+    pixels = lambda x: as_float(torch.as_tensor(x)).flatten(1)
+    return linear_probe_accuracy(pixels(data.x_labeled), torch.as_tensor(data.y_labeled), pixels(data.x_test),
+                                 torch.as_tensor(data.y_test))

@@ -268,3 +268,36 @@ def test_the_realistic_page_trains_its_sweep_and_imbalance_runs_from_its_buttons
                                    arg=title, timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0 and not errors
         page.close()
+
+
+def test_a_byol_run_started_from_the_embeddings_page_draws_its_curves_map_and_pixel_probe(server, page):
+    url, store = server
+    page.goto(f"{url}/embeddings")
+    wait_until_drawn(page)
+    before = {run.id for run in store.list_runs()}
+    form = page.locator('[data-testid="stForm"]')
+    form.locator('[data-testid="stSelectbox"]').filter(has_text="Method").click()
+    page.get_by_role("option", name="BYOL").click()
+    form.get_by_label("Steps").fill("100")
+    form.get_by_role("button", name="Start").click()
+    deadline = time.monotonic() + 30
+    while not {run.id for run in store.list_runs()} - before:
+        assert time.monotonic() < deadline, "pressing Start started no run"
+        time.sleep(0.2)
+    (run_id,) = {run.id for run in store.list_runs()} - before
+    deadline = time.monotonic() + 120
+    while store.get_run(run_id).status != "finished":
+        assert time.monotonic() < deadline, f"the BYOL run is {store.get_run(run_id).status}"
+        time.sleep(0.5)
+    run = store.get_run(run_id)
+    assert (run.algorithm, run.dataset, run.config.steps) == ("byol", "digits", 100)
+    title = "kNN accuracy (k = 20) and linear probe on the labeled images"
+    logged = store.scalars(run_id).query("key == 'knn_acc'")
+    page.wait_for_function("document.body.innerText.includes('on the raw pixels of these labeled images')",
+                           timeout=30_000)
+    deadline = time.monotonic() + 30
+    while chart_points(page, title) != len(logged):
+        assert time.monotonic() < deadline, f"the kNN chart has {chart_points(page, title)} of {len(logged)} points"
+        page.wait_for_timeout(250)
+    assert chart_points(page, "BYOL's 2 - 2 cos") > 5
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -9,12 +9,16 @@ import torch.nn.functional as F
 from sslengine import augment
 from sslengine.algorithms import ALGORITHMS
 from sslengine.algorithms.base import pseudo_labels, sigmoid_rampup, softmax_mse
+from sslengine.algorithms.byol import byol_loss
+from sslengine.algorithms.comatch import graph_contrastive_loss, smoothed_pseudo_labels
 from sslengine.algorithms.distill import distillation_loss
 from sslengine.algorithms.enaet import prediction_kl, transformation_loss
 from sslengine.algorithms.entmin import entropy_loss
 from sslengine.algorithms.fixmatch import fixmatch_loss
 from sslengine.algorithms.flexmatch import flexmatch_thresholds
 from sslengine.algorithms.freematch import freematch_update
+from sslengine.algorithms.mixmatch import mixup, sharpen
+from sslengine.algorithms.mocov3 import moco_contrastive_loss
 from sslengine.algorithms.pseudo_label import pseudo_label_loss
 from sslengine.algorithms.simclr import nt_xent
 from sslengine.config import RunConfig
@@ -383,3 +387,181 @@ def test_adamatch_aligns_to_the_labeled_marginal_and_thresholds_relative_to_labe
     assert monitors["relative_threshold"].item() == pytest.approx(cutoff)
     assert mask.tolist() == [float(c >= cutoff) for c in aligned.max(dim=1).values.tolist()]
     assert mask.tolist() == [0.0, 1.0, 1.0, 1.0]  # 0.5 fails though FixMatch's 0.9 would drop 0.7 and 0.8 too
+
+
+def unit(row):
+    norm = math.sqrt(sum(v * v for v in row))
+    return [v / norm for v in row]
+
+
+def test_byol_loss_is_two_minus_twice_the_cosine_by_hand():
+    torch.manual_seed(0)
+    p, z = torch.randn(5, 4), torch.randn(5, 4)
+    by_hand = sum(sum((a - b) ** 2 for a, b in zip(unit(pi), unit(zi))) for pi, zi in zip(p.tolist(), z.tolist())) / 5
+    assert byol_loss(p, z).item() == pytest.approx(by_hand, rel=1e-5)
+    assert byol_loss(p, 3 * p).item() == pytest.approx(0.0, abs=1e-6)  # scale does not matter, direction does
+
+
+@pytest.mark.parametrize("temperature", [0.2, 1.0])
+def test_moco_contrastive_loss_matches_a_loop_over_the_batch_times_two_tau(temperature):
+    torch.manual_seed(0)
+    q, k = torch.randn(6, 4), torch.randn(6, 4)
+    queries, keys = [unit(r) for r in q.tolist()], [unit(r) for r in k.tolist()]
+    total = 0.0
+    for i, query in enumerate(queries):
+        logits = [sum(a * b for a, b in zip(query, key)) / temperature for key in keys]
+        total += -math.log(math.exp(logits[i]) / sum(math.exp(v) for v in logits))
+    expected = 2 * temperature * total / len(queries)
+    assert moco_contrastive_loss(q, k, temperature).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", ["byol", "mocov3"])
+def test_byol_and_mocov3_predict_the_targets_other_view_both_ways_and_train_only_the_online_network(algorithm):
+    method = digits_method(algorithm)
+    x = torch.rand(12, 1, 8, 8)
+    replay = torch.Generator().set_state(method.rng.get_state())
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    views = torch.cat([augment.simclr_view(x[4:], 1.0, replay), augment.simclr_view(x[4:], 1.0, replay)])
+    online, target = method.model, method.average  # the target is the loop's average, not the model
+    assert target is not online
+    p_1, p_2 = online.predictor(online.projection(online.embed(views))).chunk(2)
+    with torch.no_grad():
+        z_1, z_2 = target.projection(target.embed(views)).chunk(2)
+    pair = byol_loss if algorithm == "byol" else lambda p, z: moco_contrastive_loss(p, z, 0.2)
+    assert result.loss.item() == pytest.approx((pair(p_1, z_2) + pair(p_2, z_1)).item(), rel=1e-5)
+    result.loss.backward()
+    assert online.predictor[-1].weight.grad.abs().sum() > 0 and online.head.weight.grad is None
+    assert all(w.grad is None for w in target.parameters())
+
+
+def test_sharpen_is_the_tempered_power_renormalised_by_hand():
+    p = [0.5, 0.3, 0.2]
+    powered = [v ** 2 for v in p]  # T = 0.5
+    by_hand = [v / sum(powered) for v in powered]
+    assert sharpen(torch.tensor([p]), 0.5)[0].tolist() == pytest.approx(by_hand, rel=1e-6)
+    assert sharpen(torch.tensor([p]), 1.0)[0].tolist() == pytest.approx(p, rel=1e-6)
+
+
+def test_mixup_mixes_each_sample_with_its_shuffled_partner_nearer_itself():
+    inputs, targets = torch.tensor([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]]), torch.eye(3)
+    mixed, mixed_targets = mixup(inputs, targets, 0.7, torch.tensor([2, 0, 1]))
+    assert mixed[0].tolist() == pytest.approx([0.7 * 1 + 0.3 * 4, 0.7 * 0 + 0.3 * 4])
+    assert mixed[1].tolist() == pytest.approx([0.3 * 1, 0.7 * 2])
+    assert mixed_targets[2].tolist() == pytest.approx([0.0, 0.3, 0.7])
+
+
+def test_mixmatch_draws_its_mixup_weight_from_beta_alpha_alpha_folded_above_a_half():
+    from scipy import stats
+    method = digits_method("mixmatch", mixup_alpha=0.75)
+    draws = [method.mixup_weight() for _ in range(500)]
+    assert min(draws) >= 0.5
+    # l' = max(l, 1 - l), l ~ Beta(a, a) symmetric: P(l' <= v) = 2 F(v) - 1 on [1/2, 1]
+    assert stats.kstest(draws, lambda v: 2 * stats.beta.cdf(v, 0.75, 0.75) - 1).pvalue > 0.01
+    assert stats.kstest(draws, lambda v: 2 * stats.beta.cdf(v, 4.0, 4.0) - 1).pvalue < 0.01  # it can fail
+
+
+def test_mixmatch_loss_by_hand_from_its_guess_mix_and_the_squared_error():
+    method = digits_method("mixmatch", lambda_u=75.0, augmentations=2)
+    x = torch.rand(12, 1, 8, 8)
+    y = torch.arange(4)
+    replay = torch.Generator().set_state(method.rng.get_state())
+    model_before = copy.deepcopy(method.model)
+    result = method.train_step(x[:4], y, x[4:], 0.2, torch.arange(8))
+
+    views = [augment.weak(x[4:], replay), augment.weak(x[4:], replay)]
+    with torch.no_grad():
+        probs = model_before(torch.cat(views)).softmax(dim=-1)
+    mean = (probs[:8] + probs[8:]) / 2
+    q = mean ** 2 / (mean ** 2).sum(dim=1, keepdim=True)  # T = 0.5
+    x_weak = augment.weak(x[:4], replay)
+    from scipy.special import betaincinv
+    l = float(betaincinv(0.75, 0.75, torch.rand((), generator=replay).item()))
+    l = max(l, 1 - l)
+    order = torch.randperm(20, generator=replay)
+    inputs = torch.cat([x_weak, *views])
+    targets = torch.cat([F.one_hot(y, 10).float(), q, q])
+    mixed, mixed_targets = l * inputs + (1 - l) * inputs[order], l * targets + (1 - l) * targets[order]
+    logits = model_before(mixed)  # the guess's pass updated BatchNorm's running stats, not its batch stats
+    loss_x = -(mixed_targets[:4] * logits[:4].log_softmax(dim=1)).sum(dim=1).mean()
+    loss_u = ((logits[4:].softmax(dim=1) - mixed_targets[4:]) ** 2).sum() / (16 * 10)
+    weight = 75.0 * 0.2 / 0.4  # the linear ramp at 20 % of training, half way up
+    assert result.terms["loss_x"].item() == pytest.approx(loss_x.item(), rel=1e-4)
+    assert result.terms["loss_u"].item() == pytest.approx(loss_u.item(), rel=1e-4)
+    assert result.loss.item() == pytest.approx(loss_x.item() + weight * loss_u.item(), rel=1e-4)
+    # the probes read softmax(logits / T) of the logged logits: the sharpened guess
+    assert torch.allclose((result.unlabeled_logits / 0.5).softmax(dim=1), q, atol=1e-5)
+
+
+def test_remixmatch_aligns_to_the_labeled_marginal_over_the_recent_mean_prediction_by_hand():
+    method = digits_method("remixmatch")
+    p1 = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
+    p2 = torch.tensor([[0.1, 0.1, 0.8], [0.5, 0.25, 0.25]])
+    method.align(p1, torch.tensor([0, 0]))
+    aligned = method.align(p2, torch.tensor([1, 2]))
+    labeled_marginal = torch.tensor([2, 1, 1]) / 4  # labels 0, 0, then 1, 2
+    recent = (p1.mean(dim=0) + p2.mean(dim=0)) / 2
+    by_hand = p2 * labeled_marginal / recent
+    assert torch.allclose(aligned, by_hand / by_hand.sum(dim=1, keepdim=True), atol=1e-6)
+
+
+def test_remixmatch_sums_its_mixed_anchored_and_rotation_terms_with_the_papers_weights():
+    method = digits_method("remixmatch", lambda_u=1.5, augmentations=2)
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.1, torch.arange(8))
+    t = result.terms
+    weight = 0.1 / 0.4
+    expected = t["loss_x"] + weight * (1.5 * t["loss_u"] + 0.5 * t["loss_u1"]) + 0.5 * t["loss_rotation"]
+    assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    result.loss.backward()
+    assert method.model.rotation_head[-1].weight.grad.abs().sum() > 0
+    # the un-mixed strong view's target is the sharpened, aligned guess: a distribution per sample
+    assert t["loss_u1"].item() > 0 and torch.allclose(result.unlabeled_logits.exp().sum(dim=1), torch.ones(8))
+
+
+def test_comatch_smooths_pseudo_labels_with_the_memory_neighbours_by_hand():
+    from sslengine.algorithms.comatch import ALPHA, EMBEDDING_TEMPERATURE as t
+    p = torch.tensor([[0.6, 0.4]])
+    z = F.normalize(torch.tensor([[1.0, 0.0]]), dim=1)
+    memory_z = F.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), dim=1)
+    memory_q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    weights = softmax_row([1.0 / t, 0.0 / t])  # similarities 1 and 0
+    by_hand = [ALPHA * 0.6 + (1 - ALPHA) * weights[0], ALPHA * 0.4 + (1 - ALPHA) * weights[1]]
+    assert smoothed_pseudo_labels(p, z, memory_z, memory_q)[0].tolist() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_comatch_graph_contrastive_loss_matches_a_loop_over_both_graphs():
+    from sslengine.algorithms.comatch import EMBEDDING_TEMPERATURE as t, GRAPH_THRESHOLD
+    q = [[0.9, 0.1], [0.85, 0.15], [0.2, 0.8]]
+    torch.manual_seed(0)
+    z_a, z_b = F.normalize(torch.randn(3, 4), dim=1), F.normalize(torch.randn(3, 4), dim=1)
+    total = 0.0
+    for i in range(3):
+        edges = [1.0 if i == j else sum(a * b for a, b in zip(q[i], q[j])) for j in range(3)]
+        edges = [w if w >= GRAPH_THRESHOLD else 0.0 for w in edges]
+        target = [w / sum(edges) for w in edges]
+        embedding_graph = softmax_row([float(z_a[i] @ z_b[j]) / t for j in range(3)])
+        total += -sum(w * math.log(e) for w, e in zip(target, embedding_graph))
+    assert graph_contrastive_loss(torch.tensor(q), z_a, z_b).item() == pytest.approx(total / 3, rel=1e-5)
+    # Above, q_0 . q_1 = 0.78 < tau_c: no edge, the graph is the identity, as for any q without edges.
+    # With q_0 . q_1 = 0.86 the two samples become each other's positives and the loss changes.
+    no_edges = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    assert graph_contrastive_loss(torch.tensor(q), z_a, z_b).item() == pytest.approx(
+        graph_contrastive_loss(no_edges, z_a, z_b).item(), rel=1e-6)
+    one_edge = torch.tensor([[0.95, 0.05], [0.9, 0.1], [0.2, 0.8]])
+    assert graph_contrastive_loss(one_edge, z_a, z_b).item() != pytest.approx(total / 3, rel=1e-3)
+
+
+def test_comatch_fills_its_memory_then_smooths_and_sums_its_three_terms():
+    from sslengine.algorithms import comatch
+    method = digits_method("comatch", lambda_u=1.0, threshold=0.0)
+    x = torch.rand(12, 1, 8, 8)
+    first = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert len(method.memory_z) == 12 and method.memory_q[:4].tolist() == F.one_hot(torch.arange(4), 10).tolist()
+    t = first.terms
+    assert first.loss.item() == pytest.approx((t["loss_x"] + t["loss_u"] + t["loss_contrastive"]).item(), rel=1e-6)
+    unsmoothed = first.unlabeled_logits.exp()
+    method.memory_z = method.memory_z.repeat(comatch.MEMORY // 12 + 1, 1)[:comatch.MEMORY]  # as if full
+    method.memory_q = method.memory_q.repeat(comatch.MEMORY // 12 + 1, 1)[:comatch.MEMORY]
+    second = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert torch.allclose(second.unlabeled_logits.exp().sum(dim=1), torch.ones(8), atol=1e-5)
+    assert not torch.allclose(second.unlabeled_logits.exp(), unsmoothed, atol=1e-3)  # the memory moved them

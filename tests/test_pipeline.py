@@ -79,3 +79,18 @@ def test_a_parent_of_another_dataset_is_refused(pipeline):
     runner, ids = pipeline
     with pytest.raises(ConfigError, match="dataset: must be the parent run's, 'moons'"):
         runner.start(RunConfig(algorithm="finetune", dataset="circles"), parent=ids["pretrain"])
+
+
+@pytest.mark.parametrize("pretrainer", ["byol", "mocov3"])
+def test_byol_and_mocov3_runs_are_fine_tuned_from_their_target_networks_projection(pipeline, pretrainer):
+    """Their checkpoint is the target (the loop's EMA), the network their kNN and probe measured."""
+    runner, _ = pipeline
+    pretrain = runner.start(RunConfig(algorithm=pretrainer, batch_size=64, **SHORT))
+    runner.wait(pretrain)
+    tuned = runner.start(RunConfig(algorithm="finetune", finetune_mode="linear", **SHORT), parent=pretrain)
+    runner.wait(tuned)
+    assert runner.store.get_run(tuned).status == "finished", runner.store.get_run(tuned).error
+    cpu = torch.device("cpu")
+    target, linear = restore(runner.store, pretrain, cpu), restore(runner.store, tuned, cpu)
+    assert torch.equal(linear.embed.module[1].weight, target.projection[0].weight)
+    assert "predictor.0.weight" in runner.store.checkpoint(pretrain)  # the whole online-and-target model

@@ -109,6 +109,8 @@ GLOSSARY = {
                 "do not hold (here the last four digits); every such sample that passes tau trains on a wrong label",
     "imbalance": "imbalance ratio r: the largest class over the smallest, labeled and unlabeled alike; class c of "
                  "C keeps r^(-c/(C-1)) of its samples",
+    "target": "target (momentum) network: the EMA of the trained network's weights, decay m; it gets no "
+              "gradient, and a bar over a vector is that vector divided by its length",
     "knn": "kNN accuracy: each test image takes the majority class of its 20 nearest train images in the "
            "embedding (cosine); the labels are a monitor, never trained on",
 }
@@ -413,15 +415,16 @@ def form_values(form: str, fields: tuple[str, ...]) -> dict:
     return {field: st.session_state[f"{form}-{field}"] for field in fields}
 
 
-def run_groups(methods, marked_by: str | None = None) -> dict[str, list[RunRecord]]:
+def run_groups(methods, marked_by: tuple[str, ...] = ()) -> dict[str, list[RunRecord]]:
     """Runs started together (the same config.group) among these methods, by group, newest first; with
-    `marked_by`, only the groups that hold a run of that method (a pipeline is the group of a SimCLR run)."""
+    `marked_by`, only the groups that hold a run of one of those methods (a pipeline is the group of a
+    pretraining run)."""
     groups: dict[str, list[RunRecord]] = {}
     for run in store().list_runs():
         if run.config.group and run.algorithm in methods:
             groups.setdefault(run.config.group, []).append(run)
     return {group: runs for group, runs in groups.items()
-            if marked_by is None or any(run.algorithm == marked_by for run in runs)}
+            if not marked_by or any(run.algorithm in marked_by for run in runs)}
 
 
 def newest_by_method(runs: list[RunRecord]) -> dict[str, RunRecord]:

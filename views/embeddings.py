@@ -1,4 +1,5 @@
-"""Embeddings: start a SimCLR run and watch its representation form clusters, in PCA at once and UMAP after."""
+"""Embeddings: start a SimCLR, BYOL or MoCo v3 run and watch its representation form clusters, in PCA at once
+and UMAP after."""
 import time
 
 import pandas as pd
@@ -7,64 +8,87 @@ import streamlit as st
 from views import _common as common
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
+from sslengine.probes import pixel_probe_accuracy
 from sslengine.store import ACTIVE, RunRecord
 
 FORM = "embeddings-form"
+METHODS = {"simclr": "SimCLR", "byol": "BYOL", "mocov3": "MoCo v3"}
+LOSS_NAMES = {"simclr": "NT-Xent", "byol": "BYOL's 2 - 2 cos, both ways", "mocov3": "MoCo v3's contrastive loss"}
 
 st.write(
-    "SimCLR learns without labels: two random views of each image must pick each other out among all the "
-    "views of the batch. Watch the kNN accuracy climb while the map of a fixed probe set (coloured by the "
-    "true class, which the method never sees; stars are the few labeled images) goes from one cloud to one "
-    "cluster per class. Drag the step slider to see the clusters form: each map starts from the one before."
+    "These methods learn without labels, from two random views of each image. SimCLR: each view must pick "
+    "out its partner among all the views of the batch. BYOL: an online network predicts a slowly moving "
+    "average of itself (the target) on the other view, with no negatives at all. MoCo v3: BYOL's two "
+    "networks with SimCLR's kind of loss, the momentum network's keys as positives and negatives. Watch the "
+    "kNN accuracy climb while the map of a fixed probe set (coloured by the true class, which the method "
+    "never sees; stars are the few labeled images) goes from one cloud to one cluster per class. Drag the "
+    "step slider to see the clusters form: each map starts from the one before."
 )
-st.latex(r"\ell = \frac{1}{2N}\sum_{i=1}^{2N} -\log \frac{\exp(\mathrm{sim}(z_i, z_{j(i)})/T)}"
+st.latex(r"\text{SimCLR: } \ell = \frac{1}{2N}\sum_{i=1}^{2N} -\log \frac{\exp(\mathrm{sim}(z_i, z_{j(i)})/T)}"
          r"{\sum_{k \ne i} \exp(\mathrm{sim}(z_i, z_k)/T)},\qquad z = g(e(\mathrm{view}(x)))")
-common.glossary("nt-xent", "knn", "probe set")
+st.latex(r"\text{BYOL: } \ell = \big\|\bar q(z_1) - \bar z'_2\big\|^2 + \big\|\bar q(z_2) - \bar z'_1\big\|^2"
+         r"\qquad \text{MoCo v3: } \ell = \mathrm{ctr}(q(z_1), z'_2) + \mathrm{ctr}(q(z_2), z'_1),\quad "
+         r"\mathrm{ctr}(a, k) = 2T\,\mathrm{CE}\big(a\,k^\top/T,\ i\big)")
+common.glossary("nt-xent", "target", "knn", "probe set")
 store = common.store()
 simclr = RunConfig(algorithm="simclr")
 
 
 def form_config() -> list[RunConfig]:
-    values = common.form_values(FORM, ("dataset", "labels_per_class", "temperature", "batch_size",
-                                       "augment_strength", "projection_layers", "steps", "seed"))
-    return [RunConfig(algorithm="simclr", **values, mu=1, device=common.device_choice(),
-                      name=f"SimCLR {values['dataset']} T={values['temperature']} {time.strftime('%H:%M:%S')}")]
+    values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "temperature", "batch_size",
+                                       "augment_strength", "projection_layers", "ema_decay", "steps", "seed"))
+    return [RunConfig(**values, mu=1, device=common.device_choice(),
+                      name=f"{METHODS[values['algorithm']]} {values['dataset']} T={values['temperature']} "
+                           f"{time.strftime('%H:%M:%S')}")]
 
 
 def select_started(run_ids: list[str]):
     st.session_state["embeddings-run"] = run_ids[0]
 
 
-with st.expander("Start a SimCLR run", expanded=not common.presenting()):
+with st.expander("Start a run", expanded=not common.presenting()):
     with st.form(FORM, border=False):
-        a, b, c, d = st.columns(4)
-        a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
-        common.field(b, FORM, "labels_per_class", st.number_input, "Labels per class (for the linear probe)", 1,
+        a, b, c, d, e = st.columns(5)
+        a.selectbox("Method", list(METHODS), format_func=METHODS.get, key=f"{FORM}-algorithm")
+        b.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
+        common.field(c, FORM, "labels_per_class", st.number_input, "Labels per class (for the linear probe)", 1,
                      1000, 2)
-        c.slider("Temperature T", 0.05, 1.0, simclr.temperature, 0.05, key=f"{FORM}-temperature")
-        d.select_slider("Batch size N", [32, 64, 128, 256, 512], simclr.batch_size, key=f"{FORM}-batch_size")
-        e, f, g, h = st.columns(4)
-        e.slider("Augmentation strength s", 0.0, 2.0, simclr.augment_strength, 0.1,
+        d.slider("Temperature T", 0.05, 1.0, simclr.temperature, 0.05, key=f"{FORM}-temperature",
+                 help="SimCLR and MoCo v3; BYOL has no softmax")
+        e.select_slider("Batch size N", [32, 64, 128, 256, 512], simclr.batch_size, key=f"{FORM}-batch_size")
+        a, b, c, d, e = st.columns(5)
+        a.slider("Augmentation strength s", 0.0, 2.0, simclr.augment_strength, 0.1,
                  key=f"{FORM}-augment_strength")
-        f.radio("Projection head", [2, 3], format_func=lambda n: f"{n} layers", horizontal=True,
+        b.radio("Projection head", [2, 3], format_func=lambda n: f"{n} layers", horizontal=True,
                 key=f"{FORM}-projection_layers")
-        common.field(g, FORM, "steps", st.number_input, "Steps", 1, 100_000, 600, step=100)
-        h.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
+        c.slider("Target momentum", 0.9, 0.999, RunConfig(algorithm="byol").ema_decay, 0.001, format="%.3f",
+                 key=f"{FORM}-ema_decay", help="BYOL and MoCo v3: the target network's EMA decay")
+        common.field(d, FORM, "steps", st.number_input, "Steps", 1, 100_000, 600, step=100)
+        e.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
         common.other_errors(FORM, {"labels_per_class", "steps"})
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_config, select_started))
 
-picked = common.choose_run(("simclr",), "embeddings-run",
-                           "No SimCLR run yet: press Start, or run `python -m sslengine run simclr` and reload.")
+picked = common.choose_run(METHODS, "embeddings-run",
+                           "No SimCLR, BYOL or MoCo v3 run yet: press Start, or run `python -m sslengine run simclr` "
+                           "(or byol, mocov3) and reload.")
+
+
+@st.cache_data(show_spinner=False)
+def pixel_probe(config_json: str) -> float:
+    return pixel_probe_accuracy(RunConfig.from_json(config_json))
 
 
 def curves(run: RunRecord, scalars: pd.DataFrame):
     left, right = common.chart_columns(2)
-    loss = [("NT-Xent", scalars, "loss_contrastive", plots.RUN_COLORS[0], "solid")]
-    common.chart(left, plots.series_over_steps(loss, "NT-Xent loss"), key="loss")
+    name = LOSS_NAMES[run.algorithm]
+    loss = [(name, scalars, "loss_contrastive", plots.RUN_COLORS[0], "solid")]
+    common.chart(left, plots.series_over_steps(loss, name), key="loss")
     common.chart(right, plots.curves_over_steps(scalars, ["knn_acc", "linear_probe_acc"],
                                                "kNN accuracy (k = 20) and linear probe on the labeled images"),
                        key="knn")
+    right.caption(f"The same linear probe on the raw pixels of these labeled images scores "
+                  f"{pixel_probe(run.config.to_json()):.3f}: the representation is worth what it adds to that.")
 
 
 def map_changing(run: RunRecord) -> bool:

@@ -10,9 +10,11 @@ from sslengine.config import DATASETS, RunConfig
 from sslengine.store import RunRecord
 
 PIPELINE, OLU = "pipeline-form", "olu-form"
-STAGES = {"simclr": "SimCLR (linear probe)", "finetune": "fine-tuned", "distill": "distilled student",
-          "fixmatch": "FixMatch from scratch"}
-STAGE_COLORS = dict(zip(STAGES.values(), plots.RUN_COLORS))
+PRETRAINERS = {"simclr": "SimCLR", "byol": "BYOL", "mocov3": "MoCo v3"}  # what learns a representation
+STAGES = {**{method: f"{name} (linear probe)" for method, name in PRETRAINERS.items()}, "finetune": "fine-tuned",
+          "distill": "distilled student", "fixmatch": "FixMatch from scratch"}
+# One colour per role: a pipeline pretrains with one method, whichever it is.
+STAGE_COLORS = {stage: plots.RUN_COLORS[max(0, i - len(PRETRAINERS) + 1)] for i, stage in enumerate(STAGES.values())}
 
 st.write(
     "SimCLRv2's recipe for few labels: pretrain a representation on all images without labels, fine-tune it "
@@ -47,8 +49,9 @@ st.header("Pretrain, fine-tune, distill")
 def pipeline_configs() -> list[RunConfig]:
     values = common.form_values(PIPELINE, ("dataset", "labels_per_class", "steps", "seed"))
     baseline = {"steps": st.session_state[f"{PIPELINE}-baseline_steps"]}
-    return common.together(values, [("simclr", "SimCLR", {}), ("fixmatch", "FixMatch from scratch", baseline)],
-                           "pipeline")
+    pretrainer = st.session_state[f"{PIPELINE}-pretrainer"]
+    return common.together(values, [(pretrainer, PRETRAINERS[pretrainer], {}),
+                                    ("fixmatch", "FixMatch from scratch", baseline)], "pipeline")
 
 
 def select_group(key: str):
@@ -60,17 +63,20 @@ def select_group(key: str):
 
 with st.expander("Pretrain (with the FixMatch baseline on the same labels)", expanded=not common.presenting()):
     with st.form(PIPELINE, border=False):
-        split_fields(PIPELINE, 300, "SimCLR steps")
+        split_fields(PIPELINE, 300, "Pretraining steps")
+        a, b, _, _ = st.columns(4)
+        a.selectbox("Pretrain with", list(PRETRAINERS), format_func=PRETRAINERS.get, key=f"{PIPELINE}-pretrainer",
+                    help="SimCLR, BYOL and MoCo v3 are on the Embeddings page; the rest of the pipeline is the same")
         # FixMatch's own default, as on the threshold page: a baseline cut to the pretraining's steps is weak.
-        st.columns(4)[0].number_input("FixMatch baseline steps", 1, 100_000, RunConfig().steps, step=100,
-                                      key=f"{PIPELINE}-baseline_steps")
+        b.number_input("FixMatch baseline steps", 1, 100_000, RunConfig().steps, step=100,
+                       key=f"{PIPELINE}-baseline_steps")
         common.other_errors(PIPELINE, {"labels_per_class"})
         st.form_submit_button("Pretrain", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(PIPELINE, pipeline_configs,
                                                                 select_group("pipeline-group")))
 
-def newest_finished(runs: list[RunRecord], algorithm: str) -> RunRecord | None:
-    return next((run for run in runs if run.algorithm == algorithm and run.status == "finished"), None)
+def newest_finished(runs: list[RunRecord], algorithms: tuple[str, ...]) -> RunRecord | None:
+    return next((run for run in runs if run.algorithm in algorithms and run.status == "finished"), None)
 
 
 def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[RunRecord], group: str):
@@ -101,7 +107,7 @@ def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[R
                               args=(form, configs, lambda run_ids: None, parent.id if parent else None))
 
 
-pipelines = common.run_groups(STAGES, marked_by="simclr")
+pipelines = common.run_groups(STAGES, marked_by=tuple(PRETRAINERS))
 if not pipelines:
     st.info("No pipeline yet: press Pretrain, or run `python -m sslengine run simclr --group G`, then "
             "`run finetune --parent ID` and `run distill --parent ID`.")
@@ -110,20 +116,20 @@ else:
 
     @st.fragment(run_every=common.live_every(*pipelines[group]))
     def show_pipeline(group: str):
-        runs = common.run_groups(STAGES, marked_by="simclr").get(group, [])
+        runs = common.run_groups(STAGES, marked_by=tuple(PRETRAINERS)).get(group, [])
         for run in runs:
             common.run_status(run, run.name, progress=False)
         left, right = st.columns(2)
         with left:
-            next_stage("finetune-form", "finetune", newest_finished(runs, "simclr"), runs, group)
+            next_stage("finetune-form", "finetune", newest_finished(runs, tuple(PRETRAINERS)), runs, group)
         with right:
-            next_stage("distill-form", "distill", newest_finished(runs, "finetune"), runs, group)
+            next_stage("distill-form", "distill", newest_finished(runs, ("finetune",)), runs, group)
         table = pd.DataFrame([{"stage": STAGES[run.algorithm], "run": run.name, "id": run.id,
                                "test accuracy": final_accuracy(run), "status": run.status} for run in runs])
         common.chart(st, plots.stage_accuracy(table, STAGE_COLORS), key="stages")
         series = [(f"{STAGES[run.algorithm]} · {run.id[:6]}", store.scalars(run.id), "test_acc",
                    STAGE_COLORS[STAGES[run.algorithm]], "solid") for run in runs]
-        common.chart(st, plots.series_over_steps(series, "Test accuracy over steps (SimCLR: its linear probe)"),
+        common.chart(st, plots.series_over_steps(series, "Test accuracy over steps (pretraining: its linear probe)"),
                         key="stage-curves")
 
     show_pipeline(group)
@@ -151,7 +157,7 @@ with st.expander("Run the three", expanded=False):
         st.form_submit_button("Run O, L and U", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(OLU, olu_configs, select_group("olu-group")))
 
-comparisons = common.run_groups(OLU_METHODS, marked_by="fixmatch_simclr")
+comparisons = common.run_groups(OLU_METHODS, marked_by=("fixmatch_simclr",))
 olu_group = common.choose("Comparison", comparisons, "olu-group",
                           "No comparison yet: press Run O, L and U (about four minutes on a CPU for all three).",
                           query="olu")
@@ -159,7 +165,7 @@ olu_group = common.choose("Comparison", comparisons, "olu-group",
 
 @st.fragment(run_every=common.live_every(*comparisons[olu_group]))
 def show_olu(group: str):
-    runs = common.run_groups(OLU_METHODS, marked_by="fixmatch_simclr").get(group, [])
+    runs = common.run_groups(OLU_METHODS, marked_by=("fixmatch_simclr",)).get(group, [])
     variant = {run.id: "O" if run.algorithm == "fixmatch" else run.config.variant for run in runs}
     for run in runs:
         common.run_status(run, run.name, progress=False)

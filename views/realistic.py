@@ -11,7 +11,7 @@ from sslengine.store import RunRecord
 
 MISMATCH, IMBALANCE = "mismatch-form", "imbalance-form"
 THIRD = {"flexmatch": "FlexMatch", "freematch": "FreeMatch", "softmatch": "SoftMatch", "adamatch": "AdaMatch",
-         "pseudo_label": "Pseudo-Label", "mean_teacher": "Mean Teacher"}
+         "comatch": "CoMatch", "pseudo_label": "Pseudo-Label", "mean_teacher": "Mean Teacher"}
 NAMES = {"supervised": "Supervised", "fixmatch": "FixMatch", **THIRD}
 ADAPTIVE = ("fixmatch", "flexmatch", "freematch")  # the imbalance section: a fixed threshold, then two that adapt
 

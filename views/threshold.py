@@ -14,7 +14,7 @@ from sslengine.store import RunRecord
 
 FORM = "threshold-form"
 ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch",
-              "freematch": "FreeMatch", "softmatch": "SoftMatch", "adamatch": "AdaMatch"}
+              "freematch": "FreeMatch", "softmatch": "SoftMatch", "adamatch": "AdaMatch", "comatch": "CoMatch"}
 
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "
@@ -60,8 +60,8 @@ with st.expander("Start a run", expanded=not common.presenting()):
                               on_click=common.start_runs, args=(FORM, form_config, select_started))
 
 picked = common.choose_run(ALGORITHMS, "threshold-run",
-                           "No pseudo-labelling run (FixMatch, Pseudo-Label, FlexMatch, FreeMatch) in the store yet: "
-                           "press Start, or run `python -m sslengine run fixmatch --dataset digits`.")
+                           f"No pseudo-labelling run ({', '.join(ALGORITHMS.values())}) in the store yet: press "
+                           "Start, or run `python -m sslengine run fixmatch --dataset digits`.")
 
 
 def live_curves(run: RunRecord, scalars: pd.DataFrame):

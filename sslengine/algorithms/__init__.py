@@ -1,5 +1,7 @@
 """One file per method; this table maps the names used by the config, the CLI and the pages."""
 from .adamatch import AdaMatch
+from .byol import BYOL
+from .comatch import CoMatch
 from .distill import Distill
 from .enaet import EnAET
 from .entmin import EntMin
@@ -9,10 +11,13 @@ from .fixmatch_simclr import FixMatchSimCLR
 from .flexmatch import FlexMatch
 from .freematch import FreeMatch
 from .mean_teacher import MeanTeacher
+from .mixmatch import MixMatch
 from .meta_pseudo_labels import MetaPseudoLabels
+from .mocov3 import MoCoV3
 from .noisy_student import NoisyStudent
 from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
+from .remixmatch import ReMixMatch
 from .s4l_rotation import S4LRotation
 from .simclr import SimCLR
 from .softmatch import SoftMatch
@@ -29,11 +34,16 @@ ALGORITHMS = {
     "freematch": FreeMatch,
     "softmatch": SoftMatch,
     "adamatch": AdaMatch,
+    "mixmatch": MixMatch,
+    "remixmatch": ReMixMatch,
+    "comatch": CoMatch,
     "s4l_rotation": S4LRotation,
     "noisy_student": NoisyStudent,
     "meta_pseudo_labels": MetaPseudoLabels,
     "enaet": EnAET,
     "simclr": SimCLR,
+    "byol": BYOL,
+    "mocov3": MoCoV3,
     "finetune": FineTune,
     "distill": Distill,
     "fixmatch_simclr": FixMatchSimCLR,

@@ -1,4 +1,4 @@
-"""Fine-tuning a SimCLR run on the labeled images (SimCLRv2, Chen et al., 2020).
+"""Fine-tuning a SimCLR, BYOL or MoCo v3 run on the labeled images (SimCLRv2, Chen et al., 2020).
 
 loss = 1/B sum_b CE(y_b, h(g_1(e(weak(x_b))))),
 e the pretrained backbone, g_1 the first layer of its projection head (with BatchNorm and ReLU: SimCLRv2
