@@ -26,9 +26,11 @@ st.write(
 )
 st.latex(r"\text{SimCLR: } \ell = \frac{1}{2N}\sum_{i=1}^{2N} -\log \frac{\exp(\mathrm{sim}(z_i, z_{j(i)})/T)}"
          r"{\sum_{k \ne i} \exp(\mathrm{sim}(z_i, z_k)/T)},\qquad z = g(e(\mathrm{view}(x)))")
-st.latex(r"\text{BYOL: } \ell = \big\|\bar q(z_1) - \bar z'_2\big\|^2 + \big\|\bar q(z_2) - \bar z'_1\big\|^2"
-         r"\qquad \text{MoCo v3: } \ell = \mathrm{ctr}(q(z_1), z'_2) + \mathrm{ctr}(q(z_2), z'_1),\quad "
-         r"\mathrm{ctr}(a, k) = 2T\,\mathrm{CE}\big(a\,k^\top/T,\ i\big)")
+st.latex(r"\text{BYOL: } \ell = \big\|\bar q(z_1) - \bar z'_2\big\|^2 + \big\|\bar q(z_2) - \bar z'_1\big\|^2,"
+         r"\qquad z' = g'(e'(\mathrm{view}(x)))\ \text{(the target)}")
+st.latex(r"\text{MoCo v3: } \ell = \mathrm{ctr}(q(z_1), z'_2) + \mathrm{ctr}(q(z_2), z'_1),\qquad "
+         r"\mathrm{ctr}(a, k) = 2T \cdot \frac{1}{N}\sum_i -\log \frac{\exp(\bar a_i \cdot \bar k_i / T)}"
+         r"{\sum_j \exp(\bar a_i \cdot \bar k_j / T)}")
 common.glossary("nt-xent", "target", "knn", "probe set")
 store = common.store()
 simclr = RunConfig(algorithm="simclr")

@@ -66,7 +66,8 @@ with st.expander("Pretrain (with the FixMatch baseline on the same labels)", exp
         split_fields(PIPELINE, 300, "Pretraining steps")
         a, b, _, _ = st.columns(4)
         a.selectbox("Pretrain with", list(PRETRAINERS), format_func=PRETRAINERS.get, key=f"{PIPELINE}-pretrainer",
-                    help="SimCLR, BYOL and MoCo v3 are on the Embeddings page; the rest of the pipeline is the same")
+                    help="SimCLR, BYOL and MoCo v3 are on the Embeddings page; the rest of the pipeline is the same. "
+                         "BYOL needs more steps than SimCLR: at 300 its probe scored 0.675 on seed 0, at 1 000 0.889")
         # FixMatch's own default, as on the threshold page: a baseline cut to the pretraining's steps is weak.
         b.number_input("FixMatch baseline steps", 1, 100_000, RunConfig().steps, step=100,
                        key=f"{PIPELINE}-baseline_steps")
