@@ -77,6 +77,20 @@ def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
     page.wait_for_load_state("networkidle")
 
 
+def finished_run(store, before: set[str], button: str, within: float) -> str:
+    """The one run that pressing `button` added to the store (beyond the ids in `before`), once it finished."""
+    deadline = time.monotonic() + 30
+    while not {run.id for run in store.list_runs()} - before:
+        assert time.monotonic() < deadline, f"pressing {button} started no run"
+        time.sleep(0.2)
+    (run_id,) = {run.id for run in store.list_runs()} - before
+    deadline = time.monotonic() + within
+    while store.get_run(run_id).status != "finished":
+        assert time.monotonic() < deadline, f"the run {button} started is {store.get_run(run_id).status}"
+        time.sleep(0.5)
+    return run_id
+
+
 # "": the Lessons page, the default
 @pytest.mark.parametrize("path", ["threshold", "entropy", "consistency", "embeddings", "pipeline", "sweeps", "runs",
                                   "compare"])
@@ -144,15 +158,7 @@ def test_a_stage_started_inside_the_pipeline_shows_its_result_when_it_ends(serve
     form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_role("button", name="Fine-tune"))
     form.get_by_label("Steps").fill("60")
     form.get_by_role("button", name="Fine-tune").click()
-    deadline = time.monotonic() + 30
-    while not {run.id for run in store.list_runs()} - before:
-        assert time.monotonic() < deadline, "pressing Fine-tune started no run"
-        time.sleep(0.2)
-    (run_id,) = {run.id for run in store.list_runs()} - before
-    deadline = time.monotonic() + 90
-    while store.get_run(run_id).status != "finished":
-        assert time.monotonic() < deadline, f"the fine-tune run is {store.get_run(run_id).status}"
-        time.sleep(0.5)
+    run_id = finished_run(store, before, "Fine-tune", within=90)
     final = f"{store.final_scalars(run_id)['test_acc']:.3f}"
     page.wait_for_function("""([id, final]) => {
         const chart = [...document.querySelectorAll('.js-plotly-plot')]
@@ -280,15 +286,7 @@ def test_a_byol_run_started_from_the_embeddings_page_draws_its_curves_map_and_pi
     page.get_by_role("option", name="BYOL").click()
     form.get_by_label("Steps").fill("100")
     form.get_by_role("button", name="Start").click()
-    deadline = time.monotonic() + 30
-    while not {run.id for run in store.list_runs()} - before:
-        assert time.monotonic() < deadline, "pressing Start started no run"
-        time.sleep(0.2)
-    (run_id,) = {run.id for run in store.list_runs()} - before
-    deadline = time.monotonic() + 120
-    while store.get_run(run_id).status != "finished":
-        assert time.monotonic() < deadline, f"the BYOL run is {store.get_run(run_id).status}"
-        time.sleep(0.5)
+    run_id = finished_run(store, before, "Start", within=120)
     run = store.get_run(run_id)
     assert (run.algorithm, run.dataset, run.config.steps) == ("byol", "digits", 100)
     title = "kNN accuracy (k = 20) and linear probe on the labeled images"
