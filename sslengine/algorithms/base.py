@@ -63,6 +63,11 @@ def sigmoid_rampup(progress: float, length: float) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
+def linear_rampup(progress: float, length: float) -> float:
+    """t = progress / length, then 1 (MixMatch's ramp-up)."""
+    return min(progress / length, 1.0) if length > 0 else 1.0
+
+
 class Algorithm:
     # RunConfig fields left None take these.
     defaults = {"lambda_u": 1.0, "ema_decay": 0.99, "temperature": 1.0, "batch_size": 16, "mu": 7, "lr": 0.1}

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import betaincinv
 
-from .base import Algorithm, StepResult
+from .base import Algorithm, StepResult, linear_rampup
 
 RAMP_UP = 0.4  # share of training over which w rises linearly from 0 to 1
 
@@ -31,10 +31,6 @@ def mixup(inputs: torch.Tensor, targets: torch.Tensor, lam: float, order: torch.
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """1/N sum -sum_c p_c log softmax(logits)_c: the cross-entropy against probabilities."""
     return -(targets * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
-
-
-def linear_rampup(progress: float, length: float) -> float:
-    return min(progress / length, 1.0) if length > 0 else 1.0
 
 
 class MixMatch(Algorithm):

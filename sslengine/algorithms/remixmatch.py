@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import augment
-from .base import StepResult
-from .mixmatch import RAMP_UP, MixMatch, linear_rampup, sharpen, soft_cross_entropy
+from .base import StepResult, linear_rampup
+from .mixmatch import RAMP_UP, MixMatch, sharpen, soft_cross_entropy
 from .s4l_rotation import S4LRotation
 
 HISTORY = 128  # steps over which p~(y) averages the unlabeled predictions
