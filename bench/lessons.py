@@ -1,23 +1,47 @@
-"""Each lesson's preset on seeds 0, 1 and 2: its figures per seed, their mean, the verdict, and wall seconds.
+"""Each lesson's preset on ten seeds: per seed its verdict and effect, then the hold rate, the effect's mean and
+spread, and the seconds a press takes; written to sslengine.lessons.SPREAD_FILE, which the cards draw.
 
-Run: python -m bench.lessons [--seeds 0 1 2] [--lessons NAME ...] [--markdown]
+Run: python -m bench.lessons [--seeds 0-9] [--lessons NAME ...] [--out PATH] [--markdown]
 Every lesson trains through `sslengine.lessons.start`, as the Lessons page and `python -m sslengine lesson` do
 (a stage's runs together, on this machine's cores). The reference is one default FixMatch run on digits (the
 threshold page's Start, 1 000 steps) timed in the same process: each lesson's seconds are given against it.
+The file keeps the entries of lessons not run this time; each entry names the machine it was measured on.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from sslengine import lessons
 from sslengine.config import RunConfig
 from sslengine.runner import Runner
 from sslengine.store import Store
+
+
+def machine() -> str:
+    """The processor's name, its cores and torch's version: what a seed's outcome depends on."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+             if line.startswith("model name")]
+    return f"{names[0] if names else platform.processor() or platform.machine()} ({os.cpu_count()} " \
+           f"cores, torch {torch.__version__})"
+
+
+def seeds(text: str) -> list[int]:
+    """'0-9' or '0,3,5' or '4'."""
+    if "-" in text:
+        first, last = map(int, text.split("-"))
+        return list(range(first, last + 1))
+    return [int(part) for part in text.split(",")]
 
 
 def reference_seconds(store: Store) -> float:
@@ -38,35 +62,49 @@ def train(store: Store, name: str, seed: int) -> tuple[lessons.Verdict, float]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=seeds, default=list(range(10)), help="default: 0-9")
     parser.add_argument("--lessons", nargs="+", default=list(lessons.LESSONS), choices=list(lessons.LESSONS))
+    parser.add_argument("--out", type=Path, default=lessons.SPREAD_FILE)
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference run")
     parser.add_argument("--markdown", action="store_true", help="also print the README's table")
     args = parser.parse_args()
+    written = json.loads(args.out.read_text()) if args.out.exists() else {"lessons": {}}
+    here = machine()
     with tempfile.TemporaryDirectory() as folder:
         store = Store(str(Path(folder) / "runs.db"))
-        reference = reference_seconds(store)
-        print(f"reference: a default FixMatch run on digits (1 000 steps) took {reference:.1f} s\n")
-        rows = []
+        reference = None if args.no_reference else reference_seconds(store)
+        print(f"{here}; reference: a default FixMatch run on digits (1 000 steps) took "
+              f"{reference or float('nan'):.1f} s\n")
         for name in args.lessons:
+            lesson = lessons.lesson(name)
             verdicts, times = [], []
             for seed in args.seeds:
                 verdict, seconds = train(store, name, seed)
                 verdicts.append(verdict), times.append(seconds)
                 print(f"{name:22s} seed {seed}: {'holds' if verdict.holds else 'does not hold':13s} "
-                      f"{seconds:5.1f} s ({seconds / reference:.2f}x reference) · {verdict.text}", flush=True)
-            keys = verdicts[0].figures
-            means = {key: float(np.mean([verdict.figures[key] for verdict in verdicts])) for key in keys}
-            holds = lessons.lesson(name).across_seeds(verdicts)
-            print(f"{name:22s} mean of {len(verdicts)} seeds: {'HOLDS' if holds else 'DOES NOT HOLD'} · "
-                  + ", ".join(f"{key} {value:.3f}" for key, value in means.items()) + f" · {np.mean(times):.1f} s\n")
-            rows.append((name, verdicts, holds, times))
+                      f"effect {verdict.figures[lesson.effect]:+.3f} · {seconds:5.1f} s "
+                      f"({seconds / (reference or float('nan')):.2f}x reference) · {verdict.text}", flush=True)
+            written["lessons"][name] = {
+                "machine": here, "date": date.today().isoformat(), "seeds": args.seeds, "effect": lesson.effect,
+                "holds": [verdict.holds for verdict in verdicts], "seconds": times,
+                "figures": [verdict.figures for verdict in verdicts], "reference_seconds": reference}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(written, indent=1) + "\n")  # after each lesson: a long bench keeps its part
+            spread = lessons.Spread.of(lesson, written["lessons"][name])
+            effects = np.array(spread.effects)
+            print(f"{name:22s} holds on {sum(spread.holds)}/{len(spread.holds)} · effect "
+                  f"{lesson.shown(effects.mean())} sd {effects.std(ddof=1):.3f} ({lesson.strength(effects):.1f} sd "
+                  f"from no effect) · {np.mean(times):.1f} s a press\n", flush=True)
     if args.markdown:
-        print("| lesson | seed | verdict | seconds |\n|---|---|---|---|")
-        for name, verdicts, holds, times in rows:
-            for seed, verdict, seconds in zip(args.seeds, verdicts, times):
-                print(f"| {name} | {seed} | {verdict.text} | {seconds:.0f} |")
-            print(f"| {name} | all | **{'holds' if holds else 'does not hold'}** over the seeds | "
-                  f"{np.mean(times):.0f} |")
+        print("| lesson | effect | holds | mean effect | seed sd | sds from no effect | s a press | machine |\n"
+              "|---|---|---|---|---|---|---|---|")
+        for name, entry in written["lessons"].items():
+            lesson = lessons.lesson(name)
+            spread = lessons.Spread.of(lesson, entry)
+            effects = np.array(spread.effects)
+            print(f"| {name} | {lesson.effect_label} | {sum(spread.holds)}/{len(spread.holds)} | "
+                  f"{lesson.shown(effects.mean())} | {effects.std(ddof=1):.3f} | {lesson.strength(effects):.1f} | "
+                  f"{np.mean(spread.seconds):.0f} | {spread.machine} |")
 
 
 if __name__ == "__main__":

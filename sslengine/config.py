@@ -21,7 +21,8 @@ ALGORITHMS = tuple(_ALGORITHM_CLASSES)
 UPPER_BOUNDS = {"steps": 2**21, "augmentations": 16, "batch_size": 4096, "mu": 64, "probe_size": 20_000, "n_samples": 200_000,
                 "max_snapshots": 200, "log_every": 100_000, "labels_per_class": 100_000}
 MAX_UNLABELED_BATCH = 8192  # batch_size x mu: FixMatch's ImageNet runs use 1024 x 5
-DATASETS = ("moons", "circles", "digits", *IMAGE_SETS)  # the image sets are downloaded on request
+POINT_SETS = ("moons", "circles", "gap")  # two-dimensional toy sets, drawn by seed
+DATASETS = (*POINT_SETS, "digits", *IMAGE_SETS)  # the image sets are downloaded on request
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -87,7 +88,7 @@ class RunConfig:
         _one_of("dataset", self.dataset, DATASETS)
         _one_of("device", self.device, DEVICES)
         _one_of("model", self.model, MODELS)
-        points = self.dataset in ("moons", "circles")
+        points = self.dataset in POINT_SETS
         if self.model != "auto" and (self.model == "mlp") != points:
             raise ConfigError("model", f"{self.model} does not take {self.dataset}'s "
                               f"{'2-D points' if points else 'images'}; use "

@@ -51,11 +51,25 @@ def _load_arrays(config: RunConfig) -> tuple[np.ndarray, np.ndarray, str]:
         x, y = skdatasets.make_circles(config.n_samples, noise=config.noise, factor=0.5,
                                        random_state=config.seed)
         return x.astype(np.float32), y, "points"
+    if config.dataset == "gap":
+        return (*_gap(config.n_samples, config.noise, np.random.default_rng(config.seed)), "points")
     if config.dataset == "digits":
         digits = skdatasets.load_digits()
         x = (digits.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]
         return x, digits.target, "image"
     raise ConfigError("dataset", f"{config.dataset!r} is not a known dataset")
+
+
+GAP_CENTER, GAP_HEIGHT = 1.0, 0.8
+
+
+def _gap(n: int, width: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two tall Gaussian clusters at x = -1 and x = +1, of horizontal sd `width` (the config's noise) and vertical
+    sd 0.8, with a low-density gap at x = 0. Built for entropy minimization: the line through two labeled
+    points' midpoint tilts with their heights and cuts the clusters, while the gap is plain to see."""
+    y = np.arange(n) % 2
+    x = np.stack([(2 * y - 1) * GAP_CENTER + rng.normal(0, width, n), rng.normal(0, GAP_HEIGHT, n)], axis=1)
+    return x.astype(np.float32), y
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:

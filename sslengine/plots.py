@@ -327,3 +327,28 @@ def final_accuracies(labels: list[str], accuracies: list[float], notes: list[str
     low = max(0.0, min(known) - 0.1) if known else 0.0
     return _layout(figure, title, f"final-{title}", showlegend=False, yaxis=dict(range=[low, 1.05],
                                                                                    title="test accuracy"))
+
+
+def effect_spread(effects: list[float], holds: list[bool], seeds: list[int], label: str, machine: str,
+                  this_run: tuple[int, float] | None = None, no_effect: float = 0.0) -> go.Figure:
+    """A strip of one lesson's effect on the bench's seeds (green where the lesson held, red where not), a line
+    at `no_effect`, and this run's (seed, effect) as a large black diamond: where one press falls among them."""
+    held = np.asarray(holds, dtype=bool)
+    rows = (np.arange(len(effects)) % 3 - 1) * 0.3  # three rows, so that seeds with one effect stay apart
+    figure = go.Figure()
+    for mask, name, color in ((held, "held", CORRECT), (~held, "did not hold", WRONG)):
+        if mask.any():
+            figure.add_trace(go.Scatter(
+                x=np.asarray(effects)[mask], y=rows[mask], mode="markers", name=f"bench seed, {name}",
+                marker=dict(size=13, color=color, opacity=0.75, line=dict(width=1, color="white")),
+                text=[f"seed {seed}" for seed in np.asarray(seeds)[mask]], hovertemplate="%{text}: %{x:+.3f}"))
+    figure.add_vline(x=no_effect, line=dict(color="#777777", dash="dot"), annotation_text="no effect",
+                     annotation_position="bottom right")
+    if this_run is not None:
+        seed, effect = this_run
+        figure.add_trace(go.Scatter(x=[effect], y=[0], mode="markers+text", name=f"this run (seed {seed})",
+                                    marker=dict(size=20, symbol="diamond", color="black"), text=["this run"],
+                                    textposition="top center", hovertemplate="this run: %{x:+.3f}"))
+    return _layout(figure, f"Effect on the bench's {len(effects)} seeds ({machine})", f"spread-{label}", height=280,
+                   xaxis=dict(title=label, zeroline=False), yaxis=dict(visible=False, range=[-0.8, 1.0]),
+                   legend=dict(orientation="h", x=0, y=-0.55), margin=dict(l=20, r=20, t=50, b=90))

@@ -84,6 +84,26 @@ def boundary_grid(points: np.ndarray, resolution: int = 60, margin: float = 0.5)
     return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
 
 
+def boundary_crossings(grid: np.ndarray, p_one: np.ndarray) -> np.ndarray:
+    """Where a 2-class model's boundary P(class 1) = 0.5 runs on a `boundary_grid`: the midpoints of the
+    neighbouring grid points (across and up) on which the predicted class differs."""
+    side = int(round(np.sqrt(len(grid))))
+    points, above = grid.reshape(side, side, 2), (p_one >= 0.5).reshape(side, side)
+    across, up = above[:, 1:] != above[:, :-1], above[1:] != above[:-1]
+    return np.concatenate([(points[:, 1:][across] + points[:, :-1][across]) / 2,
+                           (points[1:][up] + points[:-1][up]) / 2])
+
+
+def near_boundary_share(x: np.ndarray, grid: np.ndarray, p_one: np.ndarray, margin: float) -> float:
+    """The share of points x within `margin` of the decision boundary (0 where the grid shows none): how much
+    data the boundary runs through, whatever the model's confidence there."""
+    crossings = boundary_crossings(grid, p_one)
+    if not len(crossings):
+        return 0.0
+    distance = np.sqrt(((x[:, None, :] - crossings[None]) ** 2).sum(-1)).min(axis=1)
+    return float((distance < margin).mean())
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     was_training = model.training

@@ -44,7 +44,7 @@ BAD_INPUTS = [
     (["run", "fixmatch", "--threshold", "-0.1"], "threshold: must be in [0, 1], got -0.1"),
     (["run", "fixmatch", "--temperature", "0"], "temperature: must be > 0, got 0.0"),
     (["run", "fixmatch", "--labels-per-class", "1000"], "labels_per_class: must be at most"),
-    (["run", "fixmatch", "--dataset", "imagenet"], "dataset: 'imagenet' is not one of moons, circles, digits"),
+    (["run", "fixmatch", "--dataset", "imagenet"], "dataset: 'imagenet' is not one of moons, circles, gap, digits"),
     (["run", "fixmatch", "--dataset", "cifar10"], "dataset: cifar10 is not downloaded"),
     (["run", "fixmatch", "--model", "mlp"], "model: mlp does not take digits's images; use auto, small-cnn"),
     (["run", "fixmatch", "--dataset", "moons", "--model", "wrn-28-2"], "model: wrn-28-2 does not take moons"),

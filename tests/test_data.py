@@ -5,7 +5,7 @@ from sslengine.config import ConfigError, RunConfig
 from sslengine.data import load_split
 
 
-@pytest.mark.parametrize("dataset", ["moons", "circles", "digits"])
+@pytest.mark.parametrize("dataset", ["moons", "circles", "gap", "digits"])
 def test_split_is_deterministic_by_seed(dataset):
     a = load_split(RunConfig(dataset=dataset, seed=5))
     b = load_split(RunConfig(dataset=dataset, seed=5))
@@ -18,7 +18,7 @@ def _rows(x):
     return {row.tobytes() for row in x.reshape(len(x), -1)}
 
 
-@pytest.mark.parametrize("dataset", ["moons", "digits"])
+@pytest.mark.parametrize("dataset", ["moons", "gap", "digits"])
 def test_split_parts_are_disjoint_and_cover_the_data(dataset):
     split = load_split(RunConfig(dataset=dataset, labels_per_class=3, seed=1))
     labeled, unlabeled, test = _rows(split.x_labeled), _rows(split.x_unlabeled), _rows(split.x_test)
@@ -70,3 +70,11 @@ def test_label_noise_gives_that_share_of_labels_another_class():
     noisy = load_split(RunConfig(dataset="digits", labels_per_class=10, label_noise=0.3))
     assert np.array_equal(clean.x_labeled, noisy.x_labeled) and np.array_equal(clean.y_unlabeled, noisy.y_unlabeled)
     assert (clean.y_labeled != noisy.y_labeled).sum() == 30 and noisy.y_labeled.max() < 10
+
+
+def test_gap_set_has_two_tall_clusters_with_an_empty_band_between_them():
+    split = load_split(RunConfig(dataset="gap", labels_per_class=1, noise=0.25, seed=3))
+    x, y = split.x_unlabeled, split.y_unlabeled
+    assert np.allclose([x[y == 0, 0].mean(), x[y == 1, 0].mean()], [-1, 1], atol=0.05)
+    assert x[:, 1].std() > 2.5 * x[y == 0, 0].std()  # taller than wide
+    assert (np.abs(x[:, 0]) < 0.15).mean() < 0.01  # the gap: under 1 % of the points within 0.15 of x = 0

@@ -569,7 +569,8 @@ def test_lessons_page_trains_a_card_from_its_button_and_draws_its_charts_and_ver
     app = AppTest.from_file("../app.py", default_timeout=60).run()  # the start page
     assert not app.exception
     assert [button.label for button in app.button][:len(LESSONS)] == ["Train this lesson (seed 0)"] * len(LESSONS)
-    assert not app.get("plotly_chart")
+    spread_titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert len(spread_titles) == len(LESSONS) and all(t.startswith("Effect on the bench's") for t in spread_titles)
     app.button(key="lesson-start-entropy-boundary").click().run()
     (runs,) = lesson_groups(page_store, "entropy-boundary").values()
     assert set(runs) == {"supervised", "entmin"}
@@ -577,10 +578,13 @@ def test_lessons_page_trains_a_card_from_its_button_and_draws_its_charts_and_ver
         get_runner(page_store.url).wait(run_id)
     app.run()
     assert not app.exception and not app.error
-    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
-    assert sorted(title.split(":")[0] for title in titles) == ["EntMin", "Supervised"]
+    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    boundaries = [spec["layout"]["title"]["text"] for spec in specs if ":" in spec["layout"]["title"]["text"]]
+    assert sorted(title.split(":")[0] for title in boundaries) == ["EntMin", "Supervised"]
+    marked = [spec for spec in specs if any(trace.get("name") == "this run (seed 0)" for trace in spec["data"])]
+    assert len(marked) == 1  # the entropy card's spread marks the run just trained; the others have no run
     (verdict,) = [*app.success, *app.warning]
-    assert "on this run (seed 0): test accuracy: EntMin" in verdict.value
+    assert "on this run (seed 0): unlabeled points within" in verdict.value
 
 
 def test_presenter_mode_enlarges_the_charts_and_folds_the_start_forms(page_store):
@@ -646,6 +650,30 @@ def test_a_session_may_keep_only_a_few_runs_waiting(page_store, monkeypatch):
                for error in app.error)
     for run in page_store.list_runs():
         get_runner(page_store.url).stop(run.id)
+
+
+def test_a_student_cannot_stop_the_instructors_sweep_on_the_sweeps_page_nor_in_the_sidebar(page_store):
+    from sslengine.sweeps import create_sweep, plan
+    sweep_id, _ = create_sweep(page_store, plan(RunConfig(algorithm="fixmatch", **SHORT), {"threshold": [0.7, 0.9]}, 1))
+    app = AppTest.from_file("../app.py", default_timeout=60)
+    app.session_state["role"] = "student"
+    app = app.run().switch_page("views/sweeps.py").run()
+    assert not app.exception
+    assert app.button(key="stop-sweep").disabled and app.button(key=f"stop-sweep-{sweep_id}").disabled
+    assert "stops only the sweeps they started" in app.button(key="stop-sweep").proto.help
+    assert [run.status for run in page_store.sweep_runs(sweep_id)] == ["queued", "queued"]
+
+
+def test_a_sweep_past_a_students_queue_is_refused_with_the_reason_and_nothing_is_recorded(page_store, monkeypatch):
+    pytest.importorskip("ray")  # the form's Start is disabled without it
+    monkeypatch.setenv("SSL_EXPLORER_MAX_QUEUED", "4")
+    app = AppTest.from_file("../app.py", default_timeout=60)
+    app.session_state["role"] = "student"
+    app = app.run().switch_page("views/sweeps.py").run()
+    app = submit(app, "sweep-form", seeds=2)  # the default grid, 2 x 2 settings: 8 runs
+    assert any("queue: this session has 0 runs waiting, asks for 8 more and may keep at most 4" in error.value
+               for error in app.error)
+    assert not page_store.list_sweeps() and not page_store.list_runs()
 
 
 @pytest.fixture

@@ -3,24 +3,27 @@ computed from the run's own numbers."""
 import streamlit as st
 
 from views import _common as common
+from views import _policy as policy
 from sslengine import lessons, plots
 from sslengine.lessons import Lesson
 from sslengine.store import ACTIVE
 
 st.write(
     "Five observations the course makes, each as a card: what the course saw at CIFAR-10 scale on a GPU, what "
-    "these presets show here on three seeds, and a button that trains the preset on this machine (about a "
-    "minute on two CPU cores). The verdict under the charts is computed from the numbers of the run you "
-    "trained, and says so when they do not show the effect."
+    "this preset showed on the bench's ten seeds, and a button that trains the preset on this machine (about a "
+    "minute on two CPU cores). The strip shows the effect on each bench seed and, once you trained, where your "
+    "run falls among them. The verdict under the charts is computed from the numbers of the run you trained, "
+    "and says so when they do not show the effect."
 )
 store = common.store()
+spreads = lessons.load_spread()
 seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key="lessons-seed",
-                       help="every preset was chosen on seed 0 and checked on seeds 1 and 2 unchanged")
+                       help="the presets were chosen on the bench's seeds 0-9; any other seed shows how they hold")
 
 
 def start(name: str):
     try:
-        common.check_session_queue(len(lessons.lesson(name).stages[0]))
+        policy.check_session_queue(store, len(lessons.lesson(name).stages[0]))
         handle = lessons.start(common.runner(), name, st.session_state["lessons-seed"], common.device_choice())
         common.remember(list(handle.runs.values()))
     except lessons.ConfigError as error:
@@ -75,11 +78,11 @@ def chart_entropy(runs: dict[str, str]):
             continue
         last, first = (common.snapshot(store.url, runs[role], step) for step in (steps[-1], 0))
         title = (f"{'EntMin' if role == 'entmin' else 'Supervised'}: test {lessons.final(store, runs[role]):.1%}, "
-                 f"{lessons.low_confidence_share(store, runs[role]):.1%} below {lessons.LOW_CONFIDENCE}")
+                 f"{lessons.near_boundary(store, runs[role]):.1%} of points near its boundary")
         common.chart(column, plots.decision_boundary(last, first, title, height=420), key=f"lesson-d-{role}")
-    st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: "
-               "labeled points; dots: unlabeled points by their hidden true class. The band of confidence "
-               f"below {lessons.LOW_CONFIDENCE} is the pale strip around the line.")
+    st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: the "
+               "labeled points; dots: unlabeled points by their hidden true class. \"Near\" is within "
+               f"{lessons.NEAR_MARGIN} of the line: a boundary in the gap has almost none.")
 
 
 def chart_distill(runs: dict[str, str]):
@@ -117,9 +120,20 @@ def card(lesson: Lesson):
         with st.container(border=True):
             st.subheader(lesson.title)
             st.markdown(f"**The course** (CIFAR-10 on a GPU): {lesson.course}")
-            if lesson.measured:
-                st.markdown(f"**Here** (this preset, seeds 0-2): {lesson.measured}")
             current = {role: store.get_run(run_id) for role, run_id in runs.items()}
+            verdict = (lessons.judge(store, lesson.name, runs) if set(runs) == set(lesson.roles)
+                       and all(run.status == "finished" for run in current.values()) else None)
+            seed_run = next(iter(current.values())).config.seed if current else None
+            if lesson.name in spreads:
+                spread = lessons.Spread.of(lesson, spreads[lesson.name])
+                st.markdown(f"**Here** (this preset): {lessons.here(lesson, spread)}")
+                common.chart(st, plots.effect_spread(spread.effects, spread.holds, spread.seeds, lesson.effect_label,
+                                                     spread.machine,
+                                                     (seed_run, verdict.figures[lesson.effect]) if verdict else None,
+                                                     lesson.no_effect),
+                             key=f"lesson-spread-{lesson.name}")
+            else:
+                st.caption("This preset has not been measured on the bench's seeds: run python -m bench.lessons.")
             st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
                       icon=":material/play_arrow:", on_click=start, args=(lesson.name,),
                       disabled=any(run.status in ACTIVE for run in current.values()))
@@ -132,9 +146,7 @@ def card(lesson: Lesson):
                 common.run_status(run, f"The {role} run", progress=run.status not in ("finished", "failed"))
             CHARTS[lesson.name](runs)
             st.markdown(f"**What to watch:** {lesson.watch}.")
-            if set(runs) == set(lesson.roles) and all(run.status == "finished" for run in current.values()):
-                verdict = lessons.judge(store, lesson.name, runs)
-                seed_run = next(iter(current.values())).config.seed
+            if verdict:
                 if verdict.holds:
                     st.success(f"Holds on this run (seed {seed_run}): {verdict.text}", icon=":material/check:")
                 else:
