@@ -22,6 +22,7 @@ from sslengine.layouts import pca_2d, start_worker
 from sslengine.runner import Runner, admission_limit, check, check_parent, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, UnknownRun, resolve_url
 from sslengine.sweeps import stop_sweep
+from views import _policy as policy
 
 # Pages tick this often while a run they show is in progress; one tick is a few small store reads.
 LIVE_SECONDS = 1.0
@@ -257,7 +258,7 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
     the others at most every OTHERS_SECONDS, or thirty open pages would each run again at every change of
     thirty runs."""
     runs, steps = progress(store().url)
-    own = st.session_state.get("page-runs", set()) | set(st.session_state.get("started-runs", []))
+    own = st.session_state.get("page-runs", set()) | set(policy.started())
     if page_outdated(runs_state(runs), at_page_run, own, time.monotonic() - st.session_state.get("page-ran", 0)):
         st.rerun()
     active = [run for run in runs if run.status in ACTIVE]
@@ -266,7 +267,7 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
         st.caption("No run in progress.")
     waiting = Counter(run.sweep for run in active if run.sweep and run.status == "queued")
     places = queue_places(active)
-    mine = set(st.session_state.get("started-runs", []))
+    mine = set(policy.started())
     others_queued = [run.id for run in active if run.id in places and run.id not in mine]
     for run in active:
         if (run.sweep in waiting and run.status == "queued") or run.id in others_queued[SIDEBAR_QUEUED:]:
@@ -275,16 +276,20 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
         state = f"queued, {ordinal(places[run.id])} in line" if run.id in places else f"step {step}/{run.config.steps}"
         st.progress(min(step / run.config.steps, 1.0), text=f"{plain(run.name)} · {state}")
         st.button("Stop", key=f"stop-{run.id}", on_click=stop, args=(run.id,),
-                  disabled=run.stop_requested or not may_change(run),
+                  disabled=run.stop_requested or not policy.may_change(run),
                   help="stops within one step (runs of another process: at their next log step)"
-                       if may_change(run) else "a student stops only the runs they started")
+                       if policy.may_change(run) else "a student stops only the runs they started")
     if len(others_queued) > SIDEBAR_QUEUED:
         more = len(others_queued) - SIDEBAR_QUEUED
         st.caption(f"{more} more run{'s' * (more > 1)} queued: the Runs page lists them")
     for sweep_id, queued in waiting.items():
         st.caption(f"Sweep {sweep_id}: {queued} more run{'s' * (queued > 1)} queued")
-        st.button("Stop sweep", key=f"stop-sweep-{sweep_id}", on_click=stop_sweep, args=(store(), sweep_id),
-                  help="its queued runs stop at once, running ones at their next log step")
+        mine = policy.may_stop_sweep(store().sweep_runs(sweep_id))
+        st.button("Stop sweep", key=f"stop-sweep-{sweep_id}", on_click=stop_whole_sweep, args=(sweep_id,),
+                  disabled=not mine, help="its queued runs stop at once, running ones at their next log step"
+                  if mine else "a student stops only the sweeps they started")
+    if message := st.session_state.pop("sweep-error", None):
+        st.error(message, icon=":material/error:")
 
 
 def page_outdated(now: tuple[tuple[str, str], ...], at_page_run: tuple[tuple[str, str], ...], own: set[str],
@@ -293,6 +298,17 @@ def page_outdated(now: tuple[tuple[str, str], ...], at_page_run: tuple[tuple[str
     again: at once when one of its `own` runs changed, at most every OTHERS_SECONDS for the others."""
     changed = {run_id for run_id, _ in set(now) ^ set(at_page_run)}
     return bool(changed & own) or (bool(changed) and age >= OTHERS_SECONDS)
+
+
+def stop_whole_sweep(sweep_id: str):
+    """Stop a sweep's runs, if this session may (the button is disabled otherwise; asked again here)."""
+    try:
+        policy.check_stop_sweep(store().sweep_runs(sweep_id))
+    except ConfigError as error:
+        st.session_state["sweep-error"] = str(error)
+        return
+    stop_sweep(store(), sweep_id)
+    progress.clear()
 
 
 def stop(run_id: str):
@@ -343,61 +359,16 @@ def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Call
         configs = [check(config) for config in build()]
         for config in configs:
             check_parent(store(), config, parent)
-        check_session_queue(len(configs))
+        policy.check_session_queue(store(), len(configs))
     except ConfigError as error:
         st.session_state[f"{form}-errors"] = {error.field: str(error)}
         return
     on_started(remember([runner().start(config, parent) for config in configs]))
 
 
-MAX_QUEUED_ENV = "SSL_EXPLORER_MAX_QUEUED"
-MLFLOW_URIS_ENV = "SSL_EXPLORER_MLFLOW_URIS"
-
-
-def role() -> str:
-    """"instructor" (everything) or "student" (their own runs; no export to a server-side destination)."""
-    return st.session_state.get("role", "instructor")
-
-
-def may_change(run: RunRecord) -> bool:
-    """A student renames, stops and deletes only the runs this browser session started."""
-    return role() == "instructor" or run.id in st.session_state.get("started-runs", [])
-
-
-def check_mlflow_uri(uri: str) -> str:
-    """A tracking URI the page may send to: only the instructor, only an http(s) server named in
-    $SSL_EXPLORER_MLFLOW_URIS (comma-separated; empty by default), never a folder or a database file on this
-    server. The command line keeps every destination."""
-    allowed = [entry.strip().rstrip("/") for entry in os.environ.get(MLFLOW_URIS_ENV, "").split(",") if entry.strip()]
-    if role() != "instructor":
-        raise ConfigError("mlflow_uri", "sending to MLflow is for the instructor; download the files instead")
-    if not uri.startswith(("http://", "https://")):
-        raise ConfigError("mlflow_uri", f"{uri!r} is not an http(s) tracking server: a folder or a sqlite: URI "
-                                        "would be written on this server; use the command line's export")
-    if uri.rstrip("/") not in allowed:
-        raise ConfigError("mlflow_uri", f"{uri!r} is not among this server's allowed tracking URIs "
-                                        f"(${MLFLOW_URIS_ENV}: {', '.join(allowed) or 'none set'})")
-    return uri
-
-
-def check_session_queue(new: int):
-    """A student's session may keep at most $SSL_EXPLORER_MAX_QUEUED (default 4) runs waiting: a class pressing
-    Start again and again would otherwise pile work up. The instructor's sweeps (the Realistic evaluation
-    page's eleven runs) are not held to it."""
-    if role() != "student":
-        return
-    limit = int(os.environ.get(MAX_QUEUED_ENV, "4"))
-    mine = st.session_state.get("started-runs", [])
-    waiting = [run.id for run in store().list_runs() if run.id in mine and run.status == "queued"]
-    if len(waiting) + new > limit:
-        raise ConfigError("queue", f"this session has {len(waiting)} run{'s' * (len(waiting) != 1)} waiting, asks "
-                                   f"for {new} more and may keep at most {limit}: stop one in the sidebar, or wait "
-                                   "for it to start")
-
-
 def remember(run_ids: list[str]) -> list[str]:
-    """The runs this browser session started, for its queue limit."""
-    st.session_state["started-runs"] = [*st.session_state.get("started-runs", []), *run_ids]
+    """The runs this browser session started: its own, for the policy and the sidebar."""
+    policy.record(run_ids)
     progress.clear()  # so that the sidebar's watcher sees them at once, not a second later
     return run_ids
 

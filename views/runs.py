@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from views import _common as common
+from views import _policy as policy
 from sslengine import plots
 from sslengine.errors import ConfigError
 from sslengine.export import as_zip, available, export
@@ -95,11 +96,11 @@ def actions(selected):
     if b.button("Compare", disabled=not 2 <= len(selected) <= common.COMPARE_MAX,
                 help=f"2 to {common.COMPARE_MAX} runs"):
         st.switch_page("views/compare.py", query_params={"runs": ",".join(ids)})
-    in_progress = [run.id for run in selected if run.status in ACTIVE and common.may_change(run)]
+    in_progress = [run.id for run in selected if run.status in ACTIVE and policy.may_change(run)]
     c.button("Stop", disabled=not in_progress, on_click=stop_all, args=(in_progress,))
     if d.button(f"Delete {len(selected)}", type="secondary"):
         st.session_state["confirm-delete"] = ids
-    not_theirs = [run for run in selected if not common.may_change(run)]
+    not_theirs = [run for run in selected if not policy.may_change(run)]
     if st.session_state.get("confirm-delete") == ids and not_theirs:
         st.error(f"delete: {', '.join(common.plain(run.name) for run in not_theirs)} "
                  f"{'is' if len(not_theirs) == 1 else 'are'} not yours: a student deletes only the runs they started")
@@ -123,7 +124,7 @@ def actions(selected):
         with st.form("rename", border=False):
             name = st.text_input("New name", value=selected[0].name, max_chars=200)
             if st.form_submit_button("Rename"):
-                if not common.may_change(selected[0]):
+                if not policy.may_change(selected[0]):
                     st.error("name: this run is not yours: a student renames only the runs they started")
                 elif not name.strip():
                     st.error("name: must not be empty")
@@ -150,7 +151,7 @@ def export_run(run):
                               icon=":material/download:", on_click="ignore", key="export-tensorboard",
                               disabled=not available("tensorboard"),
                               help=extra if not available("tensorboard") else "unzip, then tensorboard --logdir .")
-        if common.role() != "instructor":
+        if policy.role() != "instructor":
             st.caption("Sending to an MLflow server is for the instructor; the downloads are yours.")
             return
         with st.form("export-mlflow", border=False):
@@ -162,7 +163,7 @@ def export_run(run):
                                          help=extra if not available("mlflow") else None)
         if sent:
             try:
-                uri = common.check_mlflow_uri(st.session_state["mlflow-uri"].strip())
+                uri = policy.check_mlflow_uri(st.session_state["mlflow-uri"].strip())
                 with st.spinner("Sending to MLflow..."):
                     where = export(store, run.id, "mlflow", uri,
                                    st.session_state["mlflow-experiment"].strip() or "ssl-explorer")

@@ -10,11 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from views import _common as common
+from views import _policy as policy
 from sslengine import plots
 from sslengine.algorithms import ALGORITHMS
 from sslengine.config import DATASETS, ConfigError, RunConfig
 from sslengine.store import ACTIVE
-from sslengine.sweeps import create_sweep, parse_grid, plan, stop_sweep
+from sslengine.sweeps import create_sweep, parse_grid, plan
 
 FORM = "sweep-form"
 # The settings the form offers to sweep (the command line takes any of sweeps.SWEEPABLE).
@@ -42,7 +43,10 @@ def start_sweep():
         grid = parse_grid([f"{values[f'{FORM}-axis{i}']}={values[f'{FORM}-values{i}']}" for i in (1, 2)])
         base = RunConfig(algorithm=values[f"{FORM}-algorithm"], dataset=values[f"{FORM}-dataset"],
                          steps=values[f"{FORM}-steps"], device=common.device_choice())
-        sweep_id, _ = create_sweep(store, plan(base, grid, values[f"{FORM}-seeds"]))
+        planned = plan(base, grid, values[f"{FORM}-seeds"])
+        policy.check_session_queue(store, len(planned.points))
+        sweep_id, run_ids = create_sweep(store, planned)
+        common.remember(run_ids)
     except ConfigError as error:
         st.session_state[f"{FORM}-errors"] = {error.field: str(error)}
         return
@@ -100,9 +104,11 @@ def progress(runs: pd.DataFrame, sweep_id: str) -> int:
     bar.progress(ended.sum() / len(runs), text=f"{ended.sum()} of {len(runs)} runs ended"
                  + (f" ({', '.join(f'{n} {status}' for status, n in ended.items())})" if len(ended) else "")
                  + f" · {active} queued or running")
-    button.button("Stop sweep", icon=":material/stop:", disabled=not active, key="stop-sweep",
-                  on_click=stop_sweep, args=(store, sweep_id), help="Queued runs stop at once, running ones at "
-                                                                    "their next log step, wherever they train.")
+    mine = policy.may_stop_sweep(store.sweep_runs(sweep_id))
+    button.button("Stop sweep", icon=":material/stop:", disabled=not active or not mine, key="stop-sweep",
+                  on_click=common.stop_whole_sweep, args=(sweep_id,),
+                  help="Queued runs stop at once, running ones at their next log step, wherever they train."
+                  if mine else "A student stops only the sweeps they started.")
     for _, run in runs[runs.status == "failed"].iterrows():
         st.error(f"Run {run.run_id} failed: {common.plain(store.get_run(run.run_id).error)}")
     return active
