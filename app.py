@@ -1,8 +1,12 @@
 """SSL Explorer: the Streamlit entry. Pages live in views/ (not pages/, see DESIGN.md), the engine in
 sslengine/."""
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="SSL Explorer", page_icon=":material/science:", layout="wide")
+# A local icon: a material one makes the browser fetch its SVG from an outside font server.
+st.set_page_config(page_title="SSL Explorer", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
+                   layout="wide")
 navigation = st.navigation([
     st.Page("views/lessons.py", title="Lessons", icon=":material/school:", default=True),
     st.Page("views/threshold.py", title="Pseudo-labels and threshold", icon=":material/tune:",

@@ -20,7 +20,8 @@ from sslengine.store import STALE_SECONDS, Store
 from sslengine.sweeps import create_sweep, plan
 
 SCREENSHOTS = ROOT / "test-output"
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}; .ci/run installs it"),
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs {CHROMIUM}; .ci/run installs it"),
               pytest.mark.xdist_group("browser")]  # one server for the module, on one worker
 
 
@@ -100,6 +101,25 @@ def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     wait_until_drawn(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator(".js-plotly-plot").count() >= 1
+
+
+@pytest.mark.parametrize("path", ["", "threshold", "embeddings"])
+def test_a_page_load_asks_nothing_of_any_host_but_this_one_and_logs_no_console_error(server, page, path):
+    """A classroom's closed network: every request stays on the server's address (no outside font or icon)."""
+    url, _ = server
+    outside, console_errors = [], []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith((url, "data:", "blob:")) else None)
+    page.on("console", lambda message: console_errors.append((message.text, message.location.get("url", "")))
+            if message.type == "error" else None)
+    page.goto(f"{url}/{path}")
+    wait_until_drawn(page)
+    page.wait_for_timeout(1000)
+    assert not outside
+    # Opened at a page's own address, Streamlit's frontend first asks <page>/_stcore/ for its health and host
+    # config, is answered 404 and falls back to /_stcore/ (streamlit/streamlit#7074, open): that alone is allowed.
+    probe = f"{url}/{path}/_stcore/"
+    assert [error for error in console_errors if not (path and error[1].startswith(probe))] == []
 
 
 @pytest.mark.parametrize("algorithm", ["flexmatch", "freematch"])
@@ -197,8 +217,11 @@ def test_lessons_cards_train_from_their_buttons_and_draw_charts_and_verdicts(ser
         page.wait_for_timeout(500)
     page.wait_for_function("(document.body.innerText.match(/on this run \\(seed 0\\)/g) || []).length >= 2",
                            timeout=120_000)
-    wait_until_drawn(page, charts=4)  # each card: two charts
+    wait_until_drawn(page, charts=5 + 4)  # each card its spread, the two trained ones two charts more
     assert page.locator('[data-testid="stException"]').count() == 0
+    marked = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].filter(chart =>
+        chart._fullData && chart._fullData.some(trace => trace.name === 'this run (seed 0)')).length""")
+    assert marked == 2  # the two trained cards' spreads each mark this run's point
     lessons = {run.config.lesson for run in store.list_runs() if run.config.lesson}
     assert lessons == {"overfitting", "entropy-boundary"}
 
