@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -98,11 +99,18 @@ def start_worker(url: str, log_path: str) -> subprocess.Popen:
                                 stdout=log, stderr=subprocess.STDOUT)
 
 
+def exit_with(parent_pid: int):
+    """End this process once the server that started it is gone, even mid-compilation (a minute of both cores)."""
+    while os.getppid() == parent_pid:
+        time.sleep(1)
+    os._exit(0)
+
+
 def main(url: str, parent_pid: int):
+    threading.Thread(target=exit_with, args=(parent_pid,), daemon=True).start()
     umap_2d(np.random.default_rng(0).normal(size=(50, 8)))  # compile before anyone waits for a map
     store = Store(url)
-
-    while os.getppid() == parent_pid:  # the server that started it is gone: so is this
+    while True:
         busy = [fill_next(store, run_id) for run_id in store.runs_missing("umap", have="embedding")]
         if not any(busy):
             time.sleep(POLL_SECONDS)

@@ -1,4 +1,9 @@
 """Maps of stored embeddings: Procrustes alignment by hand, and a run's chained UMAPs in the store."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,3 +74,17 @@ def test_fill_next_maps_the_newest_snapshot_first_then_the_gaps_oldest_first(tmp
     assert order == [30, 0, 10, 20]
     store.log_arrays(run_id, 40, {"embedding": rng.normal(size=(60, 8)).astype(np.float32)})
     assert fill_next(store, run_id) and "umap" in store.array_keys(run_id)[40]
+
+
+def test_the_worker_ends_with_the_server_that_started_it_even_while_it_compiles(tmp_path):
+    """A server stopped within the worker's first minute (as every browser test's is) leaves no UMAP compile
+    burning both cores behind it."""
+    started = subprocess.run(
+        [sys.executable, "-c", "import sys; from sslengine.layouts import start_worker; "
+         "print(start_worker(sys.argv[1], sys.argv[2]).pid)", f"sqlite:///{tmp_path / 'runs.db'}",
+         str(tmp_path / "worker.log")], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    worker = int(started.stdout)
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{worker}").exists() and "zombie" not in Path(f"/proc/{worker}/status").read_text():
+        assert time.monotonic() < deadline, "the layout worker outlived the process that started it"
+        time.sleep(0.2)
