@@ -5,6 +5,8 @@ from sslengine.config import RunConfig
 from sslengine.probes import pixel_probe_accuracy
 from sslengine.runner import Runner
 
+pytestmark = pytest.mark.slow
+
 
 def final_test_acc(runner, **overrides):
     run_id = runner.start(RunConfig(dataset="digits", labels_per_class=2, seed=0, **overrides))

@@ -135,6 +135,7 @@ def test_sqlite_store_uses_write_ahead_logging(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+@pytest.mark.slow
 def test_many_openers_of_a_fresh_store_at_once_all_succeed(store_url):
     barrier, errors = threading.Barrier(8), []
 
@@ -174,6 +175,7 @@ print(run_id)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_sixteen_processes_writing_at_once_lose_and_duplicate_no_row(store_url, tmp_path):
     Store(store_url).engine.dispose()  # the schema exists before the writers race on their first writes

@@ -61,6 +61,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_four_points_on_a_local_ray_finish_under_one_sweep_and_a_failing_one_fails_alone(store, local_ray):
     local_ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -102,6 +103,7 @@ def test_a_sweep_that_cannot_reach_ray_marks_its_runs_failed_with_the_reason(sto
                for run in runs)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_sweep_stopped_while_it_trains_on_ray_ends_its_running_point_and_never_starts_the_rest(store, local_ray):
     import threading

@@ -64,7 +64,7 @@ def sigmoid_rampup(progress: float, length: float) -> float:
 
 
 def linear_rampup(progress: float, length: float) -> float:
-    """t = progress / length, then 1 (MixMatch's ramp-up)."""
+    """t = progress / length, then 1 (the ramp-up of Pseudo-Label's weight and of MixMatch's)."""
     return min(progress / length, 1.0) if length > 0 else 1.0
 
 
@@ -118,7 +118,8 @@ class Algorithm:
     def pseudo_labeler(self) -> nn.Module:
         """The network whose predictions on unlabeled data are the pseudo-labels (`StepResult.unlabeled_logits`):
         the teacher, or the model itself. The probe snapshots read the same one, so the what-if and the
-        pseudo-label curves never disagree."""
+        pseudo-label curves score one network's logits; a method that transforms them before labelling (SoftMatch's
+        and AdaMatch's alignment, CoMatch's smoothing) labels from other numbers than both show."""
         return self.model if self.teacher is None else self.teacher
 
     def adopt(self, parent: nn.Module):

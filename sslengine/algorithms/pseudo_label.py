@@ -5,7 +5,7 @@ p_u = softmax(f(x_u) / T), with alpha(t) ramped up linearly over the first part 
 """
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, masked_cross_entropy, pseudo_labels
+from .base import Algorithm, StepResult, linear_rampup, masked_cross_entropy, pseudo_labels
 
 RAMP_UP = 0.2  # share of training over which alpha rises from 0 to lambda_u
 
@@ -22,5 +22,5 @@ class PseudoLabel(Algorithm):
         logits_x, logits_u = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = pseudo_label_loss(logits_u, c.threshold, c.temperature)
-        alpha = c.lambda_u * min(1.0, progress / RAMP_UP)
+        alpha = c.lambda_u * linear_rampup(progress, RAMP_UP)
         return StepResult(loss_x + alpha * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_u)
