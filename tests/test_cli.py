@@ -125,6 +125,7 @@ def test_real_process_bad_input_prints_one_line_and_no_traceback(tmp_path):
     assert not (tmp_path / "s.db").exists()
 
 
+@pytest.mark.slow
 def test_a_sigkilled_run_shows_as_interrupted_with_its_metrics_kept(tmp_path):
     path = tmp_path / "runs.db"
     process = subprocess.Popen([sys.executable, "-m", "sslengine", "run", "fixmatch", "--dataset", "moons",
@@ -185,6 +186,7 @@ def _sigkilled_cli_run(path: Path) -> Store:
     return server
 
 
+@pytest.mark.slow
 def test_a_live_server_shows_a_sigkilled_run_interrupted_within_the_heartbeat_bound_then_deletes_it(tmp_path):
     from sslengine.store import STALE_SECONDS
     server = _sigkilled_cli_run(tmp_path / "runs.db")

@@ -43,6 +43,7 @@ def simclr_run(tmp_path_factory):
     return store, run_id
 
 
+@pytest.mark.slow
 def test_fill_layouts_stores_one_map_per_snapshot_each_close_to_the_one_before(simclr_run):
     store, run_id = simclr_run
     assert store.runs_missing("umap", have="embedding") == [run_id]
@@ -58,6 +59,7 @@ def test_fill_layouts_stores_one_map_per_snapshot_each_close_to_the_one_before(s
     assert chained < independent
 
 
+@pytest.mark.slow
 def test_fill_next_maps_the_newest_snapshot_first_then_the_gaps_oldest_first(tmp_path):
     from sslengine.store import Store
     store = Store(str(tmp_path / "runs.db"))
@@ -76,6 +78,7 @@ def test_fill_next_maps_the_newest_snapshot_first_then_the_gaps_oldest_first(tmp
     assert fill_next(store, run_id) and "umap" in store.array_keys(run_id)[40]
 
 
+@pytest.mark.slow
 def test_the_worker_ends_with_the_server_that_started_it_even_while_it_compiles(tmp_path):
     """A server stopped within the worker's first minute (as every browser test's is) leaves no UMAP compile
     burning both cores behind it."""

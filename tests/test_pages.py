@@ -159,6 +159,7 @@ def test_embeddings_form_starts_simclr_with_its_values_and_names_a_bad_field(pag
     get_runner(page_store.url).wait(run.id)
 
 
+@pytest.mark.slow
 def test_embeddings_map_is_pca_until_the_umap_is_stored_then_umap_at_the_chosen_step(page_store):
     run_id = run_to_end(page_store, algorithm="simclr", batch_size=64, max_snapshots=3)
     title = lambda app: [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")][-1]
