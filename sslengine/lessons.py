@@ -72,7 +72,7 @@ class Lesson:
 
     def strength(self, effects: list[float]) -> float:
         """How many seed spreads (sd) the mean effect lies from no effect."""
-        return (np.mean(effects) - self.no_effect) / np.std(effects, ddof=1)
+        return float((np.mean(effects) - self.no_effect) / np.std(effects, ddof=1))
 
 
 # Reading runs ---------------------------------------------------------------------------------------------
@@ -164,8 +164,12 @@ NEAR_MARGIN, IN_GAP_MAX = 0.15, 0.01
 
 def near_boundary(store: Store, run_id: str) -> float:
     """The share of unlabeled probe points within NEAR_MARGIN of the run's final decision boundary."""
-    first, last = store.arrays(run_id, 0), store.arrays(run_id, store.snapshot_steps(run_id)[-1])
-    return near_boundary_share(first["probe_x"], first["grid"], last["grid_probs"][:, 1], NEAR_MARGIN)
+    return near_in(store.arrays(run_id, 0), store.arrays(run_id, store.snapshot_steps(run_id)[-1]))
+
+
+def near_in(first: dict, snapshot: dict) -> float:
+    """As `near_boundary`, from a run's step-0 snapshot (points, grid) and a later one (its probabilities)."""
+    return near_boundary_share(first["probe_x"], first["grid"], snapshot["grid_probs"][:, 1], NEAR_MARGIN)
 
 
 def judge_entropy(store: Store, runs: dict[str, str]) -> Verdict:
@@ -358,6 +362,14 @@ class Spread:
     def reliable(self) -> bool:
         return sum(self.holds) >= RELIABLE * len(self.holds)
 
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.effects))
+
+    @property
+    def sd(self) -> float:
+        return float(np.std(self.effects, ddof=1))
+
 
 def seed_range(seeds: list[int]) -> str:
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
@@ -365,11 +377,11 @@ def seed_range(seeds: list[int]) -> str:
 
 def here(lesson_: Lesson, spread: Spread) -> str:
     """The card's sentence on what this preset showed over the bench's seeds, from the bench's file."""
-    effects = np.array(spread.effects)
+    label = lesson_.effect_label[0].upper() + lesson_.effect_label[1:]
     text = (f"On {spread.machine}, seeds {seed_range(spread.seeds)}: it held on {sum(spread.holds)} of "
-            f"{len(spread.holds)}. {lesson_.effect_label[0].upper() + lesson_.effect_label[1:]}: {lesson_.shown(effects.mean())} on average, "
-            f"seed spread (sd) {effects.std(ddof=1):.3f}, {lesson_.strength(spread.effects):.1f} spreads from no "
-            f"effect, from {lesson_.shown(effects.min())} to {lesson_.shown(effects.max())}; a press took "
+            f"{len(spread.holds)}. {label}: {lesson_.shown(spread.mean)} on average, seed spread (sd) "
+            f"{spread.sd:.3f}, {lesson_.strength(spread.effects):.1f} spreads from no effect, from "
+            f"{lesson_.shown(min(spread.effects))} to {lesson_.shown(max(spread.effects))}; a press took "
             f"{np.mean(spread.seconds):.0f} s from the command line"
             + (f", {spread.page_seconds:.0f} s with this page open." if spread.page_seconds else "."))
     if not spread.reliable:

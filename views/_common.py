@@ -284,7 +284,7 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
         st.caption(f"{more} more run{'s' * (more > 1)} queued: the Runs page lists them")
     for sweep_id, queued in waiting.items():
         st.caption(f"Sweep {sweep_id}: {queued} more run{'s' * (queued > 1)} queued")
-        mine = policy.may_stop_sweep(store().sweep_runs(sweep_id))
+        mine = policy.may_stop_sweep(run.id for run in runs if run.sweep == sweep_id)  # the poll holds every run
         st.button("Stop sweep", key=f"stop-sweep-{sweep_id}", on_click=stop_whole_sweep, args=(sweep_id,),
                   disabled=not mine, help="its queued runs stop at once, running ones at their next log step"
                   if mine else "a student stops only the sweeps they started")
@@ -303,7 +303,7 @@ def page_outdated(now: tuple[tuple[str, str], ...], at_page_run: tuple[tuple[str
 def stop_whole_sweep(sweep_id: str):
     """Stop a sweep's runs, if this session may (the button is disabled otherwise; asked again here)."""
     try:
-        policy.check_stop_sweep(store().sweep_runs(sweep_id))
+        policy.check_stop_sweep(run.id for run in store().sweep_runs(sweep_id))
     except ConfigError as error:
         st.session_state["sweep-error"] = str(error)
         return

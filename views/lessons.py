@@ -78,7 +78,7 @@ def chart_entropy(runs: dict[str, str]):
             continue
         last, first = (common.snapshot(store.url, runs[role], step) for step in (steps[-1], 0))
         title = (f"{'EntMin' if role == 'entmin' else 'Supervised'}: test {lessons.final(store, runs[role]):.1%}, "
-                 f"{lessons.near_boundary(store, runs[role]):.1%} of points near its boundary")
+                 f"{lessons.near_in(first, last):.1%} of points near its boundary")
         common.chart(column, plots.decision_boundary(last, first, title, height=420), key=f"lesson-d-{role}")
     st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: the "
                "labeled points; dots: unlabeled points by their hidden true class. \"Near\" is within "

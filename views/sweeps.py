@@ -104,7 +104,7 @@ def progress(runs: pd.DataFrame, sweep_id: str) -> int:
     bar.progress(ended.sum() / len(runs), text=f"{ended.sum()} of {len(runs)} runs ended"
                  + (f" ({', '.join(f'{n} {status}' for status, n in ended.items())})" if len(ended) else "")
                  + f" · {active} queued or running")
-    mine = policy.may_stop_sweep(store.sweep_runs(sweep_id))
+    mine = policy.may_stop_sweep(runs.run_id)
     button.button("Stop sweep", icon=":material/stop:", disabled=not active or not mine, key="stop-sweep",
                   on_click=common.stop_whole_sweep, args=(sweep_id,),
                   help="Queued runs stop at once, running ones at their next log step, wherever they train."
