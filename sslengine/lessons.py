@@ -298,9 +298,9 @@ class LessonRun:
         self._thread.start()
 
     def _start_stage(self, stage: tuple[Role, ...]):
-        for role in stage:
-            self.runs[role.name] = self.runner.start(self.configs[role.name],
-                                                     self.runs[role.parent] if role.parent else None)
+        run_ids = self.runner.start_together([(self.configs[role.name], self.runs[role.parent] if role.parent else None)
+                                              for role in stage])
+        self.runs.update(zip((role.name for role in stage), run_ids))
 
     def _finished(self, stage: tuple[Role, ...]) -> bool:
         for role in stage:

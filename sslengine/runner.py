@@ -95,16 +95,16 @@ def admission_limit() -> int:
 
 
 class Runner:
-    """Trains runs in threads, at most `max_training` at once (None: no limit); the others wait as queued in
-    the order they were started."""
+    """Trains runs in threads, in at most `max_training` slots at once (None: no limit); the others wait as
+    queued in the order they were started. A run takes a slot, or runs started together share one."""
 
     def __init__(self, store: Store, max_training: int | None = None):
         self.store = store
         self.max_training = max_training
         self._stops: dict[str, threading.Event] = {}
         self._done: dict[str, threading.Event] = {}
-        self._waiting: deque[tuple[str, RunConfig]] = deque()
-        self._training: set[str] = set()
+        self._waiting: deque[dict[str, RunConfig]] = deque()  # each: the runs that take one slot
+        self._slots: list[set[str]] = []  # each: the runs of a slot still training
         self._lock = threading.Lock()
         self.torch_threads = configure_threads()  # shown by the pages; set once, not on every redraw
 
@@ -113,29 +113,39 @@ class Runner:
 
         Raises ConfigError, before anything is written, for bad input.
         """
-        check(config)
-        parent = check_parent(self.store, config, parent)
-        run_id = self.store.create_run(config, parent)
+        return self.start_together([(config, parent)])[0]
+
+    def start_together(self, jobs: list[tuple[RunConfig, str | None]]) -> list[str]:
+        """Runs (config, parent) that take one slot and train at once, as a lesson's stage, whose verdict
+        compares them: serialised, its three runs took three times as long. All are checked before any is
+        recorded."""
+        checked = [(check(config), check_parent(self.store, config, parent)) for config, parent in jobs]
+        run_ids = [self.store.create_run(config, parent) for config, parent in checked]
         with self._lock:
-            self._stops[run_id], self._done[run_id] = threading.Event(), threading.Event()
-            self._waiting.append((run_id, config))
+            for run_id in run_ids:
+                self._stops[run_id], self._done[run_id] = threading.Event(), threading.Event()
+            self._waiting.append({run_id: config for run_id, (config, _) in zip(run_ids, checked)})
         self._admit()
-        return run_id
+        return run_ids
 
     def _admit(self):
         with self._lock:
-            while self._waiting and (self.max_training is None or len(self._training) < self.max_training):
-                run_id, config = self._waiting.popleft()
-                self._training.add(run_id)
-                threading.Thread(target=self._run, args=(run_id, config, self._stops[run_id]), name=f"run-{run_id}",
-                                 daemon=True).start()
+            while self._waiting and (self.max_training is None or len(self._slots) < self.max_training):
+                slot = self._waiting.popleft()
+                self._slots.append(set(slot))
+                for run_id, config in slot.items():
+                    threading.Thread(target=self._run, args=(run_id, config, self._stops[run_id]),
+                                     name=f"run-{run_id}", daemon=True).start()
 
     def _run(self, run_id: str, config: RunConfig, stop: threading.Event):
         try:
             execute(self.store, run_id, config, stop)
         finally:
             with self._lock:
-                self._training.discard(run_id)
+                slot = next(slot for slot in self._slots if run_id in slot)
+                slot.discard(run_id)
+                if not slot:
+                    self._slots.remove(slot)
                 self._stops.pop(run_id, None)
                 self._done.pop(run_id).set()
             self._admit()
@@ -146,8 +156,10 @@ class Runner:
         run_id = self.store.resolve_id(run_id)
         with self._lock:
             stop = self._stops.get(run_id)
-            for job in [job for job in self._waiting if job[0] == run_id]:  # it never trains
-                self._waiting.remove(job)
+            for slot in [slot for slot in self._waiting if run_id in slot]:  # it never trains
+                del slot[run_id]
+                if not slot:
+                    self._waiting.remove(slot)
                 self._stops.pop(run_id)
                 self._done.pop(run_id).set()
         if stop is not None:
@@ -162,7 +174,7 @@ class Runner:
 
     def active(self) -> list[str]:
         with self._lock:
-            return [*self._training, *(run_id for run_id, _ in self._waiting)]
+            return [run_id for slot in [*self._slots, *self._waiting] for run_id in slot]
 
 
 _runners: dict[str, Runner] = {}

@@ -110,51 +110,52 @@ def link(lesson: Lesson, group: str, runs: dict[str, str]):
 
 
 def card(lesson: Lesson):
+    """The card; only its runs' progress and charts tick while they train (the whole page runs again when a
+    run ends, and draws the verdict): redrawing all five parts every second took a core from training."""
     groups = lessons.lesson_groups(store, lesson.name)
     group = next(iter(groups), None)
     runs = groups.get(group, {})
-    records = [store.get_run(run_id) for run_id in runs.values()]
+    current = {role: store.get_run(run_id) for role, run_id in runs.items()}
+    with st.container(border=True):
+        st.subheader(lesson.title)
+        st.markdown(f"**The course** (CIFAR-10 on a GPU): {lesson.course}")
+        verdict = (lessons.judge(store, lesson.name, runs) if set(runs) == set(lesson.roles)
+                   and all(run.status == "finished" for run in current.values()) else None)
+        seed_run = next(iter(current.values())).config.seed if current else None
+        if lesson.name in spreads:
+            spread = lessons.Spread.of(lesson, spreads[lesson.name])
+            st.markdown(f"**Here** (this preset): {lessons.here(lesson, spread)}")
+            common.chart(st, plots.effect_spread(spread.effects, spread.holds, spread.seeds, lesson.effect_label,
+                                                 spread.machine,
+                                                 (seed_run, verdict.figures[lesson.effect]) if verdict else None,
+                                                 lesson.no_effect),
+                         key=f"lesson-spread-{lesson.name}")
+        else:
+            st.caption("This preset has not been measured on the bench's seeds: run python -m bench.lessons.")
+        st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
+                  icon=":material/play_arrow:", on_click=start, args=(lesson.name,),
+                  disabled=any(run.status in ACTIVE for run in current.values()))
+        if message := st.session_state.get(f"lesson-error-{lesson.name}"):
+            st.error(message, icon=":material/error:")
+        if not runs:
+            st.caption("Not trained in this store yet.")
+            return
 
-    @st.fragment(run_every=common.live_every(*records))
-    def body():
-        with st.container(border=True):
-            st.subheader(lesson.title)
-            st.markdown(f"**The course** (CIFAR-10 on a GPU): {lesson.course}")
-            current = {role: store.get_run(run_id) for role, run_id in runs.items()}
-            verdict = (lessons.judge(store, lesson.name, runs) if set(runs) == set(lesson.roles)
-                       and all(run.status == "finished" for run in current.values()) else None)
-            seed_run = next(iter(current.values())).config.seed if current else None
-            if lesson.name in spreads:
-                spread = lessons.Spread.of(lesson, spreads[lesson.name])
-                st.markdown(f"**Here** (this preset): {lessons.here(lesson, spread)}")
-                common.chart(st, plots.effect_spread(spread.effects, spread.holds, spread.seeds, lesson.effect_label,
-                                                     spread.machine,
-                                                     (seed_run, verdict.figures[lesson.effect]) if verdict else None,
-                                                     lesson.no_effect),
-                             key=f"lesson-spread-{lesson.name}")
-            else:
-                st.caption("This preset has not been measured on the bench's seeds: run python -m bench.lessons.")
-            st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
-                      icon=":material/play_arrow:", on_click=start, args=(lesson.name,),
-                      disabled=any(run.status in ACTIVE for run in current.values()))
-            if message := st.session_state.get(f"lesson-error-{lesson.name}"):
-                st.error(message, icon=":material/error:")
-            if not runs:
-                st.caption("Not trained in this store yet.")
-                return
-            for role, run in current.items():
+        @st.fragment(run_every=common.live_every(*current.values(), seconds=2 * common.LIVE_SECONDS))
+        def progress_and_charts():
+            for role, run_id in runs.items():
+                run = store.get_run(run_id)
                 common.run_status(run, f"The {role} run", progress=run.status not in ("finished", "failed"))
             CHARTS[lesson.name](runs)
-            st.markdown(f"**What to watch:** {lesson.watch}.")
-            if verdict:
-                if verdict.holds:
-                    st.success(f"Holds on this run (seed {seed_run}): {verdict.text}", icon=":material/check:")
-                else:
-                    st.warning(f"Does not hold on this run (seed {seed_run}): {verdict.text}",
-                               icon=":material/warning:")
-            link(lesson, group, runs)
 
-    body()
+        progress_and_charts()
+        st.markdown(f"**What to watch:** {lesson.watch}.")
+        if verdict:
+            if verdict.holds:
+                st.success(f"Holds on this run (seed {seed_run}): {verdict.text}", icon=":material/check:")
+            else:
+                st.warning(f"Does not hold on this run (seed {seed_run}): {verdict.text}", icon=":material/warning:")
+        link(lesson, group, runs)
 
 
 for each in lessons.LESSONS.values():
