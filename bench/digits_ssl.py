@@ -25,9 +25,9 @@ from sslengine.probes import pixel_probe_accuracy
 from sslengine.runner import Runner
 from sslengine.store import Store
 
-METHODS = ("supervised", "pseudo_label", "entmin", "fixmatch", "pi_model", "mean_teacher", "flexmatch",
-           "freematch", "softmatch", "adamatch", "mixmatch", "remixmatch", "comatch", "s4l_rotation", "noisy_student",
-           "meta_pseudo_labels", "enaet", "simclr", "byol", "mocov3")
+METHODS = ("supervised", "pseudo_label", "entmin", "fixmatch", "pi_model", "mean_teacher", "vat", "uda", "flexmatch",
+           "freematch", "softmatch", "adamatch", "dash", "mixmatch", "remixmatch", "comatch", "simmatch",
+           "s4l_rotation", "noisy_student", "meta_pseudo_labels", "enaet", "simclr", "byol", "mocov3")
 
 
 def sklearn_reference(model, config: RunConfig) -> tuple[float, float]:

@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sslengine import datasets
 from sslengine.algorithms import ALGORITHMS
-from sslengine.algorithms.fixmatch import fixmatch_loss
+from sslengine.algorithms.base import masked_cross_entropy, pseudo_labels
 from sslengine.algorithms.simclr import nt_xent
 from sslengine.config import RunConfig
 from sslengine.data import as_float
@@ -157,7 +157,7 @@ def fast_step(name: str, method: str, images: torch.Tensor, labels: torch.Tensor
     if compile_:
         model.embed.compile()
     g = torch.Generator(device).manual_seed(0)
-    algorithm = ALGORITHMS[method](model, config, g, num_unlabeled=len(images))
+    algorithm = ALGORITHMS[method](model, config, g, num_classes=10, num_unlabeled=len(images))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
     def step():
@@ -187,7 +187,8 @@ def reference_step(name: str, method: str, images: np.ndarray, labels: np.ndarra
             weak, strong, _ = (t.to(device, non_blocking=True) for t in next(unlabeled))
             logits_x, logits_weak, logits_strong = model(torch.cat([x, weak, strong])).split(
                 [LABELED, UNLABELED, UNLABELED])
-            loss = F.cross_entropy(logits_x, y) + fixmatch_loss(logits_weak.detach(), logits_strong, 0.95, 1.0)
+            loss = F.cross_entropy(logits_x, y) + masked_cross_entropy(logits_strong,
+                                                                       *pseudo_labels(logits_weak, 0.95, 1.0))
         else:
             a, b, _ = (t.to(device, non_blocking=True) for t in next(unlabeled))
             z_a, z_b = model.projection(model.embed(torch.cat([a, b]))).chunk(2)

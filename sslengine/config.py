@@ -33,7 +33,7 @@ class RunConfig:
     labels_per_class: int = 2
     steps: int = 1000
     seed: int = 0
-    threshold: float = 0.95
+    threshold: float | None = None  # None: the method's own (0.95; UDA's 0.8)
     temperature: float | None = None  # None: the method's own default (Algorithm.defaults)
     lambda_u: float | None = None
     mu: int | None = None  # unlabeled per labeled; SimCLR's contrastive batch is batch_size * mu
@@ -42,6 +42,7 @@ class RunConfig:
     weight_decay: float = 5e-4
     weak_augment: bool = True  # False: weak views are the inputs as they are (over-fitting, shown plainly)
     ema_decay: float | None = None
+    ema_schedule: str | None = None  # "constant", or "cosine": from ema_decay up to 1 at the end (BYOL, MoCo v3)
     model: str = "auto"  # models.MODELS; auto: MLP for points, small CNN up to 28 px, WRN-28-2 above
     # Contrastive methods only.
     projection_layers: int = 2  # SimCLR's head: 2 layers, or 3 as in SimCLRv2
@@ -97,6 +98,7 @@ class RunConfig:
         _positive("temperature", self.temperature)
         _at_least("lambda_u", self.lambda_u, 0.0)
         _in_range("ema_decay", self.ema_decay, 0.0, 1.0)
+        _one_of("ema_schedule", self.ema_schedule, ("constant", "cosine"))
         _in_range("noise", self.noise, 0.0, 1.0)
         if self.mismatch is not None:
             _in_range("mismatch", self.mismatch, 0.0, 1.0)

@@ -42,6 +42,11 @@ class Split:
                      tensor(self.y_unlabeled), tensor(self.x_test), tensor(self.y_test),
                      self.num_classes, self.kind)
 
+    def labeled_marginal(self) -> torch.Tensor:
+        """p(y) of the labeled samples: each class's share of them."""
+        counts = torch.bincount(torch.as_tensor(self.y_labeled).long(), minlength=self.num_classes).float()
+        return counts / counts.sum()
+
 
 def _load_arrays(config: RunConfig) -> tuple[np.ndarray, np.ndarray, str]:
     if config.dataset == "moons":

@@ -13,7 +13,7 @@ from .algorithms.base import Algorithm, StepResult
 from .config import RunConfig
 from .data import Split, as_float
 from .probes import (boundary_grid, embeddings, evaluate, knn_accuracy, labelling_logits, linear_probe_accuracy,
-                     predict_logits, pseudo_label_stats)
+                     predict_logits, pseudo_label_stats, weighted_label_stats)
 
 # Before the last step, test accuracy is scored on a fixed sample of the test set and kNN accuracy against a
 # fixed sample of the train labels: on a CPU, all 10 000 CIFAR test images at every log step would take
@@ -75,12 +75,20 @@ class Measurements:
         return values
 
     def pseudo_labels(self, result: StepResult, unlabeled: torch.Tensor) -> dict[str, float]:
-        """Mask rate and pseudo-label accuracy of the step's batch, scored on its hidden labels."""
+        """The step batch's pseudo-labels scored on its hidden labels: the mask (or weight) and labels its loss
+        used, where the method trains on pseudo-labels (mask_rate, pseudo_label_acc, ...); and FixMatch's rule
+        at the run's tau and T on the logits they are read from, each key ending in _at_tau, for any method
+        (for FixMatch the two agree). Without a loss mask, pseudo_label_acc is the logits' argmax accuracy."""
         if result.unlabeled_logits is None:
             return {}
-        return pseudo_label_stats(result.unlabeled_logits.detach().float().cpu().numpy(),
-                                  self.data.y_unlabeled[unlabeled].cpu().numpy(),
-                                  self.config.threshold, self.config.temperature)
+        logits = result.unlabeled_logits.detach().float().cpu().numpy()
+        target = self.data.y_unlabeled[unlabeled].cpu().numpy()
+        at_tau = pseudo_label_stats(logits, target, self.config.threshold, self.config.temperature)
+        values = {f"{key}_at_tau": value for key, value in at_tau.items() if key != "pseudo_label_acc"}
+        if result.loss_mask is None:
+            return values | {"pseudo_label_acc": at_tau["pseudo_label_acc"]}
+        return values | weighted_label_stats(result.loss_labels.cpu().numpy(),
+                                             result.loss_mask.detach().float().cpu().numpy(), target, logits.shape[1])
 
     def snapshot(self, step: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """The probe set's arrays at this step (the pseudo-labeller's logits, embeddings, the boundary grid;

@@ -18,18 +18,21 @@ RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
 LABELS = {
     "test_acc": "test accuracy",
     "student_test_acc": "test accuracy, training model",
-    "mask_rate": "mask rate (share passing)",
+    "mask_rate": "mask rate (share the loss used)",
+    "mask_rate_at_tau": "share above the fixed tau (what-if)",
     "pseudo_label_acc": "pseudo-label accuracy, all",
     "pseudo_label_acc_passing": "pseudo-label accuracy, passing",
     "unseen_pass_rate": "unseen-class samples passing",
+    "dash_confidence": "Dash's threshold, as a confidence exp(-rho)",
     "loss": "loss", "loss_x": "labeled loss", "loss_u": "unlabeled loss",
     "knn_acc": "kNN accuracy", "linear_probe_acc": "linear probe accuracy",
 }
 # Keys that are shares: drawn on a fixed 0-1 axis, so that a flat line at 1 does not sit mid-chart.
-SHARES = {"test_acc", "student_test_acc", "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing", "knn_acc",
-          "linear_probe_acc"}
-KEY_COLORS = {"test_acc": "#0072B2", "student_test_acc": "#56B4E9", "mask_rate": "#E69F00",
-              "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73", "unseen_pass_rate": "#D55E00"}
+SHARES = {"test_acc", "student_test_acc", "mask_rate", "mask_rate_at_tau", "pseudo_label_acc",
+          "pseudo_label_acc_passing", "knn_acc", "linear_probe_acc", "dash_confidence"}
+KEY_COLORS = {"test_acc": "#0072B2", "student_test_acc": "#56B4E9", "mask_rate": "#E69F00", "mask_rate_at_tau": "#999999",
+              "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73", "unseen_pass_rate": "#D55E00",
+              "dash_confidence": "#000000"}
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)
 
 

@@ -34,24 +34,33 @@ def entropy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def pseudo_label_stats(logits: np.ndarray, target: np.ndarray, threshold: float,
                        temperature: float = 1.0) -> dict[str, float]:
-    """Mask rate and pseudo-label accuracy, of all argmax labels and of those passing the threshold.
-
-    Accuracy of the passing ones is NaN when none pass. Samples with the label -1 (published without one)
-    count in the mask rate only, and so do those of a class the model has no output for (mismatch: a class
-    held out of the labeled data); of these, the share passing the threshold is `unseen_pass_rate`.
-    """
+    """FixMatch's rule on these logits: argmax labels, counted where max softmax(logits / T) >= threshold
+    (`weighted_label_stats` of that mask). The what-if of any run, whatever rule its loss used."""
     confidence, prediction = confidence_and_prediction(logits, temperature)
-    passing = confidence >= threshold
-    known = (target >= 0) & (target < logits.shape[1])
-    correct, known_passing = (prediction == target)[known], passing[known]
+    return weighted_label_stats(prediction, (confidence >= threshold).astype(np.float64), target, logits.shape[1])
+
+
+def weighted_label_stats(labels: np.ndarray, weight: np.ndarray, target: np.ndarray,
+                         num_classes: int) -> dict[str, float]:
+    """Mask rate and pseudo-label accuracy of `labels` counted with `weight` (a 0/1 mask, or SoftMatch's weight):
+    mask_rate = mean weight, pseudo_label_acc = the share of all labels right, pseudo_label_acc_passing = the
+    weighted share right (for a mask: of those passing; NaN when nothing counts).
+
+    Samples with the label -1 (published without one) count in the mask rate only, and so do those of a class
+    the model has no output for (mismatch: a class held out of the labeled data); of these, the mean weight
+    is `unseen_pass_rate`.
+    """
+    known = (target >= 0) & (target < num_classes)
+    correct, known_weight = (labels == target)[known], weight[known]
     stats = {
-        "mask_rate": float(passing.mean()),
+        "mask_rate": float(weight.mean()),
         "pseudo_label_acc": float(correct.mean()) if known.any() else float("nan"),
-        "pseudo_label_acc_passing": float(correct[known_passing].mean()) if known_passing.any() else float("nan"),
+        "pseudo_label_acc_passing": float((correct * known_weight).sum() / known_weight.sum())
+        if known_weight.sum() > 0 else float("nan"),
     }
-    unseen = target >= logits.shape[1]
+    unseen = target >= num_classes
     if unseen.any():
-        stats["unseen_pass_rate"] = float(passing[unseen].mean())
+        stats["unseen_pass_rate"] = float(weight[unseen].mean())
     return stats
 
 

@@ -48,7 +48,8 @@ def build(config: RunConfig, data: Split, device: torch.device, rng: torch.Gener
         # The average of the model as drawn: no method both keeps one and adopts a parent's weights.
         ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
                if method_class.uses_ema else None)
-        method = method_class(model, config, rng, num_unlabeled=len(data.y_unlabeled),
+        method = method_class(model, config, rng, data.num_classes, len(data.y_unlabeled),
+                              data.labeled_marginal(),
                               average=ema.module if ema is not None else None)
     if method_class.parent_must:
         method.adopt(restore(store, parent_id, device))
@@ -102,6 +103,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         optimizer.step()
         schedule.step()
         if ema is not None:
+            ema.multi_avg_fn = get_ema_multi_avg_fn(method.ema_decay(step / config.steps))
             ema.update_parameters(model)
 
         if step % config.log_every == 0 or step == config.steps:

@@ -51,7 +51,7 @@ BAD_INPUTS = [
     (["sweep", "fixmatch", "--grid", "colour=1,2"], "grid: 'colour' cannot be swept"),
     (["sweep", "fixmatch", "--grid", "threshold=0.5,1.5"], "threshold: must be in [0, 1], got 1.5"),
     (["sweep", "fixmatch", "--seeds", "0"], "seeds: must be an integer >= 1, got 0"),
-    (["run", "vat"], "algorithm: 'vat' is not one of supervised, pseudo_label, entmin, fixmatch"),
+    (["run", "mystery"], "algorithm: 'mystery' is not one of supervised, pseudo_label, entmin, fixmatch"),
     (["run", "fixmatch", "--steps", "0"], "steps: must be an integer >= 1, got 0"),
     (["run", "fixmatch", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
     (["run", "simclr", "--projection-layers", "4"], "projection_layers: 4 is not one of 2, 3"),

@@ -14,12 +14,10 @@ from sslengine.algorithms.comatch import graph_contrastive_loss, smoothed_pseudo
 from sslengine.algorithms.distill import distillation_loss
 from sslengine.algorithms.enaet import prediction_kl, transformation_loss
 from sslengine.algorithms.entmin import entropy_loss
-from sslengine.algorithms.fixmatch import fixmatch_loss
 from sslengine.algorithms.flexmatch import flexmatch_thresholds
 from sslengine.algorithms.freematch import freematch_update
 from sslengine.algorithms.mixmatch import mixup, sharpen
 from sslengine.algorithms.mocov3 import moco_contrastive_loss
-from sslengine.algorithms.pseudo_label import pseudo_label_loss
 from sslengine.algorithms.simclr import nt_xent
 from sslengine.config import RunConfig
 from sslengine.models import build_model
@@ -38,21 +36,39 @@ WEAK = [[4.0, 0.0, 0.0], [0.5, 0.4, 0.3], [0.0, 0.0, 6.0], [1.0, 3.0, 0.0]]
 STRONG = [[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.3, 0.2, 1.0], [2.0, 0.0, 1.0]]
 
 
+def points_method(algorithm: str, num_classes: int, num_unlabeled: int = 4, labeled_marginal=None, **config):
+    """A method on a fresh 2-D model of `num_classes` outputs, seeded, for hand-made logits."""
+    torch.manual_seed(0)
+    config = RunConfig(algorithm=algorithm, dataset="moons", **config)
+    return ALGORITHMS[algorithm](build_model("auto", (2,), num_classes), config, torch.Generator().manual_seed(0),
+                                 num_classes=num_classes, num_unlabeled=num_unlabeled,
+                                 labeled_marginal=labeled_marginal)
+
+
+def fixmatch_unlabeled_loss(weak, strong, **config):
+    """FixMatch's rule, as its class applies it, for the hand-made logits WEAK and STRONG."""
+    method = points_method("fixmatch", 3, **config)
+    return method.unlabeled_loss(weak, strong, torch.arange(4), torch.zeros(2, 3))
+
+
 @pytest.mark.parametrize("threshold,temperature", [(0.95, 1.0), (0.8, 1.0), (0.5, 2.0), (0.0, 1.0), (1.0, 0.5)])
 def test_fixmatch_loss_matches_hand_computation(threshold, temperature):
-    expected = 0.0
+    expected, passing = 0.0, []
     for weak, strong in zip(WEAK, STRONG):
         q = softmax_row(weak, temperature)
+        passing.append(float(max(q) >= threshold))
         if max(q) >= threshold:
             expected += cross_entropy_row(strong, q.index(max(q)))
     expected /= len(WEAK)  # the mean is over the whole batch, passing or not
-    got = fixmatch_loss(torch.tensor(WEAK), torch.tensor(STRONG), threshold, temperature)
-    assert got.item() == pytest.approx(expected, rel=1e-5)
+    loss, labels, mask, _ = fixmatch_unlabeled_loss(torch.tensor(WEAK), torch.tensor(STRONG), threshold=threshold,
+                                                    temperature=temperature)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert labels.tolist() == [row.index(max(row)) for row in WEAK] and mask.tolist() == passing
 
 
 def test_fixmatch_loss_ignores_samples_below_threshold():
     strong = torch.tensor(STRONG, requires_grad=True)
-    fixmatch_loss(torch.tensor(WEAK), strong, 0.95, 1.0).backward()
+    fixmatch_unlabeled_loss(torch.tensor(WEAK), strong, threshold=0.95)[0].backward()
     passing = [max(softmax_row(w)) >= 0.95 for w in WEAK]
     assert passing == [True, False, True, False]
     for row, passes in zip(strong.grad, passing):
@@ -62,8 +78,18 @@ def test_fixmatch_loss_ignores_samples_below_threshold():
 def test_fixmatch_loss_sends_no_gradient_through_the_weak_view():
     weak = torch.tensor(WEAK, requires_grad=True)
     strong = torch.tensor(STRONG, requires_grad=True)
-    fixmatch_loss(weak, strong, 0.5, 1.0).backward()
+    fixmatch_unlabeled_loss(weak, strong, threshold=0.5)[0].backward()
     assert weak.grad is None and strong.grad.abs().sum() > 0
+
+
+def test_a_fixmatch_step_trains_on_the_rule_and_returns_the_mask_it_used():
+    method = points_method("fixmatch", 3, 8, threshold=0.6)
+    x_l, x_u = torch.randn(4, 2), torch.randn(8, 2)
+    result = method.train_step(x_l, torch.tensor([0, 1, 2, 0]), x_u, 0.0, torch.arange(8))
+    q = result.unlabeled_logits.softmax(dim=-1)
+    assert result.loss_labels.tolist() == q.argmax(dim=-1).tolist()
+    assert result.loss_mask.tolist() == (q.max(dim=-1).values >= 0.6).float().tolist()
+    assert result.loss.item() == pytest.approx((result.terms["loss_x"] + result.terms["loss_u"]).item(), rel=1e-6)
 
 
 def test_temperature_changes_which_labels_pass():
@@ -75,9 +101,12 @@ def test_temperature_changes_which_labels_pass():
 
 
 def test_pseudo_label_loss_trains_on_own_confident_argmax():
-    expected = sum(cross_entropy_row(row, row.index(max(row)))
-                   for row in WEAK if max(softmax_row(row)) >= 0.9) / len(WEAK)
-    assert pseudo_label_loss(torch.tensor(WEAK), 0.9, 1.0).item() == pytest.approx(expected, rel=1e-5)
+    method = points_method("pseudo_label", 3, 6, threshold=0.9, weak_augment=False)
+    result = method.train_step(torch.randn(2, 2), torch.tensor([0, 1]), torch.randn(6, 2) * 3, 1.0, torch.arange(6))
+    rows = result.unlabeled_logits.tolist()
+    expected = sum(cross_entropy_row(row, row.index(max(row))) for row in rows if max(softmax_row(row)) >= 0.9)
+    assert result.terms["loss_u"].item() == pytest.approx(expected / len(rows), rel=1e-5)
+    assert result.loss_mask.tolist() == [float(max(softmax_row(row)) >= 0.9) for row in rows]
 
 
 def test_entropy_loss_is_mean_shannon_entropy_in_nats():
@@ -108,7 +137,8 @@ def digits_method(algorithm: str, **config):
     method, config = ALGORITHMS[algorithm], RunConfig(algorithm=algorithm, dataset="digits", **config)
     model = method.equip(build_model("auto", (1, 8, 8), 10), config)
     average = copy.deepcopy(model) if method.uses_ema else None  # the loop's EMA, here frozen at the start
-    return method(model, config, torch.Generator().manual_seed(0), num_unlabeled=8, average=average)
+    return method(model, config, torch.Generator().manual_seed(0), num_classes=10, num_unlabeled=8,
+                  average=average)
 
 
 @pytest.mark.parametrize("algorithm", ["pi_model", "mean_teacher"])
@@ -156,7 +186,7 @@ def test_flexmatch_remembers_only_samples_above_the_fixed_threshold():
     config = RunConfig(algorithm="flexmatch", dataset="moons", threshold=0.6)
     torch.manual_seed(0)
     method = ALGORITHMS["flexmatch"](build_model("auto", (2,), 2), config, torch.Generator().manual_seed(0),
-                                     num_unlabeled=20)
+                                     num_classes=2, num_unlabeled=20)
     x_unlabeled, index = torch.randn(8, 2), torch.arange(10, 18)
     result = method.train_step(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), x_unlabeled, 0.0, index)
     confidence, labels = result.unlabeled_logits.softmax(-1).max(-1)
@@ -364,6 +394,17 @@ def test_softmatch_aligns_to_uniform_and_weighs_by_a_truncated_gaussian_by_hand(
     assert monitors["softmatch_mu"].item() == pytest.approx(float(mu)) and 0 < weights.min() <= weights.max() <= 1
 
 
+def test_softmatch_labels_from_the_raw_prediction_and_weighs_by_the_aligned_one_as_usb():
+    method = points_method("softmatch", 3)
+    method.p_bar = torch.tensor([0.6, 0.2, 0.2])  # the model has favoured class 0: alignment lifts the others
+    q = torch.tensor([[0.5, 0.4, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.4, 0.3, 0.3]])
+    _, labels, weight, _ = method.unlabeled_loss(q.log(), torch.zeros(4, 3), torch.arange(4), torch.zeros(2, 3))
+    aligned = method.align(q, None)  # the next step's, near enough: the state moved by 1 % of a batch
+    assert labels.tolist() == [0, 1, 2, 0]  # argmax of q as it is
+    assert aligned.argmax(dim=1).tolist()[0] == 1  # which alignment would have relabelled
+    assert 0 < weight.min() <= weight.max() <= 1
+
+
 def test_softmatch_keeps_every_pseudo_label_with_a_weight_in_its_loss():
     method = digits_method("softmatch")
     x = torch.rand(12, 1, 8, 8)
@@ -374,7 +415,7 @@ def test_softmatch_keeps_every_pseudo_label_with_a_weight_in_its_loss():
 
 def test_adamatch_aligns_to_the_labeled_marginal_and_thresholds_relative_to_labeled_confidence_by_hand():
     from sslengine.algorithms.freematch import MOMENTUM as m
-    method = digits_method("adamatch", threshold=0.9)
+    method = points_method("adamatch", 2, threshold=0.9)
     p_l = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
     q = torch.tensor([[0.5, 0.5], [0.95, 0.05], [0.3, 0.7], [0.8, 0.2]])
     aligned = method.align(q, p_l)
@@ -392,6 +433,19 @@ def test_adamatch_aligns_to_the_labeled_marginal_and_thresholds_relative_to_labe
 def unit(row):
     norm = math.sqrt(sum(v * v for v in row))
     return [v / norm for v in row]
+
+
+@pytest.mark.parametrize("algorithm", ["byol", "mocov3"])
+def test_byol_and_mocov3_raise_the_target_momentum_to_one_on_the_papers_cosine(algorithm):
+    method = digits_method(algorithm, ema_decay=0.99)
+    assert method.config.ema_schedule == "cosine"
+    for progress in (0.0, 0.25, 0.5, 1.0):
+        by_hand = 1 - (1 - 0.99) * (math.cos(math.pi * progress) + 1) / 2
+        assert method.ema_decay(progress) == pytest.approx(by_hand)
+    assert method.ema_decay(0.0) == pytest.approx(0.99) and method.ema_decay(1.0) == pytest.approx(1.0)
+    held = digits_method(algorithm, ema_decay=0.99, ema_schedule="constant")
+    assert held.ema_decay(0.0) == held.ema_decay(0.7) == 0.99
+    assert digits_method("mean_teacher").ema_decay(0.7) == RunConfig(algorithm="mean_teacher").ema_decay
 
 
 def test_byol_loss_is_two_minus_twice_the_cosine_by_hand():
@@ -492,16 +546,25 @@ def test_mixmatch_loss_by_hand_from_its_guess_mix_and_the_squared_error():
     assert torch.allclose((result.unlabeled_logits / 0.5).softmax(dim=1), q, atol=1e-5)
 
 
-def test_remixmatch_aligns_to_the_labeled_marginal_over_the_recent_mean_prediction_by_hand():
-    method = digits_method("remixmatch")
+def test_remixmatch_aligns_to_the_labeled_sets_marginal_over_the_recent_mean_prediction_by_hand():
+    labeled_marginal = torch.tensor([2, 1, 1]) / 4  # the labeled set's p(y), not the labels of batches seen so far
+    method = points_method("remixmatch", 3, labeled_marginal=labeled_marginal)
     p1 = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
     p2 = torch.tensor([[0.1, 0.1, 0.8], [0.5, 0.25, 0.25]])
-    method.align(p1, torch.tensor([0, 0]))
-    aligned = method.align(p2, torch.tensor([1, 2]))
-    labeled_marginal = torch.tensor([2, 1, 1]) / 4  # labels 0, 0, then 1, 2
+    first = method.align(p1)
+    assert (first > 0).all()  # no class is zeroed before a batch has held its label
+    aligned = method.align(p2)
     recent = (p1.mean(dim=0) + p2.mean(dim=0)) / 2
     by_hand = p2 * labeled_marginal / recent
     assert torch.allclose(aligned, by_hand / by_hand.sum(dim=1, keepdim=True), atol=1e-6)
+
+
+def test_a_run_gives_its_method_the_labeled_sets_class_marginal():
+    from sslengine.data import load_split
+    config = RunConfig(algorithm="remixmatch", dataset="digits", labels_per_class=3)
+    split = load_split(config)
+    assert split.labeled_marginal().tolist() == pytest.approx([0.1] * 10)
+    assert split.labeled_marginal().sum().item() == pytest.approx(1.0)
 
 
 def test_remixmatch_sums_its_mixed_anchored_and_rotation_terms_with_the_papers_weights():
@@ -551,17 +614,116 @@ def test_comatch_graph_contrastive_loss_matches_a_loop_over_both_graphs():
     assert graph_contrastive_loss(one_edge, z_a, z_b).item() != pytest.approx(total / 3, rel=1e-3)
 
 
-def test_comatch_fills_its_memory_then_smooths_and_sums_its_three_terms():
+def test_comatch_aligns_to_uniform_remembers_unsmoothed_labels_and_sums_its_three_terms():
     from sslengine.algorithms import comatch
+
+    def aligned(p, recent):  # p / mean of the recent batches' mean predictions, towards 1/C, renormalised
+        scaled = p / torch.stack(recent).mean(dim=0) / 10
+        return scaled / scaled.sum(dim=1, keepdim=True)
+
     method = digits_method("comatch", lambda_u=1.0, threshold=0.0)
     x = torch.rand(12, 1, 8, 8)
     first = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
     assert len(method.memory_z) == 12 and method.memory_q[:4].tolist() == F.one_hot(torch.arange(4), 10).tolist()
+    p1 = first.unlabeled_logits.softmax(dim=1)
+    assert torch.allclose(method.memory_q[4:], aligned(p1, [p1.mean(dim=0)]), atol=1e-6)
     t = first.terms
     assert first.loss.item() == pytest.approx((t["loss_x"] + t["loss_u"] + t["loss_contrastive"]).item(), rel=1e-6)
-    unsmoothed = first.unlabeled_logits.exp()
     method.memory_z = method.memory_z.repeat(comatch.MEMORY // 12 + 1, 1)[:comatch.MEMORY]  # as if full
     method.memory_q = method.memory_q.repeat(comatch.MEMORY // 12 + 1, 1)[:comatch.MEMORY]
     second = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
-    assert torch.allclose(second.unlabeled_logits.exp().sum(dim=1), torch.ones(8), atol=1e-5)
-    assert not torch.allclose(second.unlabeled_logits.exp(), unsmoothed, atol=1e-3)  # the memory moved them
+    p2 = second.unlabeled_logits.softmax(dim=1)
+    unsmoothed = aligned(p2, [p1.mean(dim=0), p2.mean(dim=0)])
+    # the memory takes the aligned labels before smoothing, so that smoothing does not compound over steps
+    assert torch.allclose(method.memory_q[-8:], unsmoothed, atol=1e-6)
+    assert second.loss_mask.tolist() == [1.0] * 8  # threshold 0: every smoothed label counts
+
+
+def test_uda_anneals_the_labeled_signal_and_trains_the_strong_view_on_sharpened_confident_targets_by_hand():
+    from sslengine.algorithms.uda import tsa_threshold
+    method = points_method("uda", 3, 4, weak_augment=False)
+    method.strong = lambda x: x + 0.5  # a fixed "strong" view, to recompute by hand
+    torch.manual_seed(1)
+    x_l, y_l, x_u = torch.randn(3, 2) * 3, torch.tensor([0, 1, 2]), torch.randn(4, 2) * 3
+    result = method.train_step(x_l, y_l, x_u, 0.5, torch.arange(4))
+    with torch.no_grad():  # the same single pass over all views, so BatchNorm normalises alike
+        logits = method.model(torch.cat([x_l, x_u, x_u + 0.5])).tolist()
+    labeled, weak, strong = logits[:3], logits[3:7], logits[7:]
+    eta = 0.5 * (1 - 1 / 3) + 1 / 3
+    assert tsa_threshold(0.5, 3) == pytest.approx(eta)
+    loss_x = sum(cross_entropy_row(row, y) for row, y in zip(labeled, y_l.tolist())
+                 if softmax_row(row)[y] < eta) / 3
+    loss_u = 0.0
+    for w, s in zip(weak, strong):
+        if max(softmax_row(w)) >= 0.8:  # beta, on the unsharpened prediction
+            loss_u -= sum(q * math.log(p) for q, p in zip(softmax_row(w, 0.4), softmax_row(s)))
+    loss_u /= 4
+    assert result.terms["loss_x"].item() == pytest.approx(loss_x, rel=1e-4, abs=1e-6)
+    assert result.terms["loss_u"].item() == pytest.approx(loss_u, rel=1e-4, abs=1e-6)
+    assert result.loss_mask.tolist() == [float(max(softmax_row(w)) >= 0.8) for w in weak]
+    assert method.config.temperature == 0.4 and method.config.threshold == 0.8  # UDA's own defaults
+
+
+def test_dash_selects_by_the_weak_views_loss_under_a_threshold_falling_from_the_labeled_loss_by_hand():
+    from sslengine.algorithms.dash import dash_threshold
+    assert dash_threshold(2.0, 0) == pytest.approx(1.0001 * 2.0)
+    assert dash_threshold(2.0, 3) == pytest.approx(1.0001 * 1.27 ** -3 * 2.0)
+    assert dash_threshold(2.0, 40) == 0.05  # rho_min: FixMatch's 0.95 in loss terms
+    method = points_method("dash", 3)
+    p_l = torch.tensor([[0.5, 0.3, 0.2], [0.2, 0.6, 0.2]])
+    method.y_labeled, method.stage = torch.tensor([0, 1]), 2
+    q = torch.tensor([[0.9, 0.05, 0.05], [0.4, 0.3, 0.3], [0.2, 0.7, 0.1], [0.34, 0.33, 0.33]])
+    mask, monitors = method.mask(q, torch.arange(4), p_l)
+    rho = 1.0001 * 1.27 ** -2 * -(math.log(0.5) + math.log(0.6)) / 2
+    assert monitors["dash_rho"] == pytest.approx(rho)
+    assert mask.tolist() == [float(-math.log(max(row)) <= rho) for row in q.tolist()] == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_vat_power_iteration_finds_the_kl_hessians_direction_on_a_linear_model_by_hand():
+    from sslengine.algorithms.vat import XI, adversarial_perturbation, kl_to, unit
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 3, bias=False).double()
+    u = torch.randn(1, 2, dtype=torch.float64)
+    p = model(u).softmax(dim=-1).detach()
+    r = adversarial_perturbation(model, u, p, 0.7, torch.Generator().manual_seed(5))
+    d0 = unit(torch.randn((1, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64))
+    w = model.weight.detach()
+    hessian = w.T @ (torch.diag(p[0]) - p[0][:, None] * p[0][None, :]) @ w  # of KL(p || softmax(W(u + d))) at d = 0
+    assert torch.allclose(r[0], 0.7 * unit((hessian @ d0[0])[None])[0], atol=1e-4)
+    assert r.norm().item() == pytest.approx(0.7) and XI == 1e-6
+    logits = model(u + r)
+    by_hand = sum(a * (math.log(a) - math.log(b)) for a, b in zip(p[0].tolist(), logits.softmax(-1)[0].tolist()))
+    assert kl_to(p, logits).item() == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_vat_adds_the_ramped_adversarial_kl_and_the_entropy_term_and_keeps_batchnorm_statistics():
+    method = digits_method("vat")
+    x = torch.rand(12, 1, 8, 8)
+    norms = [m for m in method.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.2, torch.arange(8))
+    t, weight = result.terms, 0.3 * 0.2 / 0.4
+    assert result.loss.item() == pytest.approx((t["loss_x"] + weight * t["loss_u"] + 0.06 * t["loss_entropy"]).item(),
+                                               rel=1e-6)
+    assert t["loss_u"].item() > 0 and all(m.momentum == 0.1 for m in norms)  # restored after the perturbed passes
+
+
+def test_simmatch_unfolds_instance_and_aggregates_class_pseudo_labels_by_hand():
+    from sslengine.algorithms.simmatch import ALPHA, unfold_and_aggregate
+    s = torch.tensor([[0.5, 0.3, 0.2]])  # similarity to three memory items, of classes 0, 1, 1
+    p = torch.tensor([[0.6, 0.4]])
+    memory_y = torch.tensor([0, 1, 1])
+    q, p_hat = unfold_and_aggregate(s, p, memory_y)
+    scaled = [0.5 * 0.6, 0.3 * 0.4, 0.2 * 0.4]
+    assert q[0].tolist() == pytest.approx([v / sum(scaled) for v in scaled])
+    assert p_hat[0].tolist() == pytest.approx([ALPHA * 0.6 + (1 - ALPHA) * 0.5, ALPHA * 0.4 + (1 - ALPHA) * 0.5])
+
+
+def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three_terms():
+    from sslengine.algorithms.simclr import PROJECTION_DIM
+    method = digits_method("simmatch", threshold=0.0)
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert method.memory_y.tolist() == [0, 1, 2, 3] and method.memory_z.shape == (4, PROJECTION_DIM)
+    t = result.terms
+    assert result.loss.item() == pytest.approx((t["loss_x"] + t["loss_u"] + t["loss_in"]).item(), rel=1e-6)
+    assert t["loss_in"].item() > 0 and result.loss_mask.tolist() == [1.0] * 8

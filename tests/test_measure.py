@@ -51,17 +51,27 @@ def test_a_snapshot_holds_the_probe_logits_the_boundary_grid_and_at_step_0_its_i
     assert not {"grid", "probe_x"} & set(later) and np.allclose(first["grid_probs"].sum(-1), 1, atol=1e-5)
 
 
-def test_pseudo_label_scalars_score_the_batch_on_its_hidden_labels(monkeypatch):
+def test_pseudo_label_scalars_score_the_mask_the_loss_used_and_the_fixed_tau_what_if(monkeypatch):
     from sslengine.algorithms.base import StepResult
     config, data, _, measure = measured(monkeypatch, algorithm="fixmatch", dataset="moons", steps=100)
     batch = torch.tensor([0, 3, 5, 8])
     logits = torch.tensor([[4.0, 0.0], [0.0, 4.0], [0.2, 0.0], [0.0, 0.1]])
-    got = measure.pseudo_labels(StepResult(torch.tensor(0.0), unlabeled_logits=logits), batch)
     truth = data.y_unlabeled[batch].numpy()
-    by_hand = [int(logits[i].argmax()) == truth[i] for i in range(4)]
-    assert got["pseudo_label_acc"] == pytest.approx(np.mean(by_hand))
-    assert got["mask_rate"] == pytest.approx(0.5)  # two pass 0.95: the confident ones
-    assert got == pseudo_label_stats(logits.numpy(), truth, config.threshold)
+    # the loss used other labels and a weight: say an adaptive rule let the third in at half weight
+    labels, weight = torch.tensor([0, 1, 1, 1]), torch.tensor([1.0, 1.0, 0.5, 0.0])
+    got = measure.pseudo_labels(StepResult(torch.tensor(0.0), unlabeled_logits=logits, loss_labels=labels,
+                                           loss_mask=weight), batch)
+    right = [int(labels[i]) == truth[i] for i in range(4)]
+    assert got["mask_rate"] == pytest.approx(2.5 / 4)
+    assert got["pseudo_label_acc"] == pytest.approx(np.mean(right))
+    assert got["pseudo_label_acc_passing"] == pytest.approx((right[0] + right[1] + 0.5 * right[2]) / 2.5)
+    assert got["mask_rate_at_tau"] == pytest.approx(0.5)  # two pass 0.95: the confident ones
+    at_tau = pseudo_label_stats(logits.numpy(), truth, config.threshold)
+    assert got["pseudo_label_acc_passing_at_tau"] == at_tau["pseudo_label_acc_passing"]
+    # a method without a mask (consistency only): the what-if, and its argmax's accuracy
+    plain = measure.pseudo_labels(StepResult(torch.tensor(0.0), unlabeled_logits=logits), batch)
+    assert "mask_rate" not in plain and plain["mask_rate_at_tau"] == pytest.approx(0.5)
+    assert plain["pseudo_label_acc"] == pytest.approx(np.mean([int(logits[i].argmax()) == truth[i] for i in range(4)]))
     assert measure.pseudo_labels(StepResult(torch.tensor(0.0)), batch) == {}
 
 

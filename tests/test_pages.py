@@ -227,18 +227,19 @@ def test_entropy_form_starts_four_methods_on_one_split(page_store):
         get_runner(page_store.url).wait(run.id)
 
 
-def test_consistency_form_starts_pi_model_and_mean_teacher_with_the_chosen_decay(page_store):
-    app = submit(open_page("views/consistency.py"), "consistency-form", steps=20, ema_decay=0.9)
+def test_consistency_form_starts_pi_model_mean_teacher_with_the_chosen_decay_and_vat(page_store):
+    app = submit(open_page("views/consistency.py"), "consistency-form", steps=20, ema_decay=0.9, lambda_u=20.0)
     assert not app.exception
     runs = {run.algorithm: run for run in page_store.list_runs()}
-    assert set(runs) == {"pi_model", "mean_teacher"}
+    assert set(runs) == {"pi_model", "mean_teacher", "vat"}
     assert runs["mean_teacher"].config.ema_decay == 0.9 and runs["pi_model"].config.ema_decay == 0.99
-    assert runs["pi_model"].config.group == runs["mean_teacher"].config.group
+    assert runs["pi_model"].config.lambda_u == 20.0 and runs["vat"].config.lambda_u == 0.3  # VAT keeps its own
+    assert len({run.config.group for run in runs.values()}) == 1
     for run in runs.values():
         get_runner(page_store.url).wait(run.id)
     app.run()
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
-    assert titles == ["Test accuracy: Pi-Model, teacher and student", "Training against validation loss",
+    assert titles == ["Test accuracy: Pi-Model, teacher and student, VAT", "Training against validation loss",
                       "Consistency weight w(t) * lambda"]
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import time
 
 import pytest
@@ -182,6 +183,28 @@ def test_past_its_limit_the_runner_queues_runs_in_order_and_a_queued_run_stops_a
     assert store.get_run(third).started is None and store.last_step(third) is None  # never trained
 
 
+def test_runs_started_together_share_one_slot_and_the_next_waits_for_all_of_them(store):
+    runner = Runner(store, max_training=1)
+    config = RunConfig(algorithm="supervised", dataset="moons", steps=150, log_every=10, n_samples=200)
+    pair = runner.start_together([(config, None), (dataclasses.replace(config, seed=1), None)])
+    after, dropped = runner.start(config), runner.start_together([(config, None)])[0]
+    assert [store.get_run(run_id).status for run_id in (after, dropped)] == ["queued"] * 2
+    runner.stop(dropped)
+    while not all(runner.wait(run_id, timeout=0) for run_id in (*pair, after)):
+        time.sleep(0.05)
+    first, second, third = (store.get_run(run_id) for run_id in (*pair, after))
+    assert first.started < second.finished and second.started < first.finished  # trained at once
+    assert third.started >= max(first.finished, second.finished)
+    assert store.get_run(dropped).status == "stopped" and runner.active() == []
+
+
+def test_a_bad_config_among_runs_started_together_records_none_of_them(store):
+    runner = Runner(store)
+    with pytest.raises(ConfigError, match="threshold"):
+        runner.start_together([(RunConfig(), None), (RunConfig(threshold=2.0), None)])
+    assert store.list_runs() == []
+
+
 def test_a_running_run_without_a_heartbeat_is_marked_interrupted_by_whoever_lists_the_store(store):
     from sqlalchemy import update
     from sslengine import store as store_module
@@ -211,3 +234,23 @@ def test_a_training_run_beats_and_a_deleted_one_stops_leaving_no_row(store):
             orphans = conn.execute(select(func.count()).select_from(table)
                                    .where(table.c.run_id.not_in(select(schema.runs.c.id)))).scalar()
             assert orphans == 0, table.name
+
+
+def test_a_flexmatch_runs_mask_rate_curve_is_the_share_its_loss_used_step_by_step(store, monkeypatch):
+    from sslengine.algorithms.flexmatch import FlexMatch
+    used = []
+    original = FlexMatch.mask
+
+    def recording(self, q, unlabeled_index, p_l):
+        mask, monitors = original(self, q, unlabeled_index, p_l)
+        used.append(float(mask.mean()))
+        return mask, monitors
+
+    monkeypatch.setattr(FlexMatch, "mask", recording)
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="flexmatch", **QUICK | {"log_every": 1}))
+    runner.wait(run_id)
+    frame = store.scalars_by_step(run_id)
+    assert frame.mask_rate.dropna().tolist() == pytest.approx(used) and len(used) == QUICK["steps"]
+    # at the first steps every class threshold is warmed down to ~0: all pass, while 0.95 passes few
+    assert frame.mask_rate[1] == 1.0 and frame.mask_rate_at_tau[1] < 1.0

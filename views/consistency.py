@@ -1,4 +1,5 @@
-"""Consistency and teachers: Pi-Model against Mean Teacher on one split, with the teacher's EMA decay."""
+"""Consistency and teachers: Pi-Model against Mean Teacher on one split, with the teacher's EMA decay, and VAT's
+adversarial perturbation beside them."""
 
 import streamlit as st
 
@@ -7,8 +8,8 @@ from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
 
 FORM = "consistency-form"
-METHODS = {"pi_model": "Pi-Model", "mean_teacher": "Mean Teacher"}
-PI, TEACHER, STUDENT = plots.RUN_COLORS[0], plots.RUN_COLORS[1], plots.RUN_COLORS[2]
+METHODS = {"pi_model": "Pi-Model", "mean_teacher": "Mean Teacher", "vat": "VAT"}
+PI, TEACHER, STUDENT, VAT = plots.RUN_COLORS
 
 st.write(
     "Both methods ask the model to give the same answer on two noisy views of each unlabeled image. The "
@@ -19,13 +20,19 @@ st.write(
     "hold the student back too. The loss chart sets the training loss on "
     "the few labeled images (near zero within a hundred steps) against the validation loss on the test "
     "images; for what a supervised model alone does with few labels (its validation loss turning upward), "
-    "see the over-fitting card on the Lessons page."
+    "see the over-fitting card on the Lessons page. VAT asks for the same answer under the one small "
+    "perturbation that changes the prediction most (found by a power iteration on the KL divergence), instead "
+    "of a random augmentation; it keeps its own weight lambda = 0.3 and adds an entropy term."
 )
 st.latex(r"\ell = \mathrm{CE}\big(y, f_\theta(x)\big) + w(t)\,\lambda\,\frac{1}{C\,\mu B}\sum_u"
          r"\big\lVert \mathrm{softmax} f_\theta(\mathcal{A}(u)) - \mathrm{softmax} f_{\theta'}(\mathcal{A}'(u))"
          r"\big\rVert^2")
 st.latex(r"\theta' = \theta \text{ (Pi-Model)},\qquad \theta' \leftarrow \alpha\theta' + (1-\alpha)\theta"
          r"\text{ after each step (Mean Teacher)},\qquad w(t) = e^{-5(1 - t / 0.4)^2} \text{ then } 1")
+st.latex(r"\text{VAT: } \ell = \mathrm{CE}\big(y, f(x)\big) + w(t)\,\lambda\,\frac{1}{\mu B}\sum_u"
+         r"\mathrm{KL}\big(p(u)\,\Vert\,p(u + r_{adv})\big) + 0.06\,H\big(p(u)\big),\quad "
+         r"r_{adv} = \epsilon\,\frac{\nabla_d \mathrm{KL}(p(u)\Vert p(u + \xi d))}"
+         r"{\lVert\nabla_d \mathrm{KL}(p(u)\Vert p(u + \xi d))\rVert},\ d \sim \mathcal{N}(0, I)")
 common.glossary("ema", "lambda_u", "mu")
 store = common.store()
 
@@ -34,7 +41,9 @@ def form_configs() -> list[RunConfig]:
     values = common.form_values(FORM, ("dataset", "labels_per_class", "lambda_u", "steps", "seed"))
     alpha = st.session_state[f"{FORM}-ema_decay"]
     return common.together(values, [("pi_model", METHODS["pi_model"], {}),
-                                    ("mean_teacher", METHODS["mean_teacher"], {"ema_decay": alpha})], f"alpha {alpha}")
+                                    ("mean_teacher", METHODS["mean_teacher"], {"ema_decay": alpha}),
+                                    ("vat", METHODS["vat"], {"lambda_u": RunConfig(algorithm="vat").lambda_u})],
+                           f"alpha {alpha}")
 
 
 def select_started(run_ids: list[str]):
@@ -42,7 +51,7 @@ def select_started(run_ids: list[str]):
 
 
 mean_teacher = RunConfig(algorithm="mean_teacher")
-with st.expander("Run both", expanded=not common.presenting()):
+with st.expander("Run the three", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d, e, f = st.columns(6)
         a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
@@ -53,13 +62,13 @@ with st.expander("Run both", expanded=not common.presenting()):
         common.field(e, FORM, "steps", st.number_input, "Steps", 1, 100_000, 1000, step=100)
         f.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
         common.other_errors(FORM, {"labels_per_class", "steps"})
-        st.form_submit_button("Run both", type="primary", icon=":material/play_arrow:",
+        st.form_submit_button("Run the three", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_configs, select_started))
 
 groups = {group: common.newest_by_method(runs) for group, runs in common.run_groups(METHODS).items()}
 group = common.choose("Comparison", groups, "consistency-group",
-                      "No comparison yet: press Run both, or start `python -m sslengine run pi-model --group G` "
-                      "and `python -m sslengine run mean-teacher --group G`.", query="group")
+                      "No comparison yet: press Run the three, or start `python -m sslengine run pi-model --group G`, "
+                      "`python -m sslengine run mean-teacher --group G` and `python -m sslengine run vat --group G`.", query="group")
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
@@ -68,7 +77,7 @@ def show_group(run_ids: dict[str, str]):
     for algorithm, run in runs.items():
         common.run_status(run, METHODS[algorithm], progress=False)
     frames = {algorithm: store.scalars(run.id) for algorithm, run in runs.items()}
-    pi, mt = frames.get("pi_model"), frames.get("mean_teacher")
+    pi, mt, vat = frames.get("pi_model"), frames.get("mean_teacher"), frames.get("vat")
     accuracy, ramp, losses = [], [], []
     if pi is not None:
         accuracy.append(("Pi-Model", pi, "test_acc", PI, "solid"))
@@ -81,8 +90,12 @@ def show_group(run_ids: dict[str, str]):
         ramp.append(("Mean Teacher", mt, "consistency_weight", TEACHER, "dash"))
         losses += [("Mean Teacher, training (labeled)", mt, "loss_x", TEACHER, "dot"),
                    ("Mean Teacher (teacher), validation", mt, "test_loss", TEACHER, "solid")]
+    if vat is not None:
+        accuracy.append(("VAT", vat, "test_acc", VAT, "solid"))
+        ramp.append(("VAT", vat, "consistency_weight", VAT, "dot"))
+        losses += [("VAT, training (labeled)", vat, "loss_x", VAT, "dot"), ("VAT, validation", vat, "test_loss", VAT, "solid")]
     left, right = common.chart_columns(2)
-    common.chart(left, plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student"),
+    common.chart(left, plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student, VAT"),
                       key="accuracy")
     common.chart(right, plots.series_over_steps(losses, "Training against validation loss"), key="losses")
     common.chart(st, plots.series_over_steps(ramp, "Consistency weight w(t) * lambda"), key="ramp")

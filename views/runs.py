@@ -16,10 +16,12 @@ from sslengine.store import ACTIVE, RunRecord
 # started with. Runs of no such page, or outside a group, open alone in Compare.
 BY_RUN = {"fixmatch": "views/threshold.py", "pseudo_label": "views/threshold.py",
           "flexmatch": "views/threshold.py", "freematch": "views/threshold.py", "softmatch": "views/threshold.py",
-          "adamatch": "views/threshold.py", "comatch": "views/threshold.py", "simclr": "views/embeddings.py",
+          "adamatch": "views/threshold.py", "comatch": "views/threshold.py", "dash": "views/threshold.py",
+          "uda": "views/threshold.py", "simmatch": "views/threshold.py", "simclr": "views/embeddings.py",
           "byol": "views/embeddings.py", "mocov3": "views/embeddings.py"}
 BY_GROUP = {"supervised": ("views/entropy.py", "group"), "entmin": ("views/entropy.py", "group"),
             "pi_model": ("views/consistency.py", "group"), "mean_teacher": ("views/consistency.py", "group"),
+            "vat": ("views/consistency.py", "group"),
             "finetune": ("views/pipeline.py", "group"), "distill": ("views/pipeline.py", "group"),
             "fixmatch_simclr": ("views/pipeline.py", "olu")}
 

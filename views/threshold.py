@@ -13,14 +13,19 @@ from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_
 from sslengine.store import RunRecord
 
 FORM = "threshold-form"
-ALGORITHMS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch",
-              "freematch": "FreeMatch", "softmatch": "SoftMatch", "adamatch": "AdaMatch", "comatch": "CoMatch"}
+METHODS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch", "freematch": "FreeMatch",
+           "softmatch": "SoftMatch", "adamatch": "AdaMatch", "dash": "Dash", "uda": "UDA", "simmatch": "SimMatch",
+           "comatch": "CoMatch"}
+FIXED_TAU = ("fixmatch", "pseudo_label")  # whose loss counts exactly the labels with max q >= tau
 
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "
     "trains the strongly augmented view on that label only when the prediction is confident enough. Watch "
     "the mask rate (how many pass) against the accuracy of those that pass, then drag the threshold and "
-    "temperature: the charts recompute from the stored predictions, with no retraining."
+    "temperature: the charts recompute from the stored predictions, with no retraining. The other methods "
+    "change the rule: FlexMatch and FreeMatch adapt a threshold per class, SoftMatch weighs every label, Dash "
+    "lowers a loss threshold as training goes, UDA trains on sharpened soft targets (T = 0.4) and SimMatch "
+    "and CoMatch blend in the labels of similar embeddings; the curves show the mask each one's loss used."
 )
 st.latex(r"\ell_u = \frac{1}{\mu B}\sum_{b=1}^{\mu B} \mathbb{1}\!\left[\max q_b \ge \tau\right]"
          r"\,\mathrm{CE}\!\left(\arg\max q_b,\; f(\mathcal{A}(u_b))\right),\quad "
@@ -33,7 +38,7 @@ def form_config() -> list[RunConfig]:
     values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "threshold", "temperature",
                                        "lambda_u", "mu", "steps", "seed"))
     return [RunConfig(**values, device=common.device_choice(),
-                      name=f"{ALGORITHMS[values['algorithm']]} {values['dataset']} tau={values['threshold']}")]
+                      name=f"{METHODS[values['algorithm']]} {values['dataset']} tau={values['threshold']}")]
 
 
 def select_started(run_ids: list[str]):
@@ -44,7 +49,7 @@ defaults = RunConfig()
 with st.expander("Start a run", expanded=not common.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
-        a.selectbox("Method", list(ALGORITHMS), format_func=ALGORITHMS.get, key=f"{FORM}-algorithm")
+        a.selectbox("Method", list(METHODS), format_func=METHODS.get, key=f"{FORM}-algorithm")
         common.field(b, FORM, "dataset", st.selectbox, "Dataset", DATASETS, index=DATASETS.index(defaults.dataset))
         common.field(c, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000,
                      defaults.labels_per_class)
@@ -59,18 +64,23 @@ with st.expander("Start a run", expanded=not common.presenting()):
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
                               on_click=common.start_runs, args=(FORM, form_config, select_started))
 
-picked = common.choose_run(ALGORITHMS, "threshold-run",
-                           f"No pseudo-labelling run ({', '.join(ALGORITHMS.values())}) in the store yet: press "
+picked = common.choose_run(METHODS, "threshold-run",
+                           f"No pseudo-labelling run ({', '.join(METHODS.values())}) in the store yet: press "
                            "Start, or run `python -m sslengine run fixmatch --dataset digits`.")
 
 
 def live_curves(run: RunRecord, scalars: pd.DataFrame):
     ema, unseen = ("student_test_acc" in set(scalars.key)), ("unseen_pass_rate" in set(scalars.key))
+    adaptive = run.algorithm not in FIXED_TAU  # its loss's mask is not max q >= tau: show that one beside it
     curves = plots.curves_over_steps(
-        scalars, ["test_acc", *["student_test_acc"] * ema, "mask_rate", "pseudo_label_acc", "pseudo_label_acc_passing",
-                  *["unseen_pass_rate"] * unseen],
+        scalars, ["test_acc", *["student_test_acc"] * ema, "mask_rate", *["mask_rate_at_tau"] * adaptive,
+                  "pseudo_label_acc", "pseudo_label_acc_passing", *["unseen_pass_rate"] * unseen],
         "Test accuracy, mask rate and pseudo-label accuracy over steps",
         names={"test_acc": "test accuracy, EMA model"} if ema else None)
+    st.caption("The mask rate and the accuracy of the labels passing are those of the mask (or weight) "
+               f"{METHODS[run.algorithm]}'s loss used at each step"
+               + (", and the grey line is the share a fixed tau would have passed, for comparison."
+                  if adaptive else "."))
     if ema:
         st.caption("The mask rate and pseudo-label curves, and the snapshots below, come from the training model: "
                    "the one that makes the pseudo-labels. Test accuracy is given for it and for the EMA of its "
@@ -80,6 +90,14 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
         left, right = common.chart_columns(2)
         common.chart(left, curves, key="curves")
         common.chart(right, plots.class_thresholds(scalars, run.config.threshold), key="class-thresholds")
+    elif "dash_confidence" in set(scalars.key):  # Dash: one threshold that falls as training goes
+        common.chart(st, plots.curves_over_steps(
+            scalars, ["test_acc", "mask_rate", "mask_rate_at_tau", "pseudo_label_acc", "pseudo_label_acc_passing",
+                      "dash_confidence"], "Test accuracy, mask rate, pseudo-label accuracy and Dash's threshold",
+            names={"test_acc": "test accuracy, EMA model"}), key="curves")
+        st.caption("Dash keeps a pseudo-label while its loss -log max q is below rho, which starts at the labeled "
+                   "loss and falls by 1.27 each tenth of training to 0.05; drawn as the confidence exp(-rho) "
+                   "it must reach, loose at first and as tight as FixMatch's 0.95 at the end.")
     elif "softmatch_mu" in set(scalars.key):  # SoftMatch: a weight for every pseudo-label instead of a mask
         left, right = common.chart_columns(2)
         common.chart(left, curves, key="curves")
@@ -93,7 +111,8 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
             f"sigma {last['softmatch_sigma']:.2f})"), key="confidence-weights")
         right.caption("SoftMatch trains on every pseudo-label, weighed by w = exp(-(max q - mu)^2 / (2 sigma^2 / 4)) "
                       "below the running mean confidence mu and 1 above it, after aligning the predictions to a "
-                      "uniform class marginal: none is dropped, the doubtful ones count less.")
+                      "uniform class marginal (the label is the raw prediction's argmax): none is dropped, the "
+                      "doubtful ones count less. Its mask rate is the mean weight.")
     else:
         common.chart(st, curves, key="curves")
 

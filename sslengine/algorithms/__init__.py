@@ -2,6 +2,7 @@
 from .adamatch import AdaMatch
 from .byol import BYOL
 from .comatch import CoMatch
+from .dash import Dash
 from .distill import Distill
 from .enaet import EnAET
 from .entmin import EntMin
@@ -19,9 +20,12 @@ from .pi_model import PiModel
 from .pseudo_label import PseudoLabel
 from .remixmatch import ReMixMatch
 from .s4l_rotation import S4LRotation
+from .simmatch import SimMatch
 from .simclr import SimCLR
 from .softmatch import SoftMatch
 from .supervised import Supervised
+from .uda import UDA
+from .vat import VAT
 
 ALGORITHMS = {
     "supervised": Supervised,
@@ -34,6 +38,10 @@ ALGORITHMS = {
     "freematch": FreeMatch,
     "softmatch": SoftMatch,
     "adamatch": AdaMatch,
+    "dash": Dash,
+    "uda": UDA,
+    "simmatch": SimMatch,
+    "vat": VAT,
     "mixmatch": MixMatch,
     "remixmatch": ReMixMatch,
     "comatch": CoMatch,

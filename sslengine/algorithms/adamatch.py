@@ -16,11 +16,9 @@ from .freematch import MOMENTUM
 class AdaMatch(FixMatch):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.p_bar_l = self.p_bar_u = None  # both 1/C, set at the first step when C is known
+        self.p_bar_l = self.p_bar_u = self.uniform()
 
     def align(self, q, p_l):
-        if self.p_bar_l is None:
-            self.p_bar_l = self.p_bar_u = torch.full((q.shape[1],), 1 / q.shape[1], device=q.device)
         self.p_bar_l = MOMENTUM * self.p_bar_l + (1 - MOMENTUM) * p_l.mean(dim=0)
         self.p_bar_u = MOMENTUM * self.p_bar_u + (1 - MOMENTUM) * q.mean(dim=0)
         aligned = q * self.p_bar_l / self.p_bar_u

@@ -28,6 +28,10 @@ class StepResult:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # each loss term, for logging
     unlabeled_logits: torch.Tensor | None = None  # the logits pseudo-labels are read from (weak view)
     monitors: dict[str, float | torch.Tensor] = field(default_factory=dict)  # other state to log: thresholds
+    # Where the unlabeled loss trains on pseudo-labels: the labels it used (the argmax of soft targets) and each
+    # one's weight in it (1 or 0 for a mask, between for SoftMatch's), logged as the mask rate.
+    loss_labels: torch.Tensor | None = None
+    loss_mask: torch.Tensor | None = None
 
 
 def confidence_and_labels(logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,6 +67,11 @@ def sigmoid_rampup(progress: float, length: float) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
+def cosine_momentum(base: float, progress: float) -> float:
+    """1 - (1 - base)(cos(pi t) + 1) / 2: from base at the start to 1 at the end (BYOL's target momentum)."""
+    return 1 - (1 - base) * (math.cos(math.pi * progress) + 1) / 2
+
+
 def linear_rampup(progress: float, length: float) -> float:
     """t = progress / length, then 1 (the ramp-up of Pseudo-Label's weight and of MixMatch's)."""
     return min(progress / length, 1.0) if length > 0 else 1.0
@@ -70,8 +79,8 @@ def linear_rampup(progress: float, length: float) -> float:
 
 class Algorithm:
     # RunConfig fields left None take these.
-    defaults = {"lambda_u": 1.0, "ema_decay": 0.99, "temperature": 1.0, "batch_size": 16, "mu": 7, "lr": 0.1}
-    uses_unlabeled = True
+    defaults = {"threshold": 0.95, "lambda_u": 1.0, "ema_decay": 0.99, "ema_schedule": "constant", "temperature": 1.0,
+                "batch_size": 16, "mu": 7, "lr": 0.1}
     uses_ema = False  # keep an exponential moving average of the weights (`average`), which the loop evaluates
     has_classifier = True  # the model's head is trained: log test accuracy and probe logits
     learns_representation = False  # log kNN and linear-probe accuracy of the embedding, store embeddings
@@ -79,14 +88,22 @@ class Algorithm:
     width_factor = 1.0  # of the model's width
     teacher: nn.Module | None = None  # the network whose predictions the model learns from; None: the model's own
 
-    def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_unlabeled: int,
-                 average: nn.Module | None = None):
+    def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_classes: int,
+                 num_unlabeled: int, labeled_marginal: torch.Tensor | None = None, average: nn.Module | None = None):
         self.model = model
         self.config = config
         self.rng = generator
-        self.num_unlabeled = num_unlabeled
+        self.num_classes, self.num_unlabeled = num_classes, num_unlabeled
+        self.device = next(model.parameters()).device  # where a method's own state lives
+        # p(y) of the labeled set (uniform if not given), the target of ReMixMatch's alignment
+        self.labeled_marginal = (torch.full((num_classes,), 1 / num_classes) if labeled_marginal is None
+                                 else labeled_marginal).to(self.device)
         self.average = average  # the EMA of the model's weights, given by the loop when uses_ema
         self.mirror = mirrored(config.dataset)
+
+    def uniform(self) -> torch.Tensor:
+        """1/C for every class: where the running marginals of FreeMatch, SoftMatch and AdaMatch start."""
+        return torch.full((self.num_classes,), 1 / self.num_classes, device=self.device)
 
     @classmethod
     def heads(cls, model: nn.Module, config: RunConfig) -> dict[str, nn.Module]:
@@ -102,6 +119,11 @@ class Algorithm:
         for name, head in cls.heads(model, config).items():
             setattr(model, name, head.to(device))
         return model
+
+    def ema_decay(self, progress: float) -> float:
+        """The decay of the weights' average at this share of training: ema_decay, held or raised to 1."""
+        c = self.config
+        return cosine_momentum(c.ema_decay, progress) if c.ema_schedule == "cosine" else c.ema_decay
 
     def weak(self, x: torch.Tensor) -> torch.Tensor:
         return augment.weak(x, self.rng, self.mirror) if self.config.weak_augment else x

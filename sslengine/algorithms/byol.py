@@ -3,8 +3,10 @@ another view of the same image; no negatives.
 
 loss = sum over (v, v') in {(v_1, v_2), (v_2, v_1)} of mean_i ||q(z(v))_i / |q(z(v))_i| - z'(v')_i / |z'(v')_i| ||^2,
 z = g(e(.)) online, z' = g'(e'(.)) the target, q the predictor; each term is 2 - 2 cos. The target (e', g')
-is the loop's EMA of the online network, xi <- tau xi + (1 - tau) theta (tau = ema_decay), and gets no
-gradient: the predictor and the slow target are what keep the two branches from collapsing to a constant.
+is the loop's EMA of the online network, xi <- tau xi + (1 - tau) theta, and gets no gradient: the predictor
+and the slow target are what keep the two branches from collapsing to a constant. As in the paper (and MoCo
+v3's), tau rises from tau_base = ema_decay to 1 as tau = 1 - (1 - tau_base)(cos(pi k / K) + 1) / 2 (ema_schedule
+"cosine"; "constant" holds it at tau_base).
 """
 import torch
 import torch.nn.functional as F
@@ -28,7 +30,7 @@ def predictor_head(width: int) -> nn.Sequential:
 
 class BYOL(Algorithm):
     # SimCLR's batch and views; a target that follows the online network quickly enough for 1000 steps.
-    defaults = SimCLR.defaults | {"ema_decay": 0.99}
+    defaults = SimCLR.defaults | {"ema_decay": 0.99, "ema_schedule": "cosine"}  # as BYOL's and MoCo v3's papers
     uses_ema = True  # the loop's average is the target network, and the representation scored and kept
     learns_representation = True
     has_classifier = False

@@ -29,7 +29,6 @@ class FineTune(Algorithm):
     # Pretrained features need a gentle step: digits from a 300-step SimCLR run, full fine-tuning on 20
     # labels reached 0.828 at lr 0.1, 0.943 at 0.01, 0.937 at 0.003.
     defaults = Algorithm.defaults | {"lr": 0.01}
-    uses_unlabeled = False
     parent_must = "learn a representation"
 
     def adopt(self, parent):

@@ -23,13 +23,11 @@ def flexmatch_thresholds(latest_passing: torch.Tensor, num_classes: int, tau: fl
 class FlexMatch(FixMatch):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.latest_passing = None  # per unlabeled sample, allocated on the data's device at the first step
+        self.latest_passing = torch.full((self.num_unlabeled,), UNSEEN, device=self.device)  # per unlabeled sample
 
     def mask(self, q, unlabeled_index, p_l):
-        if self.latest_passing is None:
-            self.latest_passing = torch.full((self.num_unlabeled,), UNSEEN, device=q.device)
         confidence, labels = q.max(dim=-1)
-        thresholds = flexmatch_thresholds(self.latest_passing, q.shape[1], self.config.threshold)
+        thresholds = flexmatch_thresholds(self.latest_passing, self.num_classes, self.config.threshold)
         passing = confidence >= self.config.threshold
         self.latest_passing[unlabeled_index[passing]] = labels[passing]
         return (confidence >= thresholds[labels]).float(), {f"threshold_{k}": t for k, t in enumerate(thresholds)}

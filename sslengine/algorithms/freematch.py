@@ -24,13 +24,9 @@ def freematch_update(global_tau, class_p, probs, momentum=MOMENTUM):
 class FreeMatch(FixMatch):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.global_tau = self.class_p = None  # both 1/C, set at the first step when C is known
+        self.global_tau, self.class_p = torch.tensor(1 / self.num_classes, device=self.device), self.uniform()
 
     def mask(self, q, unlabeled_index, p_l):
-        if self.global_tau is None:
-            num_classes = q.shape[1]
-            self.global_tau = torch.tensor(1 / num_classes, device=q.device)
-            self.class_p = torch.full((num_classes,), 1 / num_classes, device=q.device)
         self.global_tau, self.class_p, thresholds = freematch_update(self.global_tau, self.class_p, q)
         confidence, labels = q.max(dim=-1)
         return (confidence >= thresholds[labels]).float(), {f"threshold_{k}": t for k, t in enumerate(thresholds)}

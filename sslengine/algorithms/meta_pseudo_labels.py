@@ -48,7 +48,8 @@ class MetaPseudoLabels(Algorithm):
         self.teacher_optimizer.step()
         self.teacher_schedule.step()
         return StepResult(s_loss, {"loss_u": s_loss, "teacher_loss": t_loss.detach()}, t_logits_weak.detach(),
-                          monitors={"mpl_feedback": h})
+                          monitors={"mpl_feedback": h}, loss_labels=pseudo,
+                          loss_mask=torch.ones_like(pseudo, dtype=torch.float))  # the student's: every label
 
     def _labeled_loss_drop(self, s_loss, x_l, y_labeled) -> float:
         """h: the student's loss on the labeled batch now, minus after one SGD step on the pseudo-labels

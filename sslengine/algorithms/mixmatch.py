@@ -5,7 +5,8 @@ q_b = Sharpen(1/K sum_k p(y | weak_k(u_b)); T),   Sharpen(p; T)_c = p_c^(1/T) / 
 X = (weak(x_l), onehot(y)), U = ((weak_k(u_b), q_b) for every k), W = Shuffle(X ++ U)
 X' = MixUp(X, W[:|X|]), U' = MixUp(U, W[|X|:]),  MixUp(a, b) = l' a + (1 - l') b, l' = max(l, 1 - l), l ~ Beta(alpha, alpha)
 loss = 1/|X'| sum_{(x, p) in X'} H(p, f(x)) + lambda_u w(t) 1/(C |U'|) sum_{(u, q) in U'} ||q - softmax(f(u))||^2,
-w(t) a linear ramp-up from 0 to 1. One l per batch, as the paper's code draws it.
+w(t) a linear ramp-up from 0 to 1. One l per batch, as USB draws it (the paper's code draws one per
+sample).
 """
 import torch
 import torch.nn.functional as F

@@ -38,4 +38,5 @@ class NoisyStudent(Algorithm):
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = F.cross_entropy(logits_u, hard_labels)
         return StepResult(loss_x + self.config.lambda_u * loss_u, {"loss_x": loss_x, "loss_u": loss_u},
-                          logits_teacher, monitors={"round": self.round})
+                          logits_teacher, monitors={"round": self.round}, loss_labels=hard_labels,
+                          loss_mask=torch.ones_like(hard_labels, dtype=torch.float))  # every label counts

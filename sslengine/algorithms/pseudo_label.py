@@ -10,17 +10,13 @@ from .base import Algorithm, StepResult, linear_rampup, masked_cross_entropy, ps
 RAMP_UP = 0.2  # share of training over which alpha rises from 0 to lambda_u
 
 
-def pseudo_label_loss(logits_u, threshold, temperature):
-    """The unlabeled term: the model's hard labels on the same view, only where they pass the threshold."""
-    labels, mask = pseudo_labels(logits_u, threshold, temperature)
-    return masked_cross_entropy(logits_u, labels, mask)
-
-
 class PseudoLabel(Algorithm):
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         logits_x, logits_u = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)
-        loss_u = pseudo_label_loss(logits_u, c.threshold, c.temperature)
+        labels, mask = pseudo_labels(logits_u, c.threshold, c.temperature)  # its own hard labels, same view
+        loss_u = masked_cross_entropy(logits_u, labels, mask)
         alpha = c.lambda_u * linear_rampup(progress, RAMP_UP)
-        return StepResult(loss_x + alpha * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_u)
+        return StepResult(loss_x + alpha * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_u,
+                          loss_labels=labels, loss_mask=mask)

@@ -1,7 +1,8 @@
 """ReMixMatch (Berthelot et al., 2020): MixMatch with distribution alignment and augmentation anchoring, plus
 predicting rotations.
 
-q_b = Sharpen(Normalize(p(y | weak(u_b)) p(y) / p~(y)); T),  p(y) the labeled labels' marginal, p~(y) the
+q_b = Sharpen(Normalize(p(y | weak(u_b)) p(y) / p~(y)); T),  p(y) the labeled set's class marginal (as the
+      paper and USB: no class has p(y) = 0 at the first steps, as a count of the batches seen gave), p~(y) the
       model's mean prediction on unlabeled batches over the last 128 steps
 U   = (strong_k(u_b), q_b) for k = 1..K and (weak(u_b), q_b): K strong views anchored on the weak view's guess
 X', U' mixed as MixMatch's; the unlabeled term is a cross-entropy, not a squared error:
@@ -27,15 +28,12 @@ class ReMixMatch(MixMatch):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.label_counts = self.recent_predictions = None  # set at the first step, when C is known
+        self.recent_predictions = torch.empty(0, self.num_classes, device=self.device)
 
-    def align(self, p: torch.Tensor, y_labeled: torch.Tensor) -> torch.Tensor:
-        """Distribution alignment: p scaled by the labeled marginal over the recent mean prediction."""
-        if self.label_counts is None:
-            self.label_counts, self.recent_predictions = p.new_zeros(p.shape[1]), p.new_empty(0, p.shape[1])
-        self.label_counts += F.one_hot(y_labeled, p.shape[1]).sum(dim=0)
+    def align(self, p: torch.Tensor) -> torch.Tensor:
+        """Distribution alignment: p scaled by the labeled set's marginal over the recent mean prediction."""
         self.recent_predictions = torch.cat([self.recent_predictions, p.mean(dim=0, keepdim=True)])[-HISTORY:]
-        aligned = p * (self.label_counts / self.label_counts.sum()) / self.recent_predictions.mean(dim=0)
+        aligned = p * self.labeled_marginal / self.recent_predictions.mean(dim=0)
         return aligned / aligned.sum(dim=-1, keepdim=True)
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
@@ -43,7 +41,7 @@ class ReMixMatch(MixMatch):
         weak_u = self.weak(x_unlabeled)
         strong_u = [self.strong(x_unlabeled) for _ in range(c.augmentations)]
         with torch.no_grad():
-            aligned = self.align(self.model(weak_u).softmax(dim=-1), y_labeled)
+            aligned = self.align(self.model(weak_u).softmax(dim=-1))
         q = sharpen(aligned, c.temperature)
         x = self.weak(x_labeled)
         p_x = F.one_hot(y_labeled, q.shape[1]).to(q.dtype)

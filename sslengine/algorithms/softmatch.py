@@ -4,8 +4,9 @@ confidence, whose mean and variance follow the batches, after aligning the predi
 q_u      = normalize(p_u * u / p_bar),  p_bar <- m p_bar + (1 - m) mean_b p_b,  u = 1 / C  (uniform alignment)
 mu_t     <- m mu_t + (1 - m) mean_b max q_b,  sigma_t^2 <- m sigma_t^2 + (1 - m) var_b max q_b
 w(q_u)   = exp(-(max q_u - mu_t)^2 / (2 sigma_t^2 / 4))  if max q_u < mu_t,  else 1      (USB's n_sigma = 2)
-loss     = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u w(q_u) CE(argmax q_u, f(strong(u)))
-The threshold tau plays no part in the loss (the mask rate is still logged against it, for comparison).
+loss     = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u w(q_u) CE(argmax p_u, f(strong(u)))
+The aligned q only weighs; the label is the raw prediction's argmax, as in USB. The threshold tau plays no part
+in the loss: the mask rate logged is the mean weight, and the fixed-tau what-if is logged as mask_rate_at_tau.
 """
 import math
 
@@ -23,15 +24,13 @@ def softmatch_weights(confidence: torch.Tensor, mu: torch.Tensor, var: torch.Ten
 
 
 class SoftMatch(FixMatch):
+    labels_from_aligned = False
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.p_bar = self.mu = self.var = None  # 1/C, 1/C and 1, set at the first step when C is known
+        self.p_bar = self.uniform()
+        self.mu, self.var = torch.tensor(1 / self.num_classes, device=self.device), torch.tensor(1.0, device=self.device)
 
     def align(self, q, p_l):
-        if self.p_bar is None:
-            num_classes = q.shape[1]
-            self.p_bar = torch.full((num_classes,), 1 / num_classes, device=q.device)
-            self.mu, self.var = torch.tensor(1 / num_classes, device=q.device), torch.tensor(1.0, device=q.device)
         self.p_bar = MOMENTUM * self.p_bar + (1 - MOMENTUM) * q.mean(dim=0)
         aligned = q / self.p_bar / q.shape[1]
         return aligned / aligned.sum(dim=-1, keepdim=True)

@@ -8,7 +8,6 @@ from .base import Algorithm, StepResult
 
 
 class Supervised(Algorithm):
-    uses_unlabeled = False
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         loss_x = F.cross_entropy(self.model(self.weak(x_labeled)), y_labeled)

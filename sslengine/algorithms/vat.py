@@ -1,0 +1,73 @@
+"""VAT (Miyato et al., 2018), virtual adversarial training: the prediction must not change under the small
+input perturbation that changes it most, found by one power iteration; with the paper's entropy term.
+
+d      ~ N(0, I);  d <- normalize(grad_d KL(p(u) || p(u + xi d)))               (power iteration, xi = 1e-6)
+r_adv  = eps d,  eps = EPS_PER_DIM sqrt(dim u)   (the paper's eps = 6 on CIFAR-10's 3 072 dimensions, per one)
+loss   = CE(y, f(weak(x_l))) + w(t) lambda_u (1/muB) sum_u KL(p(u) || p(u + r_adv)) + 0.06 (1/muB) sum_u H(p(u))
+p(u) = softmax(f(weak(u))) is a constant in the KL; w(t) a linear ramp over the first 40 % (USB's warm-up).
+The perturbed passes leave BatchNorm's running statistics as they were, as USB's do.
+"""
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Algorithm, StepResult, linear_rampup
+from .entmin import entropy_loss
+
+XI = 1e-6
+EPS_PER_DIM = 6 / 3072 ** 0.5
+ENTROPY_WEIGHT = 0.06  # USB's weight of VAT+EntMin's entropy term
+RAMP_UP = 0.4
+
+
+def unit(d: torch.Tensor) -> torch.Tensor:
+    """Each sample's perturbation scaled to L2 norm 1 over all its dimensions."""
+    return d / d.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *[1] * (d.dim() - 1))
+
+
+def kl_to(p: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """mean_b KL(p_b || softmax(logits_b)), p a constant."""
+    return F.kl_div(logits.log_softmax(dim=-1), p, reduction="batchmean")
+
+
+@contextmanager
+def running_stats_kept(model: nn.Module):
+    """Train-mode passes that normalise with their batch but do not move the running statistics."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running <- (1 - 0) running + 0 batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+
+
+def adversarial_perturbation(model: nn.Module, u: torch.Tensor, p: torch.Tensor, eps: float,
+                             generator: torch.Generator) -> torch.Tensor:
+    """r_adv: eps times the direction one power iteration finds from a random start."""
+    d = (XI * unit(torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype))).requires_grad_()
+    (grad,) = torch.autograd.grad(kl_to(p, model(u + d)), d)
+    return eps * unit(grad)
+
+
+class VAT(Algorithm):
+    defaults = Algorithm.defaults | {"lambda_u": 0.3}
+
+    def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
+        x, u = self.weak(x_labeled), self.weak(x_unlabeled)
+        logits_x, logits_u = self.forward_together(x, u)
+        loss_x = F.cross_entropy(logits_x, y_labeled)
+        p = logits_u.detach().softmax(dim=-1)
+        eps = EPS_PER_DIM * u[0].numel() ** 0.5
+        with running_stats_kept(self.model):
+            r_adv = adversarial_perturbation(self.model, u, p, eps, self.rng)
+            loss_u = kl_to(p, self.model(u + r_adv))
+        loss_entropy = entropy_loss(logits_u)
+        weight = self.config.lambda_u * linear_rampup(progress, RAMP_UP)
+        return StepResult(loss_x + weight * loss_u + ENTROPY_WEIGHT * loss_entropy,
+                          {"loss_x": loss_x, "loss_u": loss_u, "loss_entropy": loss_entropy}, logits_u,
+                          monitors={"consistency_weight": weight})
