@@ -16,8 +16,9 @@ from sqlalchemy.exc import DatabaseError
 from tqdm import tqdm
 
 from . import datasets, lessons, sweeps
+from .algorithms import ALGORITHMS
 from .algorithms.base import Algorithm
-from .config import ALGORITHMS, FIELD_TYPES, ConfigError, RunConfig
+from .config import FIELD_TYPES, ConfigError, RunConfig
 from .export import FORMATS, export, finite, run_summary
 from .runner import check, get_runner
 from .store import Store, UnknownRun, resolve_url, store_problem

@@ -11,12 +11,11 @@ import math
 import typing
 from dataclasses import dataclass
 
-from .algorithms import ALGORITHMS as _ALGORITHM_CLASSES
+from .algorithms import ALGORITHMS
 from .datasets import IMAGE_SETS
 from .errors import ConfigError
 from .models import MODELS
 
-ALGORITHMS = tuple(_ALGORITHM_CLASSES)
 # Sizes past which a run would not fit this kind of machine (or be a typo): refused before it is recorded.
 UPPER_BOUNDS = {"steps": 2**21, "augmentations": 16, "batch_size": 4096, "mu": 64, "probe_size": 20_000, "n_samples": 200_000,
                 "max_snapshots": 200, "log_every": 100_000, "labels_per_class": 100_000}
@@ -34,7 +33,10 @@ class RunConfig:
     steps: int = 1000
     seed: int = 0
     threshold: float | None = None  # None: the method's own (0.95; UDA's 0.8)
-    temperature: float | None = None  # None: the method's own default (Algorithm.defaults)
+    temperature: float = 1.0  # T of the pseudo-labels' confidence, q = softmax(logits / T) (FixMatch's family)
+    sharpen_temperature: float | None = None  # T of sharpened soft targets: MixMatch's 0.5, UDA's 0.4
+    contrastive_temperature: float = 0.2  # tau of the contrastive losses (SimCLR, MoCo v3, FixMatch with SimCLR)
+    distill_temperature: float = 1.0  # T of the teacher's and student's softmax in distillation
     lambda_u: float | None = None
     mu: int | None = None  # unlabeled per labeled; SimCLR's contrastive batch is batch_size * mu
     batch_size: int | None = None
@@ -75,7 +77,7 @@ class RunConfig:
     def __post_init__(self):
         """Fill the fields left None with the method's defaults: a consistency weight of 1 suits a
         cross-entropy term (FixMatch) but not a softmax MSE averaged over classes (Pi-Model)."""
-        method = _ALGORITHM_CLASSES.get(self.algorithm)
+        method = ALGORITHMS.get(self.algorithm)
         for field, value in (method.defaults if method else {}).items():
             if getattr(self, field) is None:
                 setattr(self, field, value)
@@ -95,7 +97,10 @@ class RunConfig:
                               f"{'2-D points' if points else 'images'}; use "
                               f"{'auto or mlp' if points else 'auto, small-cnn, wrn-28-2 or resnet-18'}")
         _in_range("threshold", self.threshold, 0.0, 1.0)
-        _positive("temperature", self.temperature)
+        for field in ("temperature", "contrastive_temperature", "distill_temperature"):
+            _positive(field, getattr(self, field))
+        if self.sharpen_temperature is not None:
+            _positive("sharpen_temperature", self.sharpen_temperature)
         _at_least("lambda_u", self.lambda_u, 0.0)
         _in_range("ema_decay", self.ema_decay, 0.0, 1.0)
         _one_of("ema_schedule", self.ema_schedule, ("constant", "cosine"))

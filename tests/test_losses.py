@@ -542,8 +542,9 @@ def test_mixmatch_loss_by_hand_from_its_guess_mix_and_the_squared_error():
     assert result.terms["loss_x"].item() == pytest.approx(loss_x.item(), rel=1e-4)
     assert result.terms["loss_u"].item() == pytest.approx(loss_u.item(), rel=1e-4)
     assert result.loss.item() == pytest.approx(loss_x.item() + weight * loss_u.item(), rel=1e-4)
-    # the probes read softmax(logits / T) of the logged logits: the sharpened guess
-    assert torch.allclose((result.unlabeled_logits / 0.5).softmax(dim=1), q, atol=1e-5)
+    # the probes read softmax(logits / T) of the logged logits, at the pseudo-label T = 1: the sharpened guess
+    assert method.config.temperature == 1.0 and method.config.sharpen_temperature == 0.5
+    assert torch.allclose(result.unlabeled_logits.softmax(dim=1), q, atol=1e-5)
 
 
 def test_remixmatch_aligns_to_the_labeled_sets_marginal_over_the_recent_mean_prediction_by_hand():
@@ -661,7 +662,7 @@ def test_uda_anneals_the_labeled_signal_and_trains_the_strong_view_on_sharpened_
     assert result.terms["loss_x"].item() == pytest.approx(loss_x, rel=1e-4, abs=1e-6)
     assert result.terms["loss_u"].item() == pytest.approx(loss_u, rel=1e-4, abs=1e-6)
     assert result.loss_mask.tolist() == [float(max(softmax_row(w)) >= 0.8) for w in weak]
-    assert method.config.temperature == 0.4 and method.config.threshold == 0.8  # UDA's own defaults
+    assert method.config.sharpen_temperature == 0.4 and method.config.threshold == 0.8  # UDA's own defaults
 
 
 def test_dash_selects_by_the_weak_views_loss_under_a_threshold_falling_from_the_labeled_loss_by_hand():

@@ -148,12 +148,12 @@ def test_embeddings_form_starts_simclr_with_its_values_and_names_a_bad_field(pag
     app = submit(open_page("views/embeddings.py"), "embeddings-form", labels_per_class=500)
     assert [e.value for e in app.error][0].startswith("labels_per_class: must be at most")
     assert page_store.list_runs() == []
-    app = submit(app, "embeddings-form", labels_per_class=2, dataset="moons", steps=20, temperature=0.5,
+    app = submit(app, "embeddings-form", labels_per_class=2, dataset="moons", steps=20, contrastive_temperature=0.5,
                  batch_size=64, augment_strength=0.5, projection_layers=3)
     assert not app.exception and not app.error
     (run,) = page_store.list_runs()
     config = run.config
-    assert (config.algorithm, config.temperature, config.batch_size, config.mu, config.augment_strength,
+    assert (config.algorithm, config.contrastive_temperature, config.batch_size, config.mu, config.augment_strength,
             config.projection_layers) == ("simclr", 0.5, 64, 1, 0.5, 3)
     assert app.selectbox(key="embeddings-run").value == run.id
     get_runner(page_store.url).wait(run.id)
@@ -191,7 +191,7 @@ def test_pipeline_page_shows_each_stage_against_fixmatch_and_starts_the_next_fro
     app = submit(app, "distill-form", steps=20)
     assert not app.exception and not app.error
     (student,) = [run for run in page_store.list_runs() if run.algorithm == "distill"]
-    assert (student.parent, student.config.group, student.config.temperature) == (finetune, group, 1.0)
+    assert (student.parent, student.config.group, student.config.distill_temperature) == (finetune, group, 1.0)
     get_runner(page_store.url).wait(student.id)
 
 

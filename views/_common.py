@@ -94,9 +94,10 @@ def layout_worker() -> subprocess.Popen | None:
 GLOSSARY = {
     "threshold": "threshold tau: a pseudo-label is trained on only if the model's top class probability is at "
                  "least tau (the mask); tau decides how many pass",
-    "temperature": "temperature T: the logits are divided by T before the softmax; T > 1 flattens the "
-                   "probabilities (fewer pass a given tau), T < 1 sharpens them. It applies to the confidence "
-                   "test as well as to soft labels",
+    "temperature": "temperature T: the logits are divided by T before the softmax that gives the pseudo-labels; "
+                   "T > 1 flattens the probabilities (fewer pass a given tau), T < 1 sharpens them. It applies to "
+                   "the confidence test as well as to soft labels. Sharpening (MixMatch, UDA), the contrastive "
+                   "losses and distillation each have a temperature of their own",
     "mu": "mu: unlabeled images per labeled one in a batch (B labeled, mu B unlabeled)",
     "lambda_u": "lambda_u: the weight of the unlabeled loss against the labeled one",
     "mask rate": "mask rate: the share of unlabeled samples whose pseudo-label passes tau",

@@ -37,10 +37,10 @@ simclr = RunConfig(algorithm="simclr")
 
 
 def form_config() -> list[RunConfig]:
-    values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "temperature", "batch_size",
+    values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "contrastive_temperature", "batch_size",
                                        "augment_strength", "projection_layers", "ema_decay", "steps", "seed"))
     return [RunConfig(**values, mu=1, device=common.device_choice(),
-                      name=f"{METHODS[values['algorithm']]} {values['dataset']} T={values['temperature']} "
+                      name=f"{METHODS[values['algorithm']]} {values['dataset']} T={values['contrastive_temperature']} "
                            f"{time.strftime('%H:%M:%S')}")]
 
 
@@ -55,8 +55,8 @@ with st.expander("Start a run", expanded=not common.presenting()):
         b.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
         common.field(c, FORM, "labels_per_class", st.number_input, "Labels per class (for the linear probe)", 1,
                      1000, 2)
-        d.slider("Temperature T", 0.05, 1.0, simclr.temperature, 0.05, key=f"{FORM}-temperature",
-                 help="SimCLR and MoCo v3; BYOL has no softmax")
+        d.slider("Temperature T", 0.05, 1.0, simclr.contrastive_temperature, 0.05,
+                 key=f"{FORM}-contrastive_temperature", help="SimCLR and MoCo v3; BYOL has no softmax")
         e.select_slider("Batch size N", [32, 64, 128, 256, 512], simclr.batch_size, key=f"{FORM}-batch_size")
         a, b, c, d, e = st.columns(5)
         a.slider("Augmentation strength s", 0.0, 2.0, simclr.augment_strength, 0.1,

@@ -87,7 +87,7 @@ def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[R
     label = {"finetune": "Fine-tune", "distill": "Distill"}[algorithm]
 
     def configs() -> list[RunConfig]:
-        values = common.form_values(form, ("finetune_mode" if algorithm == "finetune" else "temperature", "steps"))
+        values = common.form_values(form, ("finetune_mode" if algorithm == "finetune" else "distill_temperature", "steps"))
         return [RunConfig(algorithm=algorithm, dataset=split.dataset, labels_per_class=split.labels_per_class,
                           seed=split.seed, group=group, device=common.device_choice(), name=f"{label} · {group}",
                           **values)]
@@ -97,8 +97,8 @@ def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[R
             st.radio("Fine-tune", ["full", "linear"], horizontal=True, key=f"{form}-finetune_mode",
                      format_func={"full": "all layers", "linear": "linear probe (frozen)"}.get)
         else:
-            st.slider("Temperature tau", 0.5, 5.0, RunConfig(algorithm="distill").temperature, 0.5,
-                      key=f"{form}-temperature", help="divides both networks' logits before the softmax: "
+            st.slider("Temperature tau", 0.5, 5.0, RunConfig(algorithm="distill").distill_temperature, 0.5,
+                      key=f"{form}-distill_temperature", help="divides both networks' logits before the softmax: "
                                                       "tau > 1 passes on more of the teacher's second choices")
         st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{form}-steps")
         common.other_errors(form, set())

@@ -79,8 +79,8 @@ def linear_rampup(progress: float, length: float) -> float:
 
 class Algorithm:
     # RunConfig fields left None take these.
-    defaults = {"threshold": 0.95, "lambda_u": 1.0, "ema_decay": 0.99, "ema_schedule": "constant", "temperature": 1.0,
-                "batch_size": 16, "mu": 7, "lr": 0.1}
+    defaults = {"threshold": 0.95, "lambda_u": 1.0, "ema_decay": 0.99, "ema_schedule": "constant", "batch_size": 16,
+                "mu": 7, "lr": 0.1}
     uses_ema = False  # keep an exponential moving average of the weights (`average`), which the loop evaluates
     has_classifier = True  # the model's head is trained: log test accuracy and probe logits
     learns_representation = False  # log kNN and linear-probe accuracy of the embedding, store embeddings

@@ -26,5 +26,5 @@ class Distill(Algorithm):
         views = self.weak(x_unlabeled)
         with torch.no_grad():
             teacher_logits = self.teacher(views)
-        loss_u = distillation_loss(self.model(views), teacher_logits, self.config.temperature)
+        loss_u = distillation_loss(self.model(views), teacher_logits, self.config.distill_temperature)
         return StepResult(loss_u, {"loss_u": loss_u}, teacher_logits)

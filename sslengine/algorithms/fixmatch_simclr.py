@@ -2,8 +2,8 @@
 images (variant L); plain FixMatch is the baseline O.
 
 loss = FixMatch's loss + NT-Xent(g(e(weak(v))), g(e(strong(v))); T_c),  v = x_u (U) or x_l (L),
-g a projection head on the shared embedding e, T_c SimCLR's temperature. The weak and strong views FixMatch
-already draws are the pair, so variant U costs no extra forward pass.
+g a projection head on the shared embedding e, T_c the contrastive temperature (0.2, as SimCLR). The weak and
+strong views FixMatch already draws are the pair, so variant U costs no extra forward pass.
 """
 import torch
 import torch.nn.functional as F
@@ -11,8 +11,6 @@ import torch.nn.functional as F
 from .base import StepResult
 from .fixmatch import FixMatch
 from .simclr import SimCLR, nt_xent
-
-CONTRASTIVE_TEMPERATURE = SimCLR.defaults["temperature"]  # `temperature` stays the pseudo-labels' own
 
 
 class FixMatchSimCLR(FixMatch):
@@ -32,7 +30,7 @@ class FixMatchSimCLR(FixMatch):
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u, labels, mask, monitors = self.unlabeled_loss(logits_weak, logits_strong, unlabeled_index, logits_x)
         pair = torch.cat([e_weak, e_strong] if c.variant == "U" else [e_x, e_x_strong[0]])
-        loss_c = nt_xent(*self.model.projection(pair).chunk(2), CONTRASTIVE_TEMPERATURE)
+        loss_c = nt_xent(*self.model.projection(pair).chunk(2), c.contrastive_temperature)
         return StepResult(loss_x + c.lambda_u * loss_u + loss_c,
                           {"loss_x": loss_x, "loss_u": loss_u, "loss_contrastive": loss_c}, logits_weak, monitors,
                           labels, mask)

@@ -37,7 +37,7 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 class MixMatch(Algorithm):
     # The paper's lambda_u for CIFAR-10 (the squared error is averaged over classes, so it is small);
     # T 0.5 sharpens; the EMA is what the paper evaluates.
-    defaults = Algorithm.defaults | {"lambda_u": 75.0, "temperature": 0.5, "augmentations": 2}
+    defaults = Algorithm.defaults | {"lambda_u": 75.0, "sharpen_temperature": 0.5, "augmentations": 2}
     uses_ema = True
 
     def mixup_weight(self) -> float:
@@ -58,7 +58,7 @@ class MixMatch(Algorithm):
         views = [self.weak(x_unlabeled) for _ in range(self.config.augmentations)]
         with torch.no_grad():
             mean = torch.stack([logits.softmax(dim=-1) for logits in self.forward_together(*views)]).mean(dim=0)
-        return views, sharpen(mean, self.config.temperature), mean
+        return views, sharpen(mean, self.config.sharpen_temperature), mean
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         views, q, mean = self.guess(x_unlabeled)
@@ -69,6 +69,6 @@ class MixMatch(Algorithm):
         loss_x = soft_cross_entropy(logits_x, targets[:len(x)])
         loss_u = (logits_u.softmax(dim=-1) - targets[len(x):]).pow(2).mean()
         weight = self.config.lambda_u * linear_rampup(progress, RAMP_UP)
-        # log(mean) as the logits: the probes' softmax(logits / T) of it is the sharpened guess q itself
-        return StepResult(loss_x + weight * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, mean.log(),
+        # log q as the logits: the probes' softmax of it (at the pseudo-label T = 1) is the sharpened guess itself
+        return StepResult(loss_x + weight * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, q.log(),
                           monitors={"consistency_weight": weight})

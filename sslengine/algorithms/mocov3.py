@@ -21,4 +21,4 @@ def moco_contrastive_loss(query: torch.Tensor, key: torch.Tensor, temperature: f
 
 class MoCoV3(BYOL):
     def pair_loss(self, prediction, target):
-        return moco_contrastive_loss(prediction, target, self.config.temperature)
+        return moco_contrastive_loss(prediction, target, self.config.contrastive_temperature)

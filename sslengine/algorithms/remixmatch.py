@@ -42,7 +42,7 @@ class ReMixMatch(MixMatch):
         strong_u = [self.strong(x_unlabeled) for _ in range(c.augmentations)]
         with torch.no_grad():
             aligned = self.align(self.model(weak_u).softmax(dim=-1))
-        q = sharpen(aligned, c.temperature)
+        q = sharpen(aligned, c.sharpen_temperature)
         x = self.weak(x_labeled)
         p_x = F.one_hot(y_labeled, q.shape[1]).to(q.dtype)
         inputs, targets = self.mix(x, p_x, torch.cat([*strong_u, weak_u]), q.repeat(len(strong_u) + 1, 1))
@@ -60,5 +60,5 @@ class ReMixMatch(MixMatch):
         loss = loss_x + weight * (c.lambda_u * loss_u + LAMBDA_U1 * loss_u1) + LAMBDA_ROTATION * loss_rotation
         # log(aligned) as the logits: the probes' softmax(logits / T) of it is the sharpened target q
         return StepResult(loss, {"loss_x": loss_x, "loss_u": loss_u, "loss_u1": loss_u1,
-                                 "loss_rotation": loss_rotation}, aligned.log(),
+                                 "loss_rotation": loss_rotation}, q.log(),  # the sharpened guess, as MixMatch
                           monitors={"consistency_weight": weight * c.lambda_u})

@@ -22,7 +22,7 @@ def tsa_threshold(progress: float, num_classes: int) -> float:
 
 
 class UDA(Algorithm):
-    defaults = Algorithm.defaults | {"temperature": 0.4, "threshold": 0.8}
+    defaults = Algorithm.defaults | {"sharpen_temperature": 0.4, "threshold": 0.8}
     uses_ema = True
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
@@ -32,7 +32,7 @@ class UDA(Algorithm):
         true_class = logits_x.detach().softmax(dim=-1).gather(1, y_labeled[:, None]).squeeze(1)
         kept = (true_class < tsa_threshold(progress, self.num_classes)).float()
         loss_x = (F.cross_entropy(logits_x, y_labeled, reduction="none") * kept).mean()
-        q = (logits_weak.detach() / c.temperature).softmax(dim=-1)
+        q = (logits_weak.detach() / c.sharpen_temperature).softmax(dim=-1)
         mask = (logits_weak.detach().softmax(dim=-1).max(dim=-1).values >= c.threshold).float()
         loss_u = masked_cross_entropy(logits_strong, q, mask)  # soft targets
         return StepResult(loss_x + c.lambda_u * loss_u, {"loss_x": loss_x, "loss_u": loss_u}, logits_weak,
