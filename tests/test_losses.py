@@ -708,6 +708,16 @@ def test_vat_adds_the_ramped_adversarial_kl_and_the_entropy_term_and_keeps_batch
     assert t["loss_u"].item() > 0 and all(m.momentum == 0.1 for m in norms)  # restored after the perturbed passes
 
 
+def test_vat_reads_p_from_a_pass_of_the_unlabeled_batch_alone_so_the_kl_is_zero_at_no_perturbation():
+    method = digits_method("vat", weak_augment=False)
+    x = torch.rand(12, 1, 8, 8)
+    model_before = copy.deepcopy(method.model)  # train mode: BatchNorm normalises with the batch's statistics
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.5, torch.arange(8))
+    alone, shared = model_before(x[4:]), model_before(x)[4:]
+    assert torch.allclose(result.unlabeled_logits, alone, atol=1e-5)
+    assert not torch.allclose(alone, shared, atol=1e-3)  # a pass shared with x would see other statistics
+
+
 def test_simmatch_unfolds_instance_and_aggregates_class_pseudo_labels_by_hand():
     from sslengine.algorithms.simmatch import ALPHA, unfold_and_aggregate
     s = torch.tensor([[0.5, 0.3, 0.2]])  # similarity to three memory items, of classes 0, 1, 1

@@ -5,7 +5,8 @@ d      ~ N(0, I);  d <- normalize(grad_d KL(p(u) || p(u + xi d)))               
 r_adv  = eps d,  eps = EPS_PER_DIM sqrt(dim u)   (the paper's eps = 6 on CIFAR-10's 3 072 dimensions, per one)
 loss   = CE(y, f(weak(x_l))) + w(t) lambda_u (1/muB) sum_u KL(p(u) || p(u + r_adv)) + 0.06 (1/muB) sum_u H(p(u))
 p(u) = softmax(f(weak(u))) is a constant in the KL; w(t) a linear ramp over the first 40 % (USB's warm-up).
-The perturbed passes leave BatchNorm's running statistics as they were, as USB's do.
+The perturbed passes leave BatchNorm's running statistics as they were, as USB's do, and p comes from a pass of
+the unlabeled batch alone, as the perturbed ones (USB's too): VAT's power iteration assumes the KL is 0 at r = 0.
 """
 from contextlib import contextmanager
 
@@ -59,7 +60,9 @@ class VAT(Algorithm):
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         x, u = self.weak(x_labeled), self.weak(x_unlabeled)
-        logits_x, logits_u = self.forward_together(x, u)
+        # u in a pass of its own, as the perturbed passes: with BatchNorm's batch statistics, p from a pass shared
+        # with x made KL(p || p(u + r)) > 0 at r = 0, and the power iteration found that gap, not the curvature
+        logits_x, logits_u = self.model(x), self.model(u)
         loss_x = F.cross_entropy(logits_x, y_labeled)
         p = logits_u.detach().softmax(dim=-1)
         eps = EPS_PER_DIM * u[0].numel() ** 0.5
