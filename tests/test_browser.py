@@ -259,14 +259,41 @@ def test_served_to_a_class_a_student_changes_no_one_elses_run_and_a_killed_cli_r
             page.close()
 
 
-def login(browser, url: str, secret: str):
+def login(browser, url: str, secret: str, drawn: str = "Click a column header to sort"):
+    """A page of the served app, past its login with `secret`, once the text `drawn` is on it."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     page.get_by_label("Access secret", exact=True).fill(secret)
     page.get_by_role("button", name="Enter").click()
-    page.get_by_text("Click a column header to sort").wait_for(timeout=60_000)
+    page.get_by_text(drawn).first.wait_for(timeout=60_000)
     page.wait_for_load_state("networkidle")
     return page
+
+
+def test_served_to_a_class_a_student_cannot_stop_the_instructors_sweep_nor_start_one_past_the_queue(
+        browser, tmp_path):
+    pytest.importorskip("ray", reason="the Sweeps page's Start needs the scale extra (requirements-scale.txt)")
+    path = tmp_path / "runs.db"
+    store = Store(str(path))
+    sweep_id, run_ids = create_sweep(store, plan(RunConfig(algorithm="fixmatch", dataset="moons", steps=50),
+                                                 {"threshold": [0.7, 0.95]}, 1))  # queued: nothing trains them
+    served = {"STREAMLIT_SERVER_ADDRESS": "0.0.0.0", "SSL_EXPLORER_SECRET": "teach",
+              "SSL_EXPLORER_STUDENT_SECRET": "learn"}
+    with serve(path, env=served) as url:
+        student = login(browser, f"{url}/sweeps?sweep={sweep_id}", "learn", "0 of 2 runs ended")
+        stops = student.get_by_role("button", name="Stop sweep")
+        assert stops.count() == 2  # the page's and the sidebar's
+        for i in range(2):
+            assert stops.nth(i).is_disabled()
+            stops.nth(i).click(force=True)  # a disabled button's click does nothing
+        student.get_by_text("Start a sweep").click()
+        form = student.locator('[data-testid="stForm"]')
+        form.get_by_role("button", name="Start").click()  # 2 thresholds x 2 labels x 2 seeds: 8 runs
+        student.get_by_text("asks for 8 more and may keep at most 4").wait_for()
+        assert [sweep["id"] for sweep in store.list_sweeps()] == [sweep_id]
+        assert {store.get_run(run_id).status for run_id in run_ids} == {"queued"}
+        assert not student.get_by_test_id("stException").count()
+        student.close()
 
 
 def test_the_realistic_page_trains_its_sweep_and_imbalance_runs_from_its_buttons_and_fills_both_sections(
