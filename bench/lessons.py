@@ -92,7 +92,7 @@ def main():
             args.out.write_text(json.dumps(written, indent=1) + "\n")  # after each lesson: a long bench keeps its part
             spread = lessons.Spread.of(lesson, written["lessons"][name])
             print(f"{name:22s} holds on {sum(spread.holds)}/{len(spread.holds)} · effect {lesson.shown(spread.mean)} "
-                  f"sd {spread.sd:.3f} ({lesson.strength(spread.effects):.1f} sd from no effect) · "
+                  f"sd {spread.sd:.3f} ({spread.strength:.1f} sd from no effect) · "
                   f"{np.mean(times):.1f} s a press\n", flush=True)
     if args.markdown:
         print("| lesson | effect | holds | mean effect | seed sd | sds from no effect | s a press | machine |\n"
@@ -101,7 +101,7 @@ def main():
             lesson = lessons.lesson(name)
             spread = lessons.Spread.of(lesson, entry)
             print(f"| {name} | {lesson.effect_label} | {sum(spread.holds)}/{len(spread.holds)} | "
-                  f"{lesson.shown(spread.mean)} | {spread.sd:.3f} | {lesson.strength(spread.effects):.1f} | "
+                  f"{lesson.shown(spread.mean)} | {spread.sd:.3f} | {spread.strength:.1f} | "
                   f"{np.mean(spread.seconds):.0f} | {spread.machine} |")
 
 

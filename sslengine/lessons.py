@@ -67,12 +67,17 @@ class Lesson:
     def __post_init__(self):
         object.__setattr__(self, "roles", tuple(role.name for stage in self.stages for role in stage))
 
-    def shown(self, effect: float) -> str:
-        return f"x{effect:.2f}" if self.no_effect == 1 else f"{effect:+.3f}"
+    @property
+    def ratio(self) -> bool:
+        """An effect that is a ratio (no effect: 1): its seed noise is multiplicative, so it is averaged and
+        spread on a log scale."""
+        return self.no_effect == 1
 
-    def strength(self, effects: list[float]) -> float:
-        """How many seed spreads (sd) the mean effect lies from no effect."""
-        return float((np.mean(effects) - self.no_effect) / np.std(effects, ddof=1))
+    def scaled(self, effects: list[float]) -> np.ndarray:
+        return np.log(effects) if self.ratio else np.asarray(effects, dtype=float)
+
+    def shown(self, effect: float) -> str:
+        return f"x{effect:.2f}" if self.ratio else f"{effect:+.3f}"
 
 
 # Reading runs ---------------------------------------------------------------------------------------------
@@ -343,6 +348,7 @@ def load_spread(path: Path = SPREAD_FILE) -> dict[str, dict]:
 
 @dataclass(frozen=True)
 class Spread:
+    lesson: Lesson
     machine: str
     seeds: list[int]
     effects: list[float]
@@ -354,7 +360,7 @@ class Spread:
     @classmethod
     def of(cls, lesson_: Lesson, entry: dict) -> "Spread":
         figures = entry["figures"]
-        return cls(entry["machine"], entry["seeds"], [f[lesson_.effect] for f in figures], entry["holds"],
+        return cls(lesson_, entry["machine"], entry["seeds"], [f[lesson_.effect] for f in figures], entry["holds"],
                    entry["seconds"], {key: float(np.mean([f[key] for f in figures])) for key in figures[0]},
                    entry.get("page_seconds", {}).get("seconds"))
 
@@ -364,11 +370,20 @@ class Spread:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.effects))
+        """The effects' mean (a ratio's geometric mean)."""
+        mean = self.lesson.scaled(self.effects).mean()
+        return float(np.exp(mean) if self.lesson.ratio else mean)
 
     @property
     def sd(self) -> float:
-        return float(np.std(self.effects, ddof=1))
+        """The effects' seed standard deviation (a ratio's: of its log)."""
+        return float(self.lesson.scaled(self.effects).std(ddof=1))
+
+    @property
+    def strength(self) -> float:
+        """How many seed spreads (sd) the mean effect lies from no effect (a ratio's: on the log scale)."""
+        scaled = self.lesson.scaled(self.effects)
+        return float((scaled.mean() - self.lesson.scaled([self.lesson.no_effect])[0]) / self.sd)
 
 
 def seed_range(seeds: list[int]) -> str:
@@ -379,8 +394,9 @@ def here(lesson_: Lesson, spread: Spread) -> str:
     """The card's sentence on what this preset showed over the bench's seeds, from the bench's file."""
     label = lesson_.effect_label[0].upper() + lesson_.effect_label[1:]
     text = (f"On {spread.machine}, seeds {seed_range(spread.seeds)}: it held on {sum(spread.holds)} of "
-            f"{len(spread.holds)}. {label}: {lesson_.shown(spread.mean)} on average, seed spread (sd) "
-            f"{spread.sd:.3f}, {lesson_.strength(spread.effects):.1f} spreads from no effect, from "
+            f"{len(spread.holds)}. {label}: {lesson_.shown(spread.mean)} on average"
+            + (" (geometric mean), seed spread (sd of its log) " if lesson_.ratio else ", seed spread (sd) ")
+            + f"{spread.sd:.3f}, {spread.strength:.1f} spreads from no effect, from "
             f"{lesson_.shown(min(spread.effects))} to {lesson_.shown(max(spread.effects))}; a press took "
             f"{np.mean(spread.seconds):.0f} s from the command line"
             + (f", {spread.page_seconds:.0f} s with this page open." if spread.page_seconds else "."))

@@ -333,9 +333,10 @@ def final_accuracies(labels: list[str], accuracies: list[float], notes: list[str
 
 
 def effect_spread(effects: list[float], holds: list[bool], seeds: list[int], label: str, machine: str,
-                  this_run: tuple[int, float] | None = None, no_effect: float = 0.0) -> go.Figure:
+                  this_run: tuple[int, float] | None = None, no_effect: float = 0.0, log_x: bool = False) -> go.Figure:
     """A strip of one lesson's effect on the bench's seeds (green where the lesson held, red where not), a line
-    at `no_effect`, and this run's (seed, effect) as a large black diamond: where one press falls among them."""
+    at `no_effect`, and this run's (seed, effect) as a large black diamond: where one press falls among them.
+    `log_x` for a ratio, whose seeds spread on a log scale."""
     held = np.asarray(holds, dtype=bool)
     rows = (np.arange(len(effects)) % 3 - 1) * 0.3  # three rows, so that seeds with one effect stay apart
     figure = go.Figure()
@@ -353,5 +354,6 @@ def effect_spread(effects: list[float], holds: list[bool], seeds: list[int], lab
                                     marker=dict(size=20, symbol="diamond", color="black"), text=["this run"],
                                     textposition="top center", hovertemplate="this run: %{x:+.3f}"))
     return _layout(figure, f"Effect on the bench's {len(effects)} seeds ({machine})", f"spread-{label}", height=280,
-                   xaxis=dict(title=label, zeroline=False), yaxis=dict(visible=False, range=[-0.8, 1.0]),
+                   xaxis=dict(title=label, zeroline=False, type="log" if log_x else "linear"),
+                   yaxis=dict(visible=False, range=[-0.8, 1.0]),
                    legend=dict(orientation="h", x=0, y=-0.55), margin=dict(l=20, r=20, t=50, b=90))

@@ -1,5 +1,6 @@
 """Lessons: the judges against hand-counted figures, the CLI, and each preset's outcome at seed 0 with margins."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -87,6 +88,21 @@ def test_here_sentence_is_generated_from_the_bench_figures_and_says_when_the_pre
     assert "does not show it reliably" in text and "averages 0.950" in text  # the shortfall, from the means
     reliable = lessons.Spread.of(views, spread_entry(effects, [True] * 9 + [False]))
     assert "reliably" not in lessons.here(views, reliable)
+
+
+def test_a_ratio_effect_is_averaged_and_spread_on_a_log_scale_and_a_difference_as_it_is():
+    ratios = [4.0, 2.0, 8.0, 4.0]
+    overfitting = lessons.lesson("overfitting")
+    spread = lessons.Spread.of(overfitting, {**spread_entry(ratios, [True] * 4),
+                                             "figures": [{"supervised_ratio": r} for r in ratios]})
+    logs = [math.log(r) for r in ratios]
+    sd = math.sqrt(sum((v - sum(logs) / 4) ** 2 for v in logs) / 3)
+    assert spread.mean == pytest.approx(4.0)  # the geometric mean: (4 x 2 x 8 x 4) ** (1/4)
+    assert spread.sd == pytest.approx(sd) and spread.strength == pytest.approx(math.log(4.0) / sd)
+    assert "x4.00 on average (geometric mean), seed spread (sd of its log)" in lessons.here(overfitting, spread)
+    differences = [0.1, 0.3]
+    plain = lessons.Spread.of(lessons.lesson("labeled-vs-unlabeled"), spread_entry(differences, [True] * 2))
+    assert plain.mean == pytest.approx(0.2) and plain.strength == pytest.approx(0.2 / math.sqrt(0.02))
 
 
 def test_the_shipped_spread_measures_every_lesson_on_ten_seeds_and_explains_each_shortfall():

@@ -128,7 +128,7 @@ def card(lesson: Lesson):
             common.chart(st, plots.effect_spread(spread.effects, spread.holds, spread.seeds, lesson.effect_label,
                                                  spread.machine,
                                                  (seed_run, verdict.figures[lesson.effect]) if verdict else None,
-                                                 lesson.no_effect),
+                                                 lesson.no_effect, log_x=lesson.ratio),
                          key=f"lesson-spread-{lesson.name}")
         else:
             st.caption("This preset has not been measured on the bench's seeds: run python -m bench.lessons.")
