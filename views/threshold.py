@@ -96,8 +96,8 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
                       "dash_confidence"], "Test accuracy, mask rate, pseudo-label accuracy and Dash's threshold",
             names={"test_acc": "test accuracy, EMA model"}), key="curves")
         st.caption("Dash keeps a pseudo-label while its loss -log max q is below rho, which starts at the labeled "
-                   "loss and falls by 1.27 each tenth of training to 0.05; drawn as the confidence exp(-rho) "
-                   "it must reach, loose at first and as tight as FixMatch's 0.95 at the end.")
+                   "loss and is divided by 1.27 each tenth of training (never below 0.05, FixMatch's 0.95); drawn "
+                   "as the confidence exp(-rho) it must reach: loose at first, tighter as the model improves.")
     elif "softmatch_mu" in set(scalars.key):  # SoftMatch: a weight for every pseudo-label instead of a mask
         left, right = common.chart_columns(2)
         common.chart(left, curves, key="curves")

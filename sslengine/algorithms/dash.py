@@ -1,14 +1,14 @@
 """Dash (Xu et al., 2021): FixMatch whose pseudo-labels are selected by their own loss, under a threshold that
-falls as training goes: loose while the model is poor, as tight as FixMatch's at the end.
+falls as training goes: loose while the model is poor, tightening towards FixMatch's.
 
 l_u    = -log max q_u                      (the weak view's cross-entropy against its own argmax)
 rho_k  = max(C gamma^(-k) rho_hat, rho_min),  k = 0, 1, ... the tenth of training,  rho_hat the labeled
          batch's mean loss at the first step (the paper: over the labeled set after a warm-up)
 mask   = 1[l_u <= rho_k]                   (FixMatch's loss otherwise)
-C = 1.0001 and gamma = 1.27 as the paper; rho_min = 0.05 as USB, -log 0.951: FixMatch's tau.
+C = 1.0001 and gamma = 1.27 as the paper; rho_min = 0.05 as USB, -log 0.951: FixMatch's tau. From a first loss
+of ln 10 (ten classes, untrained), the tenth stage's rho is 0.27: a confidence of 0.77, not yet rho_min.
 """
 import math
-
 
 from .fixmatch import FixMatch
 
