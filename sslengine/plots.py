@@ -30,9 +30,9 @@ LABELS = {
 # Keys that are shares: drawn on a fixed 0-1 axis, so that a flat line at 1 does not sit mid-chart.
 SHARES = {"test_acc", "student_test_acc", "mask_rate", "mask_rate_at_tau", "pseudo_label_acc",
           "pseudo_label_acc_passing", "knn_acc", "linear_probe_acc", "dash_confidence"}
-KEY_COLORS = {"test_acc": "#0072B2", "student_test_acc": "#56B4E9", "mask_rate": "#E69F00", "mask_rate_at_tau": "#999999",
-              "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73", "unseen_pass_rate": "#D55E00",
-              "dash_confidence": "#000000"}
+KEY_COLORS = {"test_acc": "#0072B2", "student_test_acc": "#56B4E9", "mask_rate": "#E69F00",
+              "mask_rate_at_tau": "#999999", "pseudo_label_acc": "#CC79A7", "pseudo_label_acc_passing": "#009E73",
+              "unseen_pass_rate": "#D55E00", "dash_confidence": "#000000"}
 _LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.22, x=0)
 
 

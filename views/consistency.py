@@ -12,8 +12,8 @@ METHODS = {"pi_model": "Pi-Model", "mean_teacher": "Mean Teacher", "vat": "VAT"}
 PI, TEACHER, STUDENT, VAT = plots.RUN_COLORS
 
 st.write(
-    "Both methods ask the model to give the same answer on two noisy views of each unlabeled image. The "
-    "Pi-Model's target is its own second pass; Mean Teacher's is a teacher whose weights are an exponential "
+    "Pi-Model and Mean Teacher ask the model to give the same answer on two noisy views of each unlabeled "
+    "image. The Pi-Model's target is its own second pass; Mean Teacher's is a teacher whose weights are an exponential "
     "moving average of the student's, so the target is steadier. Drag the EMA decay and watch the teacher's "
     "curve against its student's: on digits (seed 0, 1 000 steps) the teacher reached 0.902 at alpha 0.95, "
     "0.842 at 0.99 and 0.744 at 0.999, its student within 0.006 of it each time: a slow teacher's targets "
@@ -30,9 +30,10 @@ st.latex(r"\ell = \mathrm{CE}\big(y, f_\theta(x)\big) + w(t)\,\lambda\,\frac{1}{
 st.latex(r"\theta' = \theta \text{ (Pi-Model)},\qquad \theta' \leftarrow \alpha\theta' + (1-\alpha)\theta"
          r"\text{ after each step (Mean Teacher)},\qquad w(t) = e^{-5(1 - t / 0.4)^2} \text{ then } 1")
 st.latex(r"\text{VAT: } \ell = \mathrm{CE}\big(y, f(x)\big) + w(t)\,\lambda\,\frac{1}{\mu B}\sum_u"
-         r"\mathrm{KL}\big(p(u)\,\Vert\,p(u + r_{adv})\big) + 0.06\,H\big(p(u)\big),\quad "
-         r"r_{adv} = \epsilon\,\frac{\nabla_d \mathrm{KL}(p(u)\Vert p(u + \xi d))}"
-         r"{\lVert\nabla_d \mathrm{KL}(p(u)\Vert p(u + \xi d))\rVert},\ d \sim \mathcal{N}(0, I)")
+         r"\mathrm{KL}\big(p(u)\,\Vert\,p(u + r_{adv})\big) + 0.06\,H\big(p(u)\big),"
+         r"\quad w(t) = \min(t / 0.4, 1)")
+st.latex(r"r_{adv} = \epsilon\,\frac{g}{\lVert g\rVert},\quad g = \nabla_d\,\mathrm{KL}\big(p(u)\,\Vert\,"
+         r"p(u + \xi d)\big),\quad d \sim \mathcal{N}(0, I),\ \xi = 10^{-6}")
 common.glossary("ema", "lambda_u", "mu")
 store = common.store()
 
@@ -67,8 +68,9 @@ with st.expander("Run the three", expanded=not common.presenting()):
 
 groups = {group: common.newest_by_method(runs) for group, runs in common.run_groups(METHODS).items()}
 group = common.choose("Comparison", groups, "consistency-group",
-                      "No comparison yet: press Run the three, or start `python -m sslengine run pi-model --group G`, "
-                      "`python -m sslengine run mean-teacher --group G` and `python -m sslengine run vat --group G`.", query="group")
+                      "No comparison yet: press Run the three, or start `python -m sslengine run pi-model --group "
+                      "G`, `python -m sslengine run mean-teacher --group G` and `python -m sslengine run vat --group "
+                      "G`.", query="group")
 
 
 @st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
@@ -93,7 +95,8 @@ def show_group(run_ids: dict[str, str]):
     if vat is not None:
         accuracy.append(("VAT", vat, "test_acc", VAT, "solid"))
         ramp.append(("VAT", vat, "consistency_weight", VAT, "dot"))
-        losses += [("VAT, training (labeled)", vat, "loss_x", VAT, "dot"), ("VAT, validation", vat, "test_loss", VAT, "solid")]
+        losses += [("VAT, training (labeled)", vat, "loss_x", VAT, "dot"),
+                   ("VAT, validation", vat, "test_loss", VAT, "solid")]
     left, right = common.chart_columns(2)
     common.chart(left, plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student, VAT"),
                       key="accuracy")

@@ -37,10 +37,12 @@ simclr = RunConfig(algorithm="simclr")
 
 
 def form_config() -> list[RunConfig]:
-    values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "contrastive_temperature", "batch_size",
-                                       "augment_strength", "projection_layers", "ema_decay", "steps", "seed"))
+    values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "contrastive_temperature",
+                                       "batch_size", "augment_strength", "projection_layers", "ema_decay", "steps",
+                                       "seed"))
     return [RunConfig(**values, mu=1, device=common.device_choice(),
-                      name=f"{METHODS[values['algorithm']]} {values['dataset']} T={values['contrastive_temperature']} "
+                      name=f"{METHODS[values['algorithm']]} {values['dataset']} "
+                           f"T={values['contrastive_temperature']} "
                            f"{time.strftime('%H:%M:%S')}")]
 
 

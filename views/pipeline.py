@@ -87,7 +87,8 @@ def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[R
     label = {"finetune": "Fine-tune", "distill": "Distill"}[algorithm]
 
     def configs() -> list[RunConfig]:
-        values = common.form_values(form, ("finetune_mode" if algorithm == "finetune" else "distill_temperature", "steps"))
+        setting = "finetune_mode" if algorithm == "finetune" else "distill_temperature"
+        values = common.form_values(form, (setting, "steps"))
         return [RunConfig(algorithm=algorithm, dataset=split.dataset, labels_per_class=split.labels_per_class,
                           seed=split.seed, group=group, device=common.device_choice(), name=f"{label} · {group}",
                           **values)]

@@ -25,10 +25,12 @@ def softmatch_weights(confidence: torch.Tensor, mu: torch.Tensor, var: torch.Ten
 
 class SoftMatch(FixMatch):
     labels_from_aligned = False
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.p_bar = self.uniform()
-        self.mu, self.var = torch.tensor(1 / self.num_classes, device=self.device), torch.tensor(1.0, device=self.device)
+        self.mu = torch.tensor(1 / self.num_classes, device=self.device)
+        self.var = torch.tensor(1.0, device=self.device)
 
     def align(self, q, p_l):
         self.p_bar = MOMENTUM * self.p_bar + (1 - MOMENTUM) * q.mean(dim=0)
