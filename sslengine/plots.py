@@ -346,8 +346,10 @@ def effect_spread(effects: list[float], holds: list[bool], seeds: list[int], lab
                 x=np.asarray(effects)[mask], y=rows[mask], mode="markers", name=f"bench seed, {name}",
                 marker=dict(size=13, color=color, opacity=0.75, line=dict(width=1, color="white")),
                 text=[f"seed {seed}" for seed in np.asarray(seeds)[mask]], hovertemplate="%{text}: %{x:+.3f}"))
-    figure.add_vline(x=no_effect, line=dict(color="#777777", dash="dot"), annotation_text="no effect",
-                     annotation_position="bottom right")
+    figure.add_vline(x=no_effect, line=dict(color="#777777", dash="dot"))
+    # an annotation's x on a log axis is the value's log10 (a line's is the value)
+    figure.add_annotation(x=np.log10(no_effect) if log_x else no_effect, y=0, yref="paper", text="no effect",
+                          showarrow=False, xanchor="left", yanchor="bottom", font=dict(color="#777777"))
     if this_run is not None:
         seed, effect = this_run
         figure.add_trace(go.Scatter(x=[effect], y=[0], mode="markers+text", name=f"this run (seed {seed})",

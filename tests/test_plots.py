@@ -1,6 +1,8 @@
 """Chart helpers whose output is checked by hand."""
 import numpy as np
+import pytest
 
+from sslengine import plots
 from sslengine.plots import image_as_text
 
 
@@ -21,3 +23,14 @@ def test_a_colour_hover_shows_luminance_averaged_down_to_16_rows():
     assert len(rows) == 16 and all(len(row) == 32 for row in rows)
     assert rows[0][:2] == "██" and rows[1][:2] == "░░" and rows[0][2:] == " " * 30
     assert rows[2][:2] == "░░"  # 0.29: the same first shade
+
+
+@pytest.mark.parametrize("log_x, no_effect, at", [(False, 0.0, 0.0), (True, 1.0, 0.0), (True, 10.0, 1.0)])
+def test_an_effect_strip_marks_no_effect_where_its_axis_puts_it(log_x, no_effect, at):
+    figure = plots.effect_spread([2.0, 4.0, 8.0], [True, True, False], [0, 1, 2], "ratio", "a test CPU", (1, 4.0),
+                                 no_effect, log_x=log_x)
+    assert figure.layout.xaxis.type == ("log" if log_x else "linear")
+    (line,), (note,) = figure.layout.shapes, figure.layout.annotations
+    assert (line.x0, line.x1) == (no_effect, no_effect)  # a shape's x is the value, on either axis
+    assert note.text == "no effect" and note.x == at  # an annotation's is its log10 on a log axis
+    assert [trace.name for trace in figure.data] == ["bench seed, held", "bench seed, did not hold", "this run (seed 1)"]
