@@ -90,7 +90,10 @@ def seconds(store: Store, run_id: str) -> float:
 
 
 # (a) Pseudo-label quality ------------------------------------------------------------------------------------
-GAP_MIN, RISE_MIN, AGREE_MAX = 0.15, 0.2, 0.15
+# The course's claims are that passing labels are far more accurate early and that all labels improve: a rise of
+# 0.1 is over ten times the noise of a tenth's mean accuracy (50 batches of 112 labels, sd about 0.006). At 0.2
+# it failed seeds whose labels rose by 0.14 (3, 10) and 0.20 (13), which show the improvement plainly.
+GAP_MIN, RISE_MIN, AGREE_MAX = 0.15, 0.1, 0.15
 
 
 def pseudo_label_phases(store: Store, run_id: str) -> dict[str, float]:
@@ -212,7 +215,7 @@ LESSONS = {lesson.name: lesson for lesson in (
                "and they improve as training goes on; the ones passing the threshold are far more accurate.",
         watch="the gap between the two curves early on, and how the lower one climbs",
         split={"dataset": "digits", "labels_per_class": 2},
-        # 500 steps: over the 1 000-step default the all-argmax curve rose less than RISE_MIN on seed 0.
+        # 500 steps: over the 1 000-step default the all-argmax curve rose less than 0.2 on seed 0.
         stages=((Role("fixmatch", {"algorithm": "fixmatch", "steps": 500}),),),
         judge=judge_pseudo_labels, effect="gap", effect_label="passing minus all pseudo-label accuracy, first tenth",
         page="threshold?run={fixmatch}"),

@@ -35,6 +35,16 @@ def test_pseudo_label_phases_average_the_first_and_last_tenth_of_the_steps(store
     assert not verdict.holds  # no snapshot: the probe cannot be checked against the curve
 
 
+def test_the_pseudo_label_verdict_needs_the_gap_the_rise_and_a_probe_that_agrees_with_the_curve(store, monkeypatch):
+    good = {"early_all": 0.6, "early_passing": 0.9, "late_all": 0.74, "snapshot_gap": 0.01}
+    for changed, holds in (({}, True),  # a rise of 0.14, as seeds 3 and 10
+                           ({"late_all": 0.65}, False),  # a rise of 0.05
+                           ({"early_passing": 0.7}, False),  # a gap of 0.1
+                           ({"snapshot_gap": 0.2}, False)):  # the probe disagrees with the curve
+        monkeypatch.setattr(lessons, "pseudo_label_phases", lambda store, run_id: good | changed)
+        assert lessons.judge_pseudo_labels(store, {"fixmatch": "any"}).holds == holds, changed
+
+
 def test_validation_rise_is_the_last_loss_over_the_lowest(store):
     losses = [2.0, 0.5, 0.4, 0.6, 0.8]
     run_id = fake_run(store, {step * 10: {"test_loss": loss, "loss_x": 1 / (step + 1), "test_acc": 0.5}
