@@ -589,6 +589,25 @@ def test_lessons_page_trains_a_card_from_its_button_and_draws_its_charts_and_ver
     assert "on this run (seed 0): unlabeled points within" in verdict.value
 
 
+def test_a_student_stops_the_later_stages_of_a_lesson_they_started_and_no_other_lessons_runs(page_store):
+    from sslengine.lessons import lesson_groups
+    app = AppTest.from_file("../app.py", default_timeout=60).run()
+    app.session_state["role"] = "student"
+    app.button(key="lesson-start-overfitting").click().run()
+    ((group, runs),) = lesson_groups(page_store, "overfitting").items()
+    for run_id in runs.values():
+        get_runner(page_store.url).wait(run_id)
+    # a later stage, as a lesson's thread starts it without the browser session, and another session's lesson
+    later, others = (page_store.create_run(RunConfig(**SHORT, lesson="overfitting", group=g, role="later"))
+                     for g in (group, "lesson overfitting seed 0 someone else's"))
+    app.run()
+    assert not app.button(key=f"stop-{later}").disabled and app.button(key=f"stop-{others}").disabled
+    app.button(key=f"stop-{later}").click().run()
+    assert page_store.get_run(later).stop_requested and not page_store.get_run(others).stop_requested
+    for run_id in (later, others):
+        page_store.set_status(run_id, "stopped")
+
+
 def test_presenter_mode_enlarges_the_charts_and_folds_the_start_forms(page_store):
     run_to_end(page_store, algorithm="fixmatch")
     app = open_page("views/threshold.py")

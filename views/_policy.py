@@ -19,6 +19,7 @@ from sslengine.store import RunRecord, Store
 MAX_QUEUED_ENV = "SSL_EXPLORER_MAX_QUEUED"
 MLFLOW_URIS_ENV = "SSL_EXPLORER_MLFLOW_URIS"
 STARTED = "started-runs"  # session state: the ids of the runs this browser session started
+STARTED_LESSONS = "started-lessons"  # and the groups of its lessons, whose later stages start without it
 
 
 def role() -> str:
@@ -34,9 +35,17 @@ def record(run_ids: Iterable[str]):
     st.session_state[STARTED] = [*started(), *run_ids]
 
 
+def record_lesson(group: str):
+    """A lesson this session started: its later stages (distill's teacher and student), which its thread starts
+    as the stage before ends, are the session's too."""
+    st.session_state[STARTED_LESSONS] = [*st.session_state.get(STARTED_LESSONS, []), group]
+
+
 def may_change(run: RunRecord) -> bool:
-    """A student renames, stops and deletes only the runs this browser session started."""
-    return role() == "instructor" or run.id in started()
+    """A student renames, stops and deletes only the runs this browser session started, a lesson's later
+    stages included."""
+    return (role() == "instructor" or run.id in started()
+            or bool(run.config.lesson) and run.config.group in st.session_state.get(STARTED_LESSONS, []))
 
 
 def may_stop_sweep(run_ids: Iterable[str]) -> bool:

@@ -26,6 +26,7 @@ def start(name: str):
         policy.check_session_queue(store, len(lessons.lesson(name).stages[0]))
         handle = lessons.start(common.runner(), name, st.session_state["lessons-seed"], common.device_choice())
         common.remember(list(handle.runs.values()))
+        policy.record_lesson(handle.group)
     except lessons.ConfigError as error:
         st.session_state[f"lesson-error-{name}"] = str(error)
     else:
