@@ -22,7 +22,7 @@ from sslengine.store import Store
 
 METHODS = ("fixmatch", "flexmatch", "freematch", "softmatch", "adamatch", "fixmatch_simclr:U", "fixmatch_simclr:L",
            "supervised", "pseudo_label", "entmin", "pi_model", "mean_teacher", "s4l_rotation", "noisy_student",
-           "meta_pseudo_labels", "enaet", "pipeline")
+           "meta_pseudo_labels", "enaet", "remixmatch", "comatch", "simmatch", "pipeline")
 
 
 def fingerprint(store: Store, run_id: str) -> dict:

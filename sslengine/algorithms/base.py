@@ -72,6 +72,11 @@ def cosine_momentum(base: float, progress: float) -> float:
     return 1 - (1 - base) * (math.cos(math.pi * progress) + 1) / 2
 
 
+def queue(memory: torch.Tensor | None, new: torch.Tensor, size: int) -> torch.Tensor:
+    """The last `size` rows of `memory` followed by `new` (CoMatch's and SimMatch's memories)."""
+    return (new if memory is None else torch.cat([memory, new]))[-size:]
+
+
 def linear_rampup(progress: float, length: float) -> float:
     """t = progress / length, then 1 (the ramp-up of Pseudo-Label's weight and of MixMatch's)."""
     return min(progress / length, 1.0) if length > 0 else 1.0

@@ -15,7 +15,7 @@ smooth each other's pseudo-labels. The memory smooths once it is full.
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult
+from .base import Algorithm, StepResult, queue
 from .simclr import SimCLR
 
 ALPHA = 0.9  # weight of the model's own prediction in the smoothed pseudo-label
@@ -62,11 +62,7 @@ class CoMatch(Algorithm):
         return F.normalize(self.model.projection(embedding), dim=-1)
 
     def remember(self, z: torch.Tensor, q: torch.Tensor):
-        if self.memory_z is None:
-            self.memory_z, self.memory_q = z, q
-        else:
-            self.memory_z, self.memory_q = (torch.cat([self.memory_z, z])[-MEMORY:],
-                                            torch.cat([self.memory_q, q])[-MEMORY:])
+        self.memory_z, self.memory_q = queue(self.memory_z, z, MEMORY), queue(self.memory_q, q, MEMORY)
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .adamatch import AdaMatch
-from .base import Algorithm, StepResult, masked_cross_entropy
+from .base import Algorithm, StepResult, masked_cross_entropy, queue
 from .simclr import SimCLR
 
 SIMILARITY_TEMPERATURE = 0.1  # t
@@ -47,11 +47,7 @@ class SimMatch(Algorithm):
         return F.normalize(network.projection(embedding), dim=-1)
 
     def remember(self, z: torch.Tensor, y: torch.Tensor):
-        if self.memory_z is None:
-            self.memory_z, self.memory_y = z, y
-        else:
-            self.memory_z = torch.cat([self.memory_z, z])[-MEMORY:]
-            self.memory_y = torch.cat([self.memory_y, y])[-MEMORY:]
+        self.memory_z, self.memory_y = queue(self.memory_z, z, MEMORY), queue(self.memory_y, y, MEMORY)
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
