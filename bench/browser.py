@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -33,31 +34,46 @@ def serve(store_path: str | Path, timeout: float = 60, script: str | Path = "app
         yield url
 
 
+# The one setting of the caller's a server keeps: the image-set cache (the tests' own, empty one).
+KEPT_SETTINGS = ("SSL_EXPLORER_DATA",)
+
+
+def server_environment(store_path: str | Path, env: dict | None = None) -> dict[str, str]:
+    """The caller's environment without its dashboard and Streamlit settings (an SSL_EXPLORER_MAX_QUEUED left
+    in a shell made the class test's student start a sweep past the queue it checks), the store, and `env`."""
+    inherited = {key: value for key, value in os.environ.items()
+                 if not key.startswith(("SSL_EXPLORER_", "STREAMLIT_")) or key in KEPT_SETTINGS}
+    return inherited | {"SSL_EXPLORER_STORE": str(store_path), "SSL_EXPLORER_LAYOUTS": "on"} | (env or {})
+
+
 @contextlib.contextmanager
 def serving(store_path: str | Path, timeout: float = 60, script: str | Path = "app.py", env: dict | None = None):
-    """As `serve`, yielding (URL, the server's process)."""
+    """As `serve`, yielding (URL, the server's process). The server sees the settings given in `env`, none of the
+    caller's (`server_environment`). Its output goes to a file, not a pipe: nothing reads a pipe while the
+    server runs, and once its 64 kB filled with logged tracebacks the server would block on its next write."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
-         str(port)], cwd=ROOT,
-        env=os.environ | {"SSL_EXPLORER_STORE": str(store_path), "SSL_EXPLORER_LAYOUTS": "on"} | (env or {}),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    raise RuntimeError(f"the dashboard did not start:\n{process.stdout.read().decode()}")
-                time.sleep(0.3)
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait(10)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port",
+             str(port)], cwd=ROOT, env=server_environment(store_path, env), stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        process.kill()
+                        process.wait()
+                        log.seek(0)
+                        raise RuntimeError(f"the dashboard did not start:\n{log.read().decode()}")
+                    time.sleep(0.3)
+            yield url, process
+        finally:
+            process.terminate()
+            process.wait(10)
 
 
 @contextlib.contextmanager

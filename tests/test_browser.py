@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve
+from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve, server_environment
 from sslengine.algorithms import ALGORITHMS
 from sslengine.config import RunConfig
 from sslengine.runner import Runner, execute
@@ -70,6 +70,16 @@ def page(browser, request):
         print(f"screenshot: {shot}")
     page.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+def test_a_served_dashboard_takes_none_of_the_callers_settings_but_the_image_cache(monkeypatch):
+    monkeypatch.setenv("SSL_EXPLORER_MAX_QUEUED", "10")
+    monkeypatch.setenv("STREAMLIT_SERVER_ADDRESS", "0.0.0.0")
+    env = server_environment("runs.db", {"SSL_EXPLORER_SECRET": "teach"})
+    assert "SSL_EXPLORER_MAX_QUEUED" not in env and "STREAMLIT_SERVER_ADDRESS" not in env
+    assert env["SSL_EXPLORER_DATA"] == os.environ["SSL_EXPLORER_DATA"]  # the tests' own empty cache (conftest)
+    assert (env["SSL_EXPLORER_STORE"], env["SSL_EXPLORER_SECRET"]) == ("runs.db", "teach")
+    assert env["PATH"] == os.environ["PATH"]
 
 
 def wait_until_drawn(page, charts: int = 1, timeout_ms: int = 60_000):
@@ -278,7 +288,7 @@ def test_served_to_a_class_a_student_cannot_stop_the_instructors_sweep_nor_start
     sweep_id, run_ids = create_sweep(store, plan(RunConfig(algorithm="fixmatch", dataset="moons", steps=50),
                                                  {"threshold": [0.7, 0.95]}, 1))  # queued: nothing trains them
     served = {"STREAMLIT_SERVER_ADDRESS": "0.0.0.0", "SSL_EXPLORER_SECRET": "teach",
-              "SSL_EXPLORER_STUDENT_SECRET": "learn"}
+              "SSL_EXPLORER_STUDENT_SECRET": "learn", "SSL_EXPLORER_MAX_QUEUED": "4"}
     with serve(path, env=served) as url:
         student = login(browser, f"{url}/sweeps?sweep={sweep_id}", "learn", "0 of 2 runs ended")
         stops = student.get_by_role("button", name="Stop sweep")
