@@ -306,8 +306,9 @@ def sweep_heatmap(cells: pd.DataFrame, x: str, y: str, key: str, title: str) -> 
 
 def pseudo_label_gap(curves: pd.DataFrame, early_until: int) -> go.Figure:
     """All-argmax and passing pseudo-label accuracy (columns of `curves`, indexed by step) with the gap between
-    them shaded, and the first `early_until` steps marked."""
-    rows = curves[["pseudo_label_acc", "pseudo_label_acc_passing"]].dropna()
+    them shaded, and the first `early_until` steps marked. Empty until the run logs its first training step (step 0
+    holds only the test figures)."""
+    rows = curves.reindex(columns=["pseudo_label_acc", "pseudo_label_acc_passing"]).dropna()
     figure = go.Figure()
     figure.add_vrect(x0=0, x1=early_until, fillcolor="#999999", opacity=0.12, line_width=0,
                      annotation_text="first tenth", annotation_position="top left")

@@ -1,5 +1,6 @@
 """Chart helpers whose output is checked by hand."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from sslengine import plots
@@ -34,3 +35,13 @@ def test_an_effect_strip_marks_no_effect_where_its_axis_puts_it(log_x, no_effect
     assert (line.x0, line.x1) == (no_effect, no_effect)  # a shape's x is the value, on either axis
     assert note.text == "no effect" and note.x == at  # an annotation's is its log10 on a log axis
     assert [trace.name for trace in figure.data] == ["bench seed, held", "bench seed, did not hold", "this run (seed 1)"]
+
+
+def test_the_pseudo_label_gap_chart_draws_a_run_that_has_logged_only_its_step_0_test_figures():
+    """Right after a lesson's press the run holds step 0's test figures alone: the card's chart draws empty
+    curves, where it raised a KeyError that flashed a traceback on the projector."""
+    step_0 = pd.DataFrame({"test_acc": [0.1], "test_loss": [2.3], "seconds": [0.0]}, index=pd.Index([0], name="step"))
+    figure = plots.pseudo_label_gap(step_0, 50)
+    assert [len(trace.x) for trace in figure.data] == [0, 0]
+    later = step_0.assign(pseudo_label_acc=[0.4], pseudo_label_acc_passing=[0.9])
+    assert list(plots.pseudo_label_gap(later, 50).data[1].y) == [0.9]
