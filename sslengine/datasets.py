@@ -2,8 +2,10 @@
 published MD5 sums, and read from their own formats into uint8 arrays (N, C, H, W).
 
 Nothing here runs at import or without being asked: `download(name)` fetches (the CLI's `download` command,
-the page's Download button), `load(name)` only reads what is already in the cache and says how to get it
-when it is not. The cache is $SSL_EXPLORER_DATA, or ~/.cache/ssl-explorer.
+the page's Download button), `load(name)` only reads what is already there and says how to get it when it is
+not. The cache is $SSL_EXPLORER_DATA, or ~/.cache/ssl-explorer. A set that a system package installs
+(Debian's dataset-fashion-mnist) is read from the package's folder when the cache does not hold it: the
+package recompressed the official files, so they are checked by the SHA-256 of their decompressed bytes.
 """
 from __future__ import annotations
 
@@ -55,11 +57,25 @@ class Remote:
 
 
 @dataclass(frozen=True)
+class Installed:
+    """The official files as a system package installs them: its folder, and each file's SHA-256 of its
+    decompressed bytes (the package's own compression changes the archive's MD5, not the content)."""
+
+    package: str
+    folder: Path
+    content_sha256: dict[str, str]
+
+    def present(self) -> bool:
+        return all((self.folder / filename).exists() for filename in self.content_sha256)
+
+
+@dataclass(frozen=True)
 class ImageSet:
     files: tuple[Remote, ...]
     read: Callable[[Path], Images]
     num_classes: int
     mirror: bool = False  # a left-right mirror keeps the class: photos, not digits or house numbers
+    installed: Installed | None = None  # where a system package puts the same files, if one does
 
 
 def cache_root() -> Path:
@@ -123,27 +139,45 @@ def download_in_background(name: str) -> threading.Thread:
     return thread
 
 
+def downloaded(name: str) -> bool:
+    return all((folder(name) / remote.filename).exists() for remote in IMAGE_SETS[name].files)
+
+
 def state(name: str) -> str:
-    """One line for the pages: downloaded, downloading (bytes so far), failed (why), or not downloaded."""
-    target = folder(_known(name))
+    """One line for the pages: where the set comes from (downloaded, installed by a package), downloading (bytes
+    so far), failed (why), or not downloaded."""
+    target, installed = folder(_known(name)), IMAGE_SETS[name].installed
     partial = list(target.glob("*.part"))
     if partial:
         return f"downloading: {sum(p.stat().st_size for p in partial) / 1e6:.0f} MB so far"
-    if all((target / remote.filename).exists() for remote in IMAGE_SETS[name].files):
-        return "downloaded"
+    if downloaded(name):
+        return f"downloaded: into {target}"
+    if installed and installed.present():
+        return f"installed: by Debian's {installed.package} package, in {installed.folder}"
     if (target / ERROR_FILE).exists():
         return f"failed: {(target / ERROR_FILE).read_text()}"
     return "not downloaded"
 
 
 def load(name: str) -> Images:
-    """The dataset's arrays, read from the cache, each file checked against its MD5 first."""
-    target = folder(_known(name))
+    """The dataset's arrays, read from the cache (each file checked against its MD5 first) or, where the cache
+    does not hold them, from a system package's folder (each file checked by its decompressed content)."""
+    target, installed = folder(_known(name)), IMAGE_SETS[name].installed
+    if installed and installed.present() and not downloaded(name):
+        for filename, sha256 in installed.content_sha256.items():
+            path = installed.folder / filename
+            if _content_sha256_of(path, path.stat().st_size, path.stat().st_mtime_ns) != sha256:
+                raise DataError(f"{path} does not hold the official {name} file (the SHA-256 of its decompressed "
+                                f"bytes is not {sha256}): reinstall {installed.package}, or run `python -m "
+                                f"sslengine download {name}`")
+        return _read(name, installed.folder)
     for remote in IMAGE_SETS[name].files:
         path = target / remote.filename
         if not path.exists():
+            package = f", install Debian's {installed.package} (apt-get install {installed.package})" \
+                if installed else ""
             raise DataError(f"{name} is not downloaded ({path} is missing): run `python -m sslengine download "
-                            f"{name}` or press Download under Image sets in the sidebar")
+                            f"{name}`{package} or press Download under Image sets in the sidebar")
         if _md5_of(path, path.stat().st_size, path.stat().st_mtime_ns) != remote.md5:
             raise DataError(f"{path} is corrupt (its MD5 is not {remote.md5}): delete it and download {name} "
                             "again")
@@ -163,6 +197,16 @@ def _read(name: str, target: Path) -> Images:
 def _md5_of(path: Path, size: int, mtime_ns: int) -> str:
     """MD5 of a file, computed again only when its size or modification time changes."""
     return md5sum(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _content_sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a gzip file's decompressed bytes, computed again only when the file changes."""
+    digest = hashlib.sha256()
+    with gzip.open(path) as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _known(name: str) -> str:
@@ -253,10 +297,12 @@ def _read_mnist(target: Path) -> Images:
     return Images(*split("train"), *split("t10k"))
 
 
+MNIST_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+               "t10k-labels-idx1-ubyte.gz")
+
+
 def _mnist_files(mirrors: tuple[str, ...], md5s: tuple[str, str, str, str]) -> tuple[Remote, ...]:
-    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-             "t10k-labels-idx1-ubyte.gz")
-    return tuple(Remote(name, md5, tuple(mirror + name for mirror in mirrors)) for name, md5 in zip(names, md5s))
+    return tuple(Remote(name, md5, tuple(mirror + name for mirror in mirrors)) for name, md5 in zip(MNIST_NAMES, md5s))
 
 
 IMAGE_SETS: dict[str, ImageSet] = {
@@ -289,5 +335,11 @@ IMAGE_SETS: dict[str, ImageSet] = {
         _mnist_files(("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
                      ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
                       "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310")),
-        _read_mnist, 10),
+        _read_mnist, 10,
+        # The official IDX content: 60 000 + 10 000 images, 6 000 of each class in training.
+        installed=Installed("dataset-fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), dict(zip(MNIST_NAMES, (
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"))))),
 }

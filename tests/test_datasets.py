@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import io
 import pickle
 import tarfile
@@ -248,7 +249,7 @@ def test_a_background_download_leaves_its_state_in_the_cache_folder(served, monk
     served("mnist")
     assert datasets.state("mnist") == "not downloaded"
     datasets.download_in_background("mnist").join(30)
-    assert datasets.state("mnist") == "downloaded"
+    assert datasets.state("mnist") == f"downloaded: into {datasets.folder('mnist')}"
     served("cifar10")
     image_set = datasets.IMAGE_SETS["cifar10"]
     wrong = (dataclasses.replace(image_set.files[0], md5="0" * 32),)
@@ -256,3 +257,86 @@ def test_a_background_download_leaves_its_state_in_the_cache_folder(served, monk
     datasets.download_in_background("cifar10").join(30)
     assert datasets.state("cifar10").startswith("failed: dataset: could not download cifar10's")
     assert not list(datasets.folder("cifar10").glob("*.part"))
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """Fashion-MNIST's four files written as a system package would install them, recompressed (gzip level 1,
+    so no archive matches the official MD5s), with the SHA-256s of their decompressed bytes allowed."""
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path / "cache"))
+    package = tmp_path / "usr-share-datasets"
+    package.mkdir()
+    written = _mnist(package, np.random.default_rng(3))
+    for path in package.iterdir():
+        path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
+    content = {name: hashlib.sha256(gzip.decompress((package / name).read_bytes())).hexdigest()
+               for name in datasets.MNIST_NAMES}
+    image_set = datasets.IMAGE_SETS["fashion-mnist"]
+    monkeypatch.setitem(datasets.IMAGE_SETS, "fashion-mnist", dataclasses.replace(
+        image_set, installed=datasets.Installed("dataset-fashion-mnist", package, content)))
+    return package, written
+
+
+def test_a_set_a_package_installed_is_read_from_its_folder_and_the_panel_says_so(installed):
+    package, written = installed
+    assert datasets.state("fashion-mnist") == f"installed: by Debian's dataset-fashion-mnist package, in {package}"
+    loaded = datasets.load("fashion-mnist")
+    for field in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(loaded, field), getattr(written, field), err_msg=field)
+    assert not datasets.folder("fashion-mnist").exists()  # nothing was copied into the cache
+
+
+def test_an_installed_file_whose_content_is_not_the_official_one_is_named_and_not_read(installed):
+    package, _ = installed
+    labels = package / "t10k-labels-idx1-ubyte.gz"
+    values = bytearray(gzip.decompress(labels.read_bytes()))
+    values[-1] = (values[-1] + 1) % 10  # one test label changed: the archive is still valid gzip
+    labels.write_bytes(gzip.compress(bytes(values)))
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz does not hold the official fashion-mnist file "
+                                        r"\(the SHA-256 of its decompressed bytes is not [0-9a-f]{64}\): reinstall "
+                                        r"dataset-fashion-mnist"):
+        datasets.load("fashion-mnist")
+
+
+def test_a_downloaded_copy_in_the_cache_comes_before_the_installed_one(installed, served):
+    written = served("fashion-mnist")
+    datasets.download("fashion-mnist", progress=False)
+    assert datasets.state("fashion-mnist").startswith("downloaded")
+    np.testing.assert_array_equal(datasets.load("fashion-mnist").y_test, written.y_test)
+
+
+def test_a_set_neither_downloaded_nor_installed_names_the_package_to_install(installed):
+    package, _ = installed
+    for path in package.iterdir():
+        path.unlink()
+    with pytest.raises(DataError, match=r"fashion-mnist is not downloaded .*apt-get install dataset-fashion-mnist"):
+        datasets.load("fashion-mnist")
+
+
+DEBIAN = datasets.IMAGE_SETS["fashion-mnist"].installed
+
+
+@pytest.mark.skipif(not DEBIAN.present(), reason=f"Debian's {DEBIAN.package} is not installed ({DEBIAN.folder}); "
+                                                   ".ci/run installs it")
+def test_debians_fashion_mnist_holds_the_official_content():
+    images = datasets.load("fashion-mnist")
+    assert images.x_train.shape == (60_000, 1, 28, 28) and images.x_test.shape == (10_000, 1, 28, 28)
+    assert np.bincount(images.y_train).tolist() == [6_000] * 10
+    assert np.bincount(images.y_test).tolist() == [1_000] * 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DEBIAN.present(), reason=f"Debian's {DEBIAN.package} is not installed ({DEBIAN.folder}); "
+                                                   ".ci/run installs it")
+def test_a_fixmatch_run_trains_on_debians_fashion_mnist_from_the_command_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from bench.browser import ROOT
+    out = subprocess.run([sys.executable, "-m", "sslengine", "run", "fixmatch", "--dataset", "fashion-mnist",
+                          "--labels-per-class", "4", "--steps", "4", "--batch-size", "8", "--mu", "2",
+                          "--log-every", "2", "--probe-size", "50", "--store", str(tmp_path / "runs.db"), "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "finished" and 0.0 <= result["metrics"]["test_acc"] <= 1.0

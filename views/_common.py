@@ -336,10 +336,12 @@ def _image_sets():
     """The downloadable image sets and their state, read from the cache folder (so any server sees it)."""
     with st.expander("Image sets"):
         st.caption(f"Downloaded on request from their official addresses, checked against their MD5 sums, "
-                   f"into `{datasets.cache_root()}`.")
+                   f"into `{datasets.cache_root()}`; Fashion-MNIST is also read where Debian's "
+                   "dataset-fashion-mnist package installs it (`apt-get install dataset-fashion-mnist`).")
         for name in datasets.IMAGE_SETS:
             state = datasets.state(name)
-            st.markdown(f"**{name}** · {state.split(':')[0]}")
+            where = state if state.startswith(("downloaded", "installed")) else state.split(":")[0]
+            st.markdown(f"**{name}** · {plain(where)}")
             if state.startswith(("not downloaded", "failed")):
                 st.button(f"Download {name}", key=f"download-{name}", icon=":material/download:",
                           on_click=datasets.download_in_background, args=(name,))
