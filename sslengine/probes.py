@@ -113,8 +113,13 @@ def near_boundary_share(x: np.ndarray, grid: np.ndarray, p_one: np.ndarray, marg
     return float((distance < margin).mean())
 
 
+# Samples a forward pass takes at a time when measuring: cache-sized on a CPU, where 2 048 images of 28x28 at
+# once took 2.7 times as long as in chunks of 128 (the activations no longer fit the caches).
+MEASURE_CHUNK = 128
+
+
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = MEASURE_CHUNK) -> torch.Tensor:
     was_training = model.training
     model.eval()
     logits = torch.cat([model(as_float(chunk)) for chunk in x.split(batch_size)])
@@ -144,7 +149,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
 
 
 @torch.no_grad()
-def embeddings(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+def embeddings(model: torch.nn.Module, x: torch.Tensor, batch_size: int = MEASURE_CHUNK) -> torch.Tensor:
     """The backbone's embedding e(x) of each sample, L2-normalised, in eval mode."""
     was_training = model.training
     model.eval()
