@@ -19,6 +19,9 @@ from .models import MODELS
 # Sizes past which a run would not fit this kind of machine (or be a typo): refused before it is recorded.
 UPPER_BOUNDS = {"steps": 2**21, "augmentations": 16, "batch_size": 4096, "mu": 64, "probe_size": 20_000, "n_samples": 200_000,
                 "max_snapshots": 200, "log_every": 100_000, "labels_per_class": 100_000}
+# Float settings past which a run overflows (lambda_u 1e300 trained to a NaN loss) or divides by almost zero
+# (a temperature of 1e-300), far beyond any paper's: MixMatch's lambda_u is 75-100, its T 0.5, SimCLR's 0.1.
+MAX_LR, MAX_LAMBDA_U, TEMPERATURE_RANGE = 10.0, 1000.0, (0.01, 100.0)
 MAX_UNLABELED_BATCH = 8192  # batch_size x mu: FixMatch's ImageNet runs use 1024 x 5
 POINT_SETS = ("moons", "circles", "gap")  # two-dimensional toy sets, drawn by seed
 DATASETS = (*POINT_SETS, "digits", *IMAGE_SETS)  # the image sets are downloaded on request
@@ -97,11 +100,10 @@ class RunConfig:
                               f"{'2-D points' if points else 'images'}; use "
                               f"{'auto or mlp' if points else 'auto, small-cnn, wrn-28-2 or resnet-18'}")
         _in_range("threshold", self.threshold, 0.0, 1.0)
-        for field in ("temperature", "contrastive_temperature", "distill_temperature"):
-            _positive(field, getattr(self, field))
-        if self.sharpen_temperature is not None:
-            _positive("sharpen_temperature", self.sharpen_temperature)
-        _at_least("lambda_u", self.lambda_u, 0.0)
+        for field in ("temperature", "contrastive_temperature", "distill_temperature", "sharpen_temperature"):
+            if getattr(self, field) is not None:
+                _in_range(field, getattr(self, field), *TEMPERATURE_RANGE)
+        _in_range("lambda_u", self.lambda_u, 0.0, MAX_LAMBDA_U)
         _in_range("ema_decay", self.ema_decay, 0.0, 1.0)
         _one_of("ema_schedule", self.ema_schedule, ("constant", "cosine"))
         _in_range("noise", self.noise, 0.0, 1.0)
@@ -111,13 +113,13 @@ class RunConfig:
         _in_range("label_noise", self.label_noise, 0.0, 0.9)
         if self.augmentations is not None:
             _at_least("augmentations", self.augmentations, 1, integer=True)
-        _positive("mixup_alpha", self.mixup_alpha)
+        _positive("mixup_alpha", self.mixup_alpha, most=100.0)
         _one_of("projection_layers", self.projection_layers, (2, 3))
         _in_range("augment_strength", self.augment_strength, 0.0, 2.0)
         _one_of("finetune_mode", self.finetune_mode, ("full", "linear"))
         _one_of("variant", self.variant, ("U", "L"))
-        _positive("lr", self.lr)
-        _at_least("weight_decay", self.weight_decay, 0.0)
+        _positive("lr", self.lr, most=MAX_LR)
+        _in_range("weight_decay", self.weight_decay, 0.0, 1.0)
         for field in ("labels_per_class", "steps", "mu", "batch_size", "log_every", "max_snapshots",
                       "probe_size"):
             _at_least(field, getattr(self, field), 1, integer=True)
@@ -169,9 +171,9 @@ def _in_range(field, value, low, high):
         raise ConfigError(field, f"must be in [{low:g}, {high:g}], got {value!r}")
 
 
-def _positive(field, value):
-    if not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(field, f"must be > 0, got {value!r}")
+def _positive(field, value, most):
+    if not isinstance(value, (int, float)) or not 0 < value <= most:
+        raise ConfigError(field, f"must be > 0 and at most {most:g}, got {value!r}")
 
 
 def _at_least(field, value, low, integer=False):

@@ -13,6 +13,7 @@ from .algorithms import ALGORITHMS
 from .config import ConfigError, RunConfig
 from .data import load_split
 from .device import configure_threads, resolve_device
+from .errors import Diverged
 from .store import HEARTBEAT_SECONDS, Store, UnknownRun, resolve_url
 from .train import train
 
@@ -70,6 +71,9 @@ def execute(store: Store, run_id: str, config: RunConfig, stop: threading.Event)
         status = train(config, store, run_id, stop)
     except UnknownRun:
         status = "deleted"
+    except Diverged as error:
+        status = "failed"
+        store.set_status(run_id, status, error=str(error))
     except Exception as error:
         traceback.print_exc()
         status = "failed"

@@ -1,10 +1,11 @@
 """The training loop every method shares: sample, step, EMA, log what `Measurements` measures.
 
 `train` writes everything it measures to the store and returns "finished" or "stopped"; it raises on error
-and leaves marking the run failed to the runner.
+(`Diverged` once a logged loss is NaN or infinite) and leaves marking the run failed to the runner.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -17,6 +18,7 @@ from .algorithms.base import Algorithm, cosine_decay
 from .config import RunConfig
 from .data import Split, as_float, load_split
 from .device import resolve_device
+from .errors import Diverged
 from .measure import Measurements
 from .models import build_model
 from .store import Store
@@ -114,6 +116,8 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started,
                       **measure.test(step), **measure.pseudo_labels(result, unlabeled)}
             store.log_scalars(run_id, step, values)
+            if not math.isfinite(values["loss"]):
+                raise Diverged(values["loss"], step)
         if step in measure.snapshot_steps:
             snapshot(step)
     store.save_checkpoint(run_id, evaluated.state_dict())  # for runs that start from this one

@@ -42,7 +42,7 @@ def test_run_json_prints_one_line_with_status_seconds_and_final_metrics(tmp_path
 BAD_INPUTS = [
     (["run", "fixmatch", "--threshold", "1.5"], "threshold: must be in [0, 1], got 1.5"),
     (["run", "fixmatch", "--threshold", "-0.1"], "threshold: must be in [0, 1], got -0.1"),
-    (["run", "fixmatch", "--temperature", "0"], "temperature: must be > 0, got 0.0"),
+    (["run", "fixmatch", "--temperature", "0"], "temperature: must be in [0.01, 100], got 0.0"),
     (["run", "fixmatch", "--labels-per-class", "1000"], "labels_per_class: must be at most"),
     (["run", "fixmatch", "--dataset", "imagenet"], "dataset: 'imagenet' is not one of moons, circles, gap, digits"),
     (["run", "fixmatch", "--dataset", "cifar10"], "dataset: cifar10 is not downloaded"),
@@ -210,7 +210,9 @@ def test_stop_on_a_run_whose_trainer_is_gone_ends_it_at_once(tmp_path):
 
 @pytest.mark.parametrize("flags, field", [
     (["--temperature", "inf"], "temperature"), (["--lambda-u", "nan"], "lambda_u"), (["--lr=-inf"], "lr"),
-    (["--mu", "100000"], "mu"), (["--batch-size", "2000", "--mu", "7"], "mu"), (["--steps", "10000000"], "steps")])
+    (["--mu", "100000"], "mu"), (["--batch-size", "2000", "--mu", "7"], "mu"), (["--steps", "10000000"], "steps"),
+    (["--lambda-u", "1e300"], "lambda_u"), (["--lr", "1e300"], "lr"), (["--temperature", "1e-300"], "temperature"),
+    (["--weight-decay", "2"], "weight_decay"), (["--contrastive-temperature", "1e6"], "contrastive_temperature")])
 def test_non_finite_and_oversized_settings_are_refused_in_one_line(tmp_path, capsys, flags, field):
     path = tmp_path / "runs.db"
     assert main(["run", "fixmatch", *flags, "--store", str(path)]) == 2

@@ -82,6 +82,26 @@ def test_an_exception_marks_the_run_failed_with_its_message(store, monkeypatch):
     assert run.status == "failed" and run.error == "RuntimeError: the loss went to NaN"
 
 
+def test_a_loss_that_turns_nan_fails_the_run_at_that_log_step_and_keeps_its_scalars(store, monkeypatch, capfd):
+    from sslengine.algorithms.supervised import Supervised
+    step = Supervised.train_step
+
+    def diverging(self, *args, progress, **kwargs):  # NaN from the 15th step on, as an exploding run
+        result = step(self, *args, progress=progress, **kwargs)
+        result.loss = result.loss * (float("nan") if progress >= 14 / 30 else 1.0)
+        return result
+
+    monkeypatch.setattr(Supervised, "train_step", diverging)
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(algorithm="supervised", dataset="moons", steps=30, log_every=10))
+    runner.wait(run_id)
+    run = store.get_run(run_id)
+    assert run.status == "failed"
+    assert run.error == "loss became nan at step 20: lower the learning rate or the loss weights"
+    assert sorted(store.scalars(run_id).step.unique()) == [0, 10, 20]  # what it logged up to there stays
+    assert "Traceback" not in capfd.readouterr().err  # the settings are at fault, not the code
+
+
 def test_bad_config_is_refused_before_any_row_is_written(store):
     runner = Runner(store)
     with pytest.raises(ConfigError, match="threshold"):
