@@ -47,7 +47,7 @@ class RunConfig:
     weight_decay: float = 5e-4
     weak_augment: bool = True  # False: weak views are the inputs as they are (over-fitting, shown plainly)
     ema_decay: float | None = None
-    ema_schedule: str | None = None  # "constant", or "cosine": from ema_decay up to 1 at the end (BYOL, MoCo v3)
+    ema_schedule: str | None = None  # "constant" after a warm-up, or "cosine": from ema_decay up to 1 (BYOL, MoCo v3)
     model: str = "auto"  # models.MODELS; auto: MLP for points, small CNN up to 28 px, WRN-28-2 above
     # Contrastive methods only.
     projection_layers: int = 2  # SimCLR's head: 2 layers, or 3 as in SimCLRv2

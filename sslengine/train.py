@@ -105,7 +105,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         optimizer.step()
         schedule.step()
         if ema is not None:
-            ema.multi_avg_fn = get_ema_multi_avg_fn(method.ema_decay(step / config.steps))
+            ema.multi_avg_fn = get_ema_multi_avg_fn(method.ema_decay(step, config.steps))
             ema.update_parameters(model)
 
         if step % config.log_every == 0 or step == config.steps:

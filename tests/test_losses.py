@@ -439,13 +439,23 @@ def unit(row):
 def test_byol_and_mocov3_raise_the_target_momentum_to_one_on_the_papers_cosine(algorithm):
     method = digits_method(algorithm, ema_decay=0.99)
     assert method.config.ema_schedule == "cosine"
-    for progress in (0.0, 0.25, 0.5, 1.0):
-        by_hand = 1 - (1 - 0.99) * (math.cos(math.pi * progress) + 1) / 2
-        assert method.ema_decay(progress) == pytest.approx(by_hand)
-    assert method.ema_decay(0.0) == pytest.approx(0.99) and method.ema_decay(1.0) == pytest.approx(1.0)
+    for step in (0, 250, 500, 1000):
+        by_hand = 1 - (1 - 0.99) * (math.cos(math.pi * step / 1000) + 1) / 2
+        assert method.ema_decay(step, 1000) == pytest.approx(by_hand)
+    assert method.ema_decay(0, 1000) == pytest.approx(0.99) and method.ema_decay(1000, 1000) == pytest.approx(1.0)
     held = digits_method(algorithm, ema_decay=0.99, ema_schedule="constant")
-    assert held.ema_decay(0.0) == held.ema_decay(0.7) == 0.99
-    assert digits_method("mean_teacher").ema_decay(0.7) == RunConfig(algorithm="mean_teacher").ema_decay
+    assert held.ema_decay(2000, 5000) == held.ema_decay(3500, 5000) == 0.99
+
+
+def test_an_evaluated_average_warms_up_so_a_short_run_is_not_scored_on_its_initial_weights():
+    fixmatch = digits_method("fixmatch", ema_decay=0.99)
+    for step, by_hand in ((1, 2 / 11), (10, 11 / 20), (100, 101 / 110), (890, 0.99), (5000, 0.99)):
+        assert fixmatch.ema_decay(step, 5000) == pytest.approx(by_hand)
+    # What the first step's weights still weigh in the average after 200 steps: 13 % held, 0.02 % warmed up.
+    initial = math.prod(fixmatch.ema_decay(step, 200) for step in range(1, 201))
+    assert initial < 0.001 < 0.99 ** 200
+    teacher = digits_method("mean_teacher")  # the paper's code: the mean of the weights so far, up to 0.95
+    assert [teacher.ema_decay(step, 1000) for step in (1, 3, 19, 500)] == pytest.approx([0.5, 0.75, 0.95, 0.95])
 
 
 def test_byol_loss_is_two_minus_twice_the_cosine_by_hand():

@@ -2,8 +2,8 @@
 and the student's prediction on one view should match the teacher's on another.
 
 loss = CE(y, f_s(x_l)) + w(t) * lambda_u * 1/(C muB) sum_u ||softmax(f_s(A(u))) - softmax(f_t(A'(u)))||^2,
-theta_t <- alpha theta_t + (1 - alpha) theta_s after every step (alpha = ema_decay): the teacher is the
-loop's EMA of the student.
+theta_t <- alpha theta_t + (1 - alpha) theta_s after every step n (alpha = min(ema_decay, 1 - 1 / (n + 1))): the
+teacher is the loop's EMA of the student.
 """
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,11 @@ class MeanTeacher(Algorithm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.teacher = self.average
+
+    @staticmethod
+    def ema_warmup(step: int) -> float:
+        """1 - 1 / (n + 1), the paper's code: the teacher is the plain mean of the student's weights so far."""
+        return 1 - 1 / (step + 1)
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_student = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
