@@ -328,6 +328,20 @@ def test_served_to_a_class_a_student_cannot_stop_the_instructors_sweep_nor_start
         student.close()
 
 
+def test_a_page_error_shows_a_visitor_one_sentence_and_no_traceback(browser, tmp_path):
+    script = tmp_path / "failing.py"
+    script.write_text("import streamlit as st\nst.write('before')\n{}['/srv/ssl-explorer/secret-path']\n")
+    with serve(tmp_path / "runs.db", script=script) as url:  # with the project's .streamlit/config.toml
+        page = browser.new_page()
+        page.goto(url)
+        box = page.get_by_test_id("stException")
+        box.wait_for(timeout=60_000)
+        assert "This app has encountered an error" in box.inner_text()
+        text, html = page.inner_text("body"), page.content()
+        assert not [word for word in ("KeyError", "secret-path", "Traceback", "failing.py") if word in text + html]
+        page.close()
+
+
 def test_the_realistic_page_trains_its_sweep_and_imbalance_runs_from_its_buttons_and_fills_both_sections(
         browser, tmp_path):
     path = tmp_path / "runs.db"
