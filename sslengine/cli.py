@@ -21,7 +21,7 @@ from .algorithms.base import Algorithm
 from .config import FIELD_TYPES, ConfigError, RunConfig
 from .export import FORMATS, export, finite, run_summary
 from .runner import check, get_runner
-from .store import Store, UnknownRun, resolve_url, store_problem
+from .store import HEARTBEAT_SECONDS, Store, UnknownRun, resolve_url, store_problem
 
 # Every setting is a flag of its own type, but the algorithm (the positional argument), the switches below
 # (--compile, --no-weak-augment) and a lesson's bookkeeping.
@@ -194,7 +194,8 @@ def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
     ended: list[str] = []
     total = sum(store.get_run(run_id).config.steps for run_id in run_ids)
     with tqdm(total=total, desc=f"sweep {sweep_id}", unit="step", disable=args.json) as bar, \
-            _every(1.0, lambda: bar.update(sum(store.last_step(run_id) or 0 for run_id in run_ids) - bar.n)):
+            _every(1.0, lambda: bar.update(sum(store.last_step(run_id) or 0 for run_id in run_ids) - bar.n)), \
+            _every(HEARTBEAT_SECONDS, lambda: store.beat(run_ids, "queued")):  # the runs Ray has not started
         bar.set_postfix_str(f"0 of {len(run_ids)} runs ended")
         try:  # the bar counts every run's steps, as each run writes them to the store, wherever it trains
             sweeps.run_on_ray(store, run_ids, args.address, args.max_concurrent,

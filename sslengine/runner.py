@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import traceback
 from collections import deque
 
@@ -87,7 +88,7 @@ def execute(store: Store, run_id: str, config: RunConfig, stop: threading.Event)
 
 def _beat(store: Store, run_id: str, trained: threading.Event):
     while not trained.wait(HEARTBEAT_SECONDS):
-        store.beat(run_id)
+        store.beat([run_id])
 
 
 def admission_limit() -> int:
@@ -109,6 +110,7 @@ class Runner:
         self._done: dict[str, threading.Event] = {}
         self._waiting: deque[dict[str, RunConfig]] = deque()  # each: the runs that take one slot
         self._slots: list[set[str]] = []  # each: the runs of a slot still training
+        self._keeper: threading.Thread | None = None  # beats for the waiting runs while there are any
         self._lock = threading.Lock()
         self.torch_threads = configure_threads()  # shown by the pages; set once, not on every redraw
 
@@ -125,12 +127,28 @@ class Runner:
         recorded."""
         checked = [(check(config), check_parent(self.store, config, parent)) for config, parent in jobs]
         run_ids = [self.store.create_run(config, parent) for config, parent in checked]
+        self.store.beat(run_ids, "queued")
         with self._lock:
             for run_id in run_ids:
                 self._stops[run_id], self._done[run_id] = threading.Event(), threading.Event()
             self._waiting.append({run_id: config for run_id, (config, _) in zip(run_ids, checked)})
+            if self._keeper is None:
+                self._keeper = threading.Thread(target=self._keep_waiting_alive, name="queued-heartbeat", daemon=True)
+                self._keeper.start()
         self._admit()
         return run_ids
+
+    def _keep_waiting_alive(self):
+        """The waiting runs' heartbeat: if this process dies, they are marked interrupted as its training ones are,
+        not left queued until another process on its host opens the store."""
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            with self._lock:
+                waiting = [run_id for slot in self._waiting for run_id in slot]
+                if not waiting:
+                    self._keeper = None
+                    return
+            self.store.beat(waiting, "queued")
 
     def _admit(self):
         with self._lock:

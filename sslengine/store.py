@@ -30,8 +30,8 @@ ENV_VAR = "SSL_EXPLORER_STORE"
 ACTIVE = ("queued", "running")
 FINAL = ("finished", "stopped", "failed", "interrupted")
 MAX_SNAPSHOTS_PER_RUN = 200
-# Whatever trains a run writes its heartbeat this often; a running run whose heartbeat is older than
-# STALE_SECONDS is marked interrupted by any process that lists the store, whichever host trained it.
+# Whatever trains a run, or holds it queued, writes its heartbeat this often; a run whose heartbeat is older than
+# STALE_SECONDS is marked interrupted by any process that lists the store, whichever host held it.
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 20.0
 
@@ -224,15 +224,16 @@ class Store:
 
     def claim(self, run_ids: list[str]):
         """This process will train these queued runs (a sweep's driver): they become its, so that the end of
-        the process that recorded them (a page's server) does not mark them interrupted."""
+        the process that recorded them (a page's server) does not mark them interrupted; from now on it beats
+        for them while they wait."""
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id.in_(run_ids), runs.c.status == "queued")
-                         .values(**_this_process()))
+                         .values(heartbeat=time.time(), **_this_process()))
 
-    def beat(self, run_id: str):
-        """The run's trainer is alive (written every HEARTBEAT_SECONDS while it trains)."""
+    def beat(self, run_ids: list[str], status: str = "running"):
+        """The process that trains these runs, or holds them queued, is alive (written every HEARTBEAT_SECONDS)."""
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "running")
+            conn.execute(update(runs).where(runs.c.id.in_(run_ids), runs.c.status == status)
                          .values(heartbeat=time.time()))
 
     def request_stop(self, run_id: str):
@@ -256,19 +257,20 @@ class Store:
         return bool(row[0])
 
     def mark_stale(self):
-        """Running runs whose trainer has not written a heartbeat for STALE_SECONDS, on whatever host, were
-        interrupted (a killed process, a lost machine)."""
+        """Runs whose process has not written a heartbeat for STALE_SECONDS, on whatever host, were interrupted
+        (a killed process, a lost machine): running ones their trainer's, queued ones the runner's that holds
+        them. A sweep's queued runs have none: whatever trains them may not have started yet."""
         if self.read_only:
             return
         bound = time.time() - STALE_SECONDS
-        stale = (runs.c.status == "running") & (runs.c.heartbeat < bound)
+        stale = runs.c.status.in_(ACTIVE) & (runs.c.heartbeat < bound)
         with self.engine.connect() as conn:
             found = conn.execute(select(runs.c.id).where(stale).limit(1)).first()
         if found is not None:  # a write only when there is something to mark
             with self.engine.begin() as conn:
                 conn.execute(update(runs).where(stale).values(
                     status="interrupted", finished=time.time(),
-                    error=f"its trainer stopped answering (no heartbeat for {STALE_SECONDS:.0f} s)"))
+                    error=f"the process that held it stopped answering (no heartbeat for {STALE_SECONDS:.0f} s)"))
 
     def mark_interrupted(self):
         """Runs left queued or running by a process of this host that no longer exists were interrupted."""

@@ -238,6 +238,55 @@ def test_a_running_run_without_a_heartbeat_is_marked_interrupted_by_whoever_list
     assert run.status == "interrupted" and "no heartbeat" in run.error
 
 
+@pytest.mark.slow
+def test_the_queued_runs_of_a_killed_process_are_marked_interrupted_within_the_heartbeat_bound(tmp_path):
+    """A server that dies with runs waiting in its queue: a live server beside it (another process listing the
+    store) shows them interrupted within STALE_SECONDS, as it shows the dead process's running run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from bench.browser import ROOT
+    from sslengine.store import HEARTBEAT_SECONDS, STALE_SECONDS, Store
+    path = tmp_path / "runs.db"
+    script = ("import time; from sslengine.config import RunConfig; from sslengine.runner import Runner; "
+              "from sslengine.store import Store; runner = Runner(Store(%r), max_training=1); "
+              "[runner.start(RunConfig(algorithm='supervised', dataset='moons', steps=10**6)) for _ in range(3)]; "
+              "time.sleep(600)" % str(path))
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    try:
+        deadline = time.time() + 60
+        while sorted(run.status for run in (Store(str(path)).list_runs() if path.exists() else [])) != \
+                ["queued", "queued", "running"]:
+            assert time.time() < deadline, "the server did not queue its runs"
+            time.sleep(0.2)
+        time.sleep(3 * HEARTBEAT_SECONDS)  # the queued runs' heartbeat has been written since
+        server = Store(str(path))  # open before the kill, as a live server's store is
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    killed = time.time()
+    while {run.status for run in server.list_runs()} != {"interrupted"}:
+        assert time.time() - killed < STALE_SECONDS + 10, [run.status for run in server.list_runs()]
+        time.sleep(0.5)
+    assert all("no heartbeat" in run.error for run in server.list_runs())
+
+
+def test_a_live_runners_queued_runs_keep_their_heartbeat_and_stay_queued(store, monkeypatch):
+    from sslengine import store as store_module
+    monkeypatch.setattr(runner_module, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(store_module, "STALE_SECONDS", 0.5)
+    runner = Runner(store, max_training=1)
+    first, *waiting = [runner.start(RunConfig(algorithm="supervised", dataset="moons", steps=10**6, log_every=1))
+                       for _ in range(3)]
+    time.sleep(1.5)  # three times the bound
+    assert [store.get_run(run_id).status for run_id in waiting] == ["queued", "queued"]
+    assert all(time.time() - store.get_run(run_id).heartbeat < 0.5 for run_id in waiting)
+    for run_id in (*waiting, first):
+        runner.stop(run_id)
+    runner.wait(first)
+
+
 def test_a_training_run_beats_and_a_deleted_one_stops_leaving_no_row(store):
     from sqlalchemy import func, select
     from sslengine import store as store_module
