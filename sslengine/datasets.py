@@ -76,6 +76,7 @@ class ImageSet:
     num_classes: int
     mirror: bool = False  # a left-right mirror keeps the class: photos, not digits or house numbers
     installed: Installed | None = None  # where a system package puts the same files, if one does
+    classes: tuple[str, ...] = ()  # each class's name, where the authors give names (else its number)
 
 
 def cache_root() -> Path:
@@ -310,7 +311,8 @@ IMAGE_SETS: dict[str, ImageSet] = {
         (Remote("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
                 ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",)),),
         _read_cifar("cifar-10-python.tar.gz", tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)),
-                    "cifar-10-batches-py/test_batch", b"labels"), 10, mirror=True),
+                    "cifar-10-batches-py/test_batch", b"labels"), 10, mirror=True,
+        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")),
     "cifar100": ImageSet(
         (Remote("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
                 ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",)),),
@@ -325,7 +327,8 @@ IMAGE_SETS: dict[str, ImageSet] = {
     "stl10": ImageSet(
         (Remote("stl10_binary.tar.gz", "91f7769df0f17e558f3565bffb0c7dfb",
                 ("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",)),),
-        _read_stl10, 10, mirror=True),
+        _read_stl10, 10, mirror=True,
+        classes=("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")),
     "mnist": ImageSet(
         _mnist_files(("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
                      ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
@@ -336,6 +339,7 @@ IMAGE_SETS: dict[str, ImageSet] = {
                      ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
                       "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310")),
         _read_mnist, 10,
+        classes=("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"),
         # The official IDX content: 60 000 + 10 000 images, 6 000 of each class in training.
         installed=Installed("dataset-fashion-mnist", Path("/usr/share/datasets/fashion-mnist"), dict(zip(MNIST_NAMES, (
             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -343,3 +347,9 @@ IMAGE_SETS: dict[str, ImageSet] = {
             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"))))),
 }
+
+
+def class_names(dataset: str, num_classes: int) -> list[str]:
+    """Each class's name as its authors give it, else its number (digits, MNIST, SVHN, CIFAR-100)."""
+    names = IMAGE_SETS[dataset].classes if dataset in IMAGE_SETS else ()
+    return list(names) if len(names) >= num_classes else [str(c) for c in range(num_classes)]

@@ -107,6 +107,8 @@ class Measurements:
                        "labeled_y": data.y_labeled.cpu().numpy()}
         if step == 0 and self.grid is not None:
             values["grid"] = self.grid.cpu().numpy()
+        if step == 0 and data.kind == "image" and method.has_classifier:  # the pictures the what-if labels
+            values["probe_images"] = probe_x.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
         return values, self.representation(step) if method.learns_representation else {}
 
     def representation(self, step: int) -> dict[str, float]:

@@ -241,6 +241,19 @@ _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as PIL's grey conversion
 HOVER_MAX_SIDE = 16  # characters: larger images are averaged down in blocks
 
 
+def image_tile(image: np.ndarray, side: int = 84, frame: str | None = None) -> np.ndarray:
+    """A uint8 image (C, H, W) as an RGB picture of about `side` pixels, each pixel a square block (so 8x8 digits
+    stay sharp), with a 3-pixel frame of the color `frame` ("#rrggbb") around it."""
+    rgb = np.repeat(image, 3, axis=0) if len(image) == 1 else image
+    scale = max(1, round(side / max(image.shape[1:])))
+    tile = rgb.transpose(1, 2, 0).repeat(scale, axis=0).repeat(scale, axis=1)
+    if frame:
+        color = [int(frame[i:i + 2], 16) for i in (1, 3, 5)]
+        tile = np.pad(tile, ((3, 3), (3, 3), (0, 0)))
+        tile[:3], tile[-3:], tile[:, :3], tile[:, -3:] = color, color, color, color
+    return np.ascontiguousarray(tile, dtype=np.uint8)
+
+
 def image_as_text(image: np.ndarray) -> str:
     """An image (C, H, W) in [0, 1] as rows of shade characters, for a hover label (plotly's cannot hold
     pictures): colour as its luminance, sides above HOVER_MAX_SIDE averaged down."""

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from sslengine.config import RunConfig
 from sslengine.layouts import fill_layouts
-from sslengine.probes import pseudo_label_stats
+from sslengine.probes import pseudo_label_stats, softmax
 from sslengine.runner import Runner, get_runner
 from sslengine.store import Store
 
@@ -96,6 +96,29 @@ def test_threshold_what_if_recomputes_share_passing_from_the_snapshot(page_store
         expected = pseudo_label_stats(snapshot["logits"], snapshot["target"], threshold, 1.0)
         assert app.metric[0].value == f"{expected['mask_rate']:.1%}"
         assert app.metric[2].value == f"{expected['pseudo_label_acc']:.1%}"
+
+
+def test_threshold_page_shows_an_image_runs_probe_images_in_the_groups_its_what_if_tau_makes(page_store):
+    run_id = run_to_end(page_store, algorithm="fixmatch", dataset="digits", steps=20, log_every=10, probe_size=200)
+    app = open_page("views/threshold.py")
+    snapshot = page_store.arrays(run_id, page_store.snapshot_steps(run_id)[-1])
+    for threshold in (0.3, 0.9):
+        app.slider(key=f"tau-{run_id}").set_value(threshold).run()
+        assert not app.exception
+        confidence = softmax(snapshot["logits"], 1.0).max(axis=1)
+        right = snapshot["logits"].argmax(axis=1) == snapshot["target"]
+        counts = {"Confident and right": ((confidence >= threshold) & right).sum(),
+                  "Confident and wrong": ((confidence >= threshold) & ~right).sum(),
+                  "Below the threshold": (confidence < threshold).sum()}
+        shown = {text.split("**")[1].split(":")[0]: text.split(" · ")[1] for text in
+                 (m.value for m in app.markdown) if text.startswith("**") and " of 200" in text}
+        assert shown == {group: f"{count} of 200" for group, count in counts.items()}
+        grids = app.get("image")
+        assert [len(grid.captions) for grid in grids] == [min(count, 10) for count in counts.values() if count]
+        for grid, group in zip(grids, [group for group, count in counts.items() if count]):
+            for caption in grid.captions:  # "7 93.4% · true 1": its pseudo-label, confidence and true class
+                label, rest = caption.split(" ", 1)
+                assert (label == rest.split("true ")[1]) == (group == "Confident and right") or group.startswith("Below")
 
 
 def test_threshold_what_if_moves_to_the_final_snapshot_when_the_followed_run_ends(page_store):

@@ -45,3 +45,14 @@ def test_the_pseudo_label_gap_chart_draws_a_run_that_has_logged_only_its_step_0_
     assert [len(trace.x) for trace in figure.data] == [0, 0]
     later = step_0.assign(pseudo_label_acc=[0.4], pseudo_label_acc_passing=[0.9])
     assert list(plots.pseudo_label_gap(later, 50).data[1].y) == [0.9]
+
+
+def test_an_image_tile_scales_each_pixel_to_a_block_and_frames_it():
+    digit = np.zeros((1, 8, 8), np.uint8)
+    digit[0, 2, 3] = 200
+    tile = plots.image_tile(digit, side=80, frame="#e76f51")
+    assert tile.shape == (86, 86, 3) and tile.dtype == np.uint8  # 8 px x 10, and 3 px of frame each side
+    assert (tile[3 + 20:3 + 30, 3 + 30:3 + 40] == 200).all() and tile[3:3 + 20, 3:].max() <= 0xe7
+    assert tile[0, 40].tolist() == [0xe7, 0x6f, 0x51] and tile[45, -1].tolist() == [0xe7, 0x6f, 0x51]
+    photo = np.zeros((3, 32, 32), np.uint8)
+    assert plots.image_tile(photo, side=96).shape == (96, 96, 3)  # unframed, 3 px a pixel

@@ -9,7 +9,8 @@ from views import _common as common
 from sslengine import plots
 from sslengine.algorithms.softmatch import softmatch_weights
 from sslengine.config import DATASETS, RunConfig
-from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats
+from sslengine.datasets import class_names
+from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats, threshold_examples
 from sslengine.store import RunRecord
 
 FORM = "threshold-form"
@@ -164,6 +165,35 @@ def what_if(run_id: str, was_live: bool):
                    key="confusion")
     common.chart(st, plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
                     key="accuracy-by-class")
+    first = common.snapshot(store.url, run_id, 0)
+    if "probe_images" in first:
+        image_grid(first["probe_images"], logits, target, threshold, temperature,
+                   class_names(run.dataset, max(logits.shape[1], int(target.max()) + 1)))
+
+
+GROUPS = {"right": ("Confident and right", plots.CORRECT),
+          "wrong": ("Confident and wrong: these fool the threshold", plots.WRONG),
+          "below": ("Below the threshold: not trained on", None)}
+
+
+def image_grid(images: np.ndarray, logits: np.ndarray, target: np.ndarray, threshold: float, temperature: float,
+               names: list[str]):
+    """The probe images in each group the what-if tau and T make, with their pseudo-label and true class."""
+    st.subheader("Which images pass, and which fool the threshold")
+    st.caption("Unlabeled images of the probe set as the pseudo-labeller saw them (one weak view), most confident "
+               "first, each with its pseudo-label, its confidence and its true class, which training never sees. "
+               "The red-framed ones pass tau with a wrong label: the model trains on that mistake.")
+    confidence, prediction = confidence_and_prediction(logits, temperature)
+    passing, right = confidence >= threshold, prediction == target
+    counts = {"right": (passing & right).sum(), "wrong": (passing & ~right).sum(), "below": (~passing).sum()}
+    for group, shown in threshold_examples(logits, target, threshold, temperature).items():
+        title, frame = GROUPS[group]
+        st.markdown(f"**{title}** · {counts[group]} of {len(logits)}")
+        if not len(shown):
+            st.caption("None at this threshold and temperature.")
+            continue
+        st.image([plots.image_tile(images[i], frame=frame) for i in shown], width=80,
+                 caption=[f"{names[prediction[i]]} {confidence[i]:.1%} · true {names[target[i]]}" for i in shown])
 
 
 was_live = common.live_every(picked) is not None
