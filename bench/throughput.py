@@ -150,9 +150,12 @@ def model_for(name: str, method: str, device: torch.device, fast: bool) -> torch
     return model.to(memory_format=torch.channels_last) if fast else model
 
 
-def fast_step(name: str, method: str, images: torch.Tensor, labels: torch.Tensor, device, compile_: bool):
-    config = RunConfig(algorithm=method, dataset="cifar10", batch_size=LABELED if method == "fixmatch" else
-                       SIMCLR_BATCH, mu=UNLABELED // LABELED if method == "fixmatch" else 1)
+def fast_step(name: str, method: str, images: torch.Tensor, labels: torch.Tensor, device, compile_: bool,
+              bf16: bool | None = None, labeled: int = LABELED, unlabeled: int = UNLABELED):
+    """The engine's step (in bf16 or not where `bf16` says, else as the loop chooses), on `labeled` + 2
+    `unlabeled` views for FixMatch."""
+    config = RunConfig(algorithm=method, dataset="cifar10", batch_size=labeled if method == "fixmatch" else
+                       SIMCLR_BATCH, mu=unlabeled // labeled if method == "fixmatch" else 1)
     model = model_for(name, method, device, fast=True)
     if compile_:
         model.embed.compile()
@@ -161,11 +164,11 @@ def fast_step(name: str, method: str, images: torch.Tensor, labels: torch.Tensor
     optimizer = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
     def step():
-        labeled = torch.randint(len(images), (LABELED,), device=device, generator=g)
-        unlabeled = torch.randint(len(images), (config.batch_size * config.mu,), device=device, generator=g)
-        with autocast(device):
-            result = algorithm.train_step(as_float(images[labeled]), labels[labeled], as_float(images[unlabeled]),
-                                          progress=0.5, unlabeled_index=unlabeled)
+        drawn = torch.randint(len(images), (config.batch_size,), device=device, generator=g)
+        undrawn = torch.randint(len(images), (config.batch_size * config.mu,), device=device, generator=g)
+        with autocast(device, bf16):
+            result = algorithm.train_step(as_float(images[drawn]), labels[drawn], as_float(images[undrawn]),
+                                          progress=0.5, unlabeled_index=undrawn)
         optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
         optimizer.step()
@@ -199,10 +202,10 @@ def reference_step(name: str, method: str, images: np.ndarray, labels: np.ndarra
     return step
 
 
-def step_flops(name: str, method: str, device: torch.device) -> int:
+def step_flops(name: str, method: str, device: torch.device, batch: int | None = None) -> int:
     """Forward and backward FLOPs of the model on one step's images (convolutions and matmuls)."""
     model = model_for(name, method, device, fast=False)
-    batch = LABELED + 2 * UNLABELED if method == "fixmatch" else 2 * SIMCLR_BATCH
+    batch = batch or (LABELED + 2 * UNLABELED if method == "fixmatch" else 2 * SIMCLR_BATCH)
     x = torch.rand(batch, 3, 32, 32, device=device)
     with FlopCounterMode(display=False) as counter:
         out = model(x) if method == "fixmatch" else model.projection(model.embed(x))
@@ -210,10 +213,10 @@ def step_flops(name: str, method: str, device: torch.device) -> int:
     return counter.get_total_flops()
 
 
-def matmul_peak(device: torch.device) -> tuple[float, str]:
-    """FLOP/s of a large square matmul in the dtype the fast path computes in: the best of 5 timings."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    n, repeats = (8192, 20) if device.type == "cuda" else (2048, 2)
+def matmul_peak(device: torch.device, dtype: torch.dtype | None = None, n: int | None = None) -> tuple[float, str]:
+    """FLOP/s of a large square matmul in `dtype` (else the one the fast path computes in): the best of 5."""
+    dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    n, repeats = (n or 8192, 20) if device.type == "cuda" else (n or 2048, 2)
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     best = float("inf")

@@ -279,12 +279,15 @@ def lesson(name: str) -> Lesson:
     return LESSONS[name]
 
 
-def configs(name: str, seed: int, device: str = "auto", group: str | None = None) -> dict[str, RunConfig]:
-    """Every role's config, checked (a role that starts from another is checked without its parent)."""
+def configs(name: str, seed: int, device: str = "auto", group: str | None = None,
+            steps: int | None = None) -> dict[str, RunConfig]:
+    """Every role's config, checked (a role that starts from another is checked without its parent); `steps`
+    replaces every role's, for a smoke test of the path (bench/gpu.py --smoke)."""
     chosen = lesson(name)
     group = group or f"lesson {name} seed {seed} {uuid.uuid4().hex[:6]}"
-    built = {role.name: RunConfig(**chosen.split, **role.settings, seed=seed, device=device, lesson=name,
-                                  role=role.name, group=group, name=f"lesson {name} · {role.name} · seed {seed}")
+    built = {role.name: RunConfig(**chosen.split, **role.settings | ({"steps": steps} if steps else {}), seed=seed,
+                                  device=device, lesson=name, role=role.name, group=group,
+                                  name=f"lesson {name} · {role.name} · seed {seed}")
              for stage in chosen.stages for role in stage}
     for config in built.values():
         check(config)
@@ -295,9 +298,9 @@ class LessonRun:
     """A lesson training in stages: its first stage is started (or refused) before `start` returns, the
     rest by a thread as the runs they start from finish."""
 
-    def __init__(self, runner: Runner, name: str, seed: int, device: str):
+    def __init__(self, runner: Runner, name: str, seed: int, device: str, steps: int | None = None):
         self.runner, self.lesson = runner, lesson(name)
-        self.configs = configs(name, seed, device)
+        self.configs = configs(name, seed, device, steps=steps)
         self.group = next(iter(self.configs.values())).group
         self.runs: dict[str, str] = {}
         self.failed: str | None = None  # the first role that did not finish, once the lesson stopped there
@@ -330,8 +333,8 @@ class LessonRun:
         return dict(self.runs)
 
 
-def start(runner: Runner, name: str, seed: int = 0, device: str = "auto") -> LessonRun:
-    return LessonRun(runner, name, seed, device)
+def start(runner: Runner, name: str, seed: int = 0, device: str = "auto", steps: int | None = None) -> LessonRun:
+    return LessonRun(runner, name, seed, device, steps)
 
 
 def judge(store: Store, name: str, runs: dict[str, str]) -> Verdict:
