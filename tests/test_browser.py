@@ -342,6 +342,48 @@ def test_a_page_error_shows_a_visitor_one_sentence_and_no_traceback(browser, tmp
         page.close()
 
 
+def test_markdown_images_in_run_names_and_links_make_no_browser_fetch_anything(browser, tmp_path):
+    """A student's run named as a Markdown image, and links whose query values are one, open on every page that
+    shows runs (Compare, Runs, the sidebar, the method pages): a listener at the image's address hears nothing."""
+    import http.server
+    heard = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            heard.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    bait = f"http://127.0.0.1:{listener.server_port}"
+    path = tmp_path / "runs.db"
+    runner = Runner(Store(str(path)))
+    finished = runner.start(RunConfig(algorithm="fixmatch", dataset="moons", steps=30, log_every=5,
+                                      name=f"![run]({bait}/name.png) [a link]({bait}/link)"))
+    runner.wait(finished)
+    Store(str(path)).create_run(RunConfig(algorithm="supervised", dataset="moons", name=f"![queued]({bait}/queued.png)"))
+    query = f"![q]({bait}/query.png)"
+    try:
+        with serve(path) as url:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for address in (f"compare?runs={finished}", "runs", f"threshold?run={finished}", f"compare?runs={query}",
+                            f"threshold?run={query}", "entropy", "consistency", "embeddings", "pipeline",
+                            "realistic", "sweeps", ""):
+                page.goto(f"{url}/{address}")
+                page.get_by_text("queued, 1st in line").wait_for(timeout=60_000)  # the sidebar lists the queued run
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(1000)
+                assert not heard, f"{address} made the browser fetch {heard}"
+            assert page.get_by_text("![queued]").count()  # the name is there, as text
+            page.close()
+    finally:
+        listener.shutdown()
+
+
 def test_the_realistic_page_trains_its_sweep_and_imbalance_runs_from_its_buttons_and_fills_both_sections(
         browser, tmp_path):
     path = tmp_path / "runs.db"

@@ -1,6 +1,7 @@
 """Every page through streamlit's AppTest: an empty store, finished runs, a failed run, starting runs."""
 import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,11 @@ def page_store(tmp_path, monkeypatch):
     """The store the pages open, through $SSL_EXPLORER_STORE as a user would set it."""
     monkeypatch.setenv("SSL_EXPLORER_STORE", str(tmp_path / "runs.db"))
     return Store()
+
+
+def seen(element) -> str:
+    """An element's text as a reader sees it: without the Markdown escapes of what users typed (common.plain)."""
+    return re.sub(r"\\(.)", r"\1", element.value)
 
 
 def open_page(page: str) -> AppTest:
@@ -84,7 +90,7 @@ def test_every_page_shows_a_failed_runs_error(page_store, page):
     if page == "views/runs.py":  # the table has an error column
         assert "RuntimeError: boom" in app.dataframe[0].value["error"].tolist()
     else:
-        assert any("RuntimeError: boom" in error.value for error in app.error)
+        assert any("RuntimeError: boom" in seen(error) for error in app.error)
 
 
 def test_threshold_what_if_recomputes_share_passing_from_the_snapshot(page_store):
@@ -151,7 +157,7 @@ def test_threshold_form_starts_a_run_with_its_values(page_store):
 def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
     app = submit(open_page("views/threshold.py"), "threshold-form", labels_per_class=500)
     assert not app.exception
-    assert [e.value for e in app.error] == [
+    assert [seen(e) for e in app.error] == [
         "labels_per_class: must be at most 121 for digits with these settings (its smallest class has 122 "
         "training points), got 500"]
     assert page_store.list_runs() == []
@@ -160,7 +166,7 @@ def test_threshold_form_names_the_bad_field_and_writes_nothing(page_store):
 def test_an_image_set_not_downloaded_is_named_and_the_sidebar_offers_its_download(page_store):
     app = submit(open_page("views/threshold.py"), "threshold-form", dataset="cifar10")
     assert not app.exception
-    (message,) = [e.value for e in app.error]
+    (message,) = [seen(e) for e in app.error]
     assert message.startswith("dataset: cifar10 is not downloaded") and "Image sets in the sidebar" in message
     assert page_store.list_runs() == []
     assert "**cifar10** · not downloaded" in [m.value for m in app.sidebar.markdown]
@@ -169,7 +175,7 @@ def test_an_image_set_not_downloaded_is_named_and_the_sidebar_offers_its_downloa
 
 def test_embeddings_form_starts_simclr_with_its_values_and_names_a_bad_field(page_store):
     app = submit(open_page("views/embeddings.py"), "embeddings-form", labels_per_class=500)
-    assert [e.value for e in app.error][0].startswith("labels_per_class: must be at most")
+    assert [seen(e) for e in app.error][0].startswith("labels_per_class: must be at most")
     assert page_store.list_runs() == []
     app = submit(app, "embeddings-form", labels_per_class=2, dataset="moons", steps=20, contrastive_temperature=0.5,
                  batch_size=64, augment_strength=0.5, projection_layers=3)
@@ -439,7 +445,7 @@ def test_sweeps_page_fills_the_heat_map_with_mean_and_spread_and_links_each_cell
     page_store.set_status(run_ids[-1], "failed", error="RuntimeError: boom")
     app = open_page("views/sweeps.py")
     assert not app.exception
-    assert any("RuntimeError: boom" in error.value for error in app.error)
+    assert any("RuntimeError: boom" in seen(error) for error in app.error)
     z = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]["z"]  # plotly sends arrays base64-encoded
     z = np.frombuffer(base64.b64decode(z["bdata"]), z["dtype"]).reshape(2, 2)
     assert np.isfinite(z).all()  # every cell filled, the one with a failed seed from its other seed
@@ -561,11 +567,11 @@ def test_sweeps_form_checks_the_grid_then_records_the_sweep_and_starts_its_proce
     started = []
     monkeypatch.setattr("subprocess.Popen", lambda command, **kwargs: started.append(command))
     app = submit(open_page("views/sweeps.py"), "sweep-form", values1="0.5,1.5")
-    assert [e.value for e in app.error] == ["threshold: must be in [0, 1], got 1.5"]
+    assert [seen(e) for e in app.error] == ["threshold: must be in [0, 1], got 1.5"]
     app = submit(app, "sweep-form", values1="0.8", dataset="cifar10")
-    assert app.error[0].value.startswith("dataset: cifar10 is not downloaded")
+    assert seen(app.error[0]).startswith("dataset: cifar10 is not downloaded")
     app = submit(app, "sweep-form", dataset="digits", axis2="threshold")
-    assert [e.value for e in app.error] == ["grid: threshold is given twice: sweep two different settings"]
+    assert [seen(e) for e in app.error] == ["grid: threshold is given twice: sweep two different settings"]
     assert page_store.list_sweeps() == [] and started == []
     app = submit(app, "sweep-form", axis2="lambda_u", values2="0.5,2", seeds=1, dataset="moons")
     assert not app.exception and not app.error
@@ -731,7 +737,7 @@ def served_to_a_class(monkeypatch):
 
 def test_beyond_localhost_without_a_secret_the_app_serves_no_one(page_store, served_to_a_class):
     app = AppTest.from_file("../app.py", default_timeout=60).run()
-    assert "has no access secret, so it serves no one" in app.error[0].value
+    assert "has no access secret, so it serves no one" in seen(app.error[0])
     assert not app.button and not app.get("plotly_chart")
 
 
@@ -750,10 +756,10 @@ def test_with_secrets_a_login_decides_the_role_and_a_student_changes_only_their_
     assert not app.exception and app.session_state["role"] == "student"
     select_rows(app, [0])
     [button for button in app.button if button.label.startswith("Delete")][0].click().run()
-    assert any("is not yours: a student deletes only the runs they started" in e.value for e in app.error)
+    assert any("is not yours: a student deletes only the runs they started" in seen(e) for e in app.error)
     app.text_input[0].input("mine now")
     [button for button in app.get("form_submit_button") if button.label == "Rename"][0].click().run()
-    assert any("name: this run is not yours" in e.value for e in app.error)
+    assert any("name: this run is not yours" in seen(e) for e in app.error)
     assert page_store.get_run(others).name == "someone else's"
     assert "Sending to an MLflow server is for the instructor" in " ".join(c.value for c in app.caption)
 
@@ -775,7 +781,7 @@ def test_the_page_sends_to_mlflow_only_at_allowed_servers_and_requests_nothing_e
                       ("/tmp/deep/er", "is not an http(s) tracking server")):
         app.text_input(key="mlflow-uri").input(uri)
         app = [b for b in app.get("form_submit_button") if b.label == "Send to MLflow"][0].click().run()
-        assert any(said in error.value for error in app.error), uri
+        assert any(said in seen(error) for error in app.error), uri
     with pytest.raises(socket.timeout):
         listener.accept()  # nothing came
     listener.close()

@@ -174,8 +174,8 @@ def choose(label: str, options: dict, key: str, when_empty: str, format_func: Ca
         if asked not in options:  # a short run id, as the pages show them
             asked = full_id(asked)
         if asked is not None and asked not in options:
-            st.warning(f"{query}: this page has no {label.lower()} {asked!r} (the Runs page lists every run); "
-                       "showing the newest instead.")
+            st.warning(plain(f"{query}: this page has no {label.lower()} {asked!r} (the Runs page lists every run); "
+                             "showing the newest instead."))
         st.session_state[key] = asked if asked in options else next(iter(options))
     chosen = st.selectbox(label, list(options), format_func=format_func, key=key)
     if query:
@@ -290,7 +290,7 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
                   disabled=not mine, help="its queued runs stop at once, running ones at their next log step"
                   if mine else "a student stops only the sweeps they started")
     if message := st.session_state.pop("sweep-error", None):
-        st.error(message, icon=":material/error:")
+        st.error(plain(message), icon=":material/error:")
 
 
 def page_outdated(now: tuple[tuple[str, str], ...], at_page_run: tuple[tuple[str, str], ...], own: set[str],
@@ -442,15 +442,15 @@ def field(where, form: str, name: str, widget: Callable, label: str, *args, **kw
 def field_error(form: str, field: str):
     """The message of the last submit's error on this field, right under it."""
     message = st.session_state.get(f"{form}-errors", {}).get(field)
-    if message:
-        st.error(message, icon=":material/error:")
+    if message:  # it may quote what was typed
+        st.error(plain(message), icon=":material/error:")
 
 
 def other_errors(form: str, shown: set[str]):
     """Errors on fields the form does not show (the device chosen in the sidebar)."""
     for field, message in st.session_state.get(f"{form}-errors", {}).items():
         if field not in shown:
-            st.error(message, icon=":material/error:")
+            st.error(plain(message), icon=":material/error:")
 
 
 def device_choice() -> str:

@@ -28,7 +28,8 @@ if "compare-runs" in st.session_state:  # deleted runs leave the choice
 else:  # arriving (Streamlit drops the widget's state on other pages): the link decides
     asked = [common.full_id(run_id) for run_id in st.query_params.get("runs", "").split(",") if run_id]
     if missing := [run_id for run_id in asked if run_id not in runs]:
-        st.warning(f"runs: no run {', '.join(map(repr, missing))} in this store (the Runs page lists them all).")
+        st.warning(common.plain(f"runs: no run {', '.join(map(repr, missing))} in this store (the Runs page lists "
+                                "them all)."))
     known = [run_id for run_id in asked if run_id in runs][:common.COMPARE_MAX]
     st.session_state["compare-runs"] = known or list(runs)[:2]
 chosen = st.multiselect(f"Runs (1 to {common.COMPARE_MAX})", list(runs),
@@ -81,8 +82,9 @@ def show(run_ids: list[str]):
     for column, run in zip(common.chart_columns(max(len(classified), 1)), classified):
         stats = pseudo_label_stats(snapshots[run.id]["logits"], snapshots[run.id]["target"], threshold)
         passing = stats["pseudo_label_acc_passing"]
-        column.metric(f"{labels[run.id]} @ step {matched[run.id]}", f"{stats['mask_rate']:.1%} pass",
-                      "-" if np.isnan(passing) else f"{passing:.1%} of those correct", delta_color="off")
+        column.metric(common.plain(f"{labels[run.id]} @ step {matched[run.id]}"), f"{stats['mask_rate']:.1%} pass",
+                      "-" if np.isnan(passing) else f"{passing:.1%} of those correct", delta_color="off",
+                      delta_arrow="off")  # a share, not a change
     if len({snapshots[run.id]["logits"].shape[1] for run in classified}) == 1:
         common.chart(st, plots.entropy_histograms({labels[run.id]: snapshots[run.id]["logits"]
                                                   for run in classified}, colors), key="compare-entropy",

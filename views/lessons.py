@@ -137,7 +137,7 @@ def card(lesson: Lesson):
                   icon=":material/play_arrow:", on_click=start, args=(lesson.name,),
                   disabled=any(run.status in ACTIVE for run in current.values()))
         if message := st.session_state.get(f"lesson-error-{lesson.name}"):
-            st.error(message, icon=":material/error:")
+            st.error(common.plain(message), icon=":material/error:")
         if not runs:
             st.caption("Not trained in this store yet.")
             return

@@ -169,9 +169,9 @@ def export_run(run):
                 with st.spinner("Sending to MLflow..."):
                     where = export(store, run.id, "mlflow", uri,
                                    st.session_state["mlflow-experiment"].strip() or "ssl-explorer")
-                st.success(f"Sent: {where}")
+                st.success(common.plain(f"Sent: {where}"))
             except ConfigError as error:
-                st.error(str(error))
+                st.error(common.plain(str(error)))
 
 
 runs_table()
