@@ -336,14 +336,12 @@ def pseudo_label_gap(curves: pd.DataFrame, early_until: int) -> go.Figure:
 
 def final_accuracies(labels: list[str], accuracies: list[float], notes: list[str], colors: list[str],
                      title: str) -> go.Figure:
-    """One bar per run with its final accuracy, and a note (its seconds, its role) on the bar."""
+    """One bar per run with its final accuracy, and a note (its seconds, its role) on the bar. The axis runs from 0
+    to 1: cut at the lowest bar, 0.911 against 0.872 looked twice as tall; the numbers on the bars give the gap."""
     figure = go.Figure(go.Bar(x=labels, y=accuracies, marker_color=colors, textposition="outside",
                               text=[f"{accuracy:.3f}{note}" for accuracy, note in zip(accuracies, notes)],
                               cliponaxis=False))
-    known = [accuracy for accuracy in accuracies if np.isfinite(accuracy)]
-    low = max(0.0, min(known) - 0.1) if known else 0.0
-    return _layout(figure, title, f"final-{title}", showlegend=False, yaxis=dict(range=[low, 1.05],
-                                                                                   title="test accuracy"))
+    return _layout(figure, title, f"final-{title}", showlegend=False, yaxis=dict(range=[0, 1], title="test accuracy"))
 
 
 def effect_spread(effects: list[float], holds: list[bool], seeds: list[int], label: str, machine: str,

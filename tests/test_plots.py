@@ -56,3 +56,8 @@ def test_an_image_tile_scales_each_pixel_to_a_block_and_frames_it():
     assert tile[0, 40].tolist() == [0xe7, 0x6f, 0x51] and tile[45, -1].tolist() == [0xe7, 0x6f, 0x51]
     photo = np.zeros((3, 32, 32), np.uint8)
     assert plots.image_tile(photo, side=96).shape == (96, 96, 3)  # unframed, 3 px a pixel
+
+
+def test_final_accuracy_bars_stand_on_zero_and_end_at_one():
+    figure = plots.final_accuracies(["U", "O", "L"], [0.911, 0.872, 0.78], ["", "", ""], ["#000"] * 3, "Final")
+    assert list(figure.layout.yaxis.range) == [0, 1]  # bar heights are the accuracies, not their excess over 0.68
