@@ -145,23 +145,32 @@ TRAIN_LOSS_MAX, RISE_RATIO = 0.1, 1.15
 
 
 def validation_rise(store: Store, run_id: str) -> dict[str, float]:
-    """The training loss at the end, and the validation loss at its minimum and at the end."""
+    """The training loss at the end, and the validation loss's largest rise, as its chart shows it wherever in
+    the run it happens: the highest it climbs over its lowest point so far (from val_min at val_min_step to
+    val_peak at val_peak_step), and where it ends. The end over the overall minimum hid a rise from 0.33 to 0.81
+    that fell again to 0.004."""
     frame = store.scalars_by_step(run_id)
     validation = frame.test_loss.dropna()
-    return {"train_loss": frame.loss_x.dropna().iloc[-1], "val_min": validation.min(),
-            "val_min_step": float(validation.idxmin()), "val_end": validation.iloc[-1],
-            "ratio": validation.iloc[-1] / validation.min(), "acc": final(store, run_id)}
+    rises = validation / validation.cummin()
+    peak_step = rises.idxmax()
+    low_step = validation.loc[:peak_step].idxmin()
+    return {"train_loss": frame.loss_x.dropna().iloc[-1], "val_min": validation[low_step],
+            "val_min_step": float(low_step), "val_peak": validation[peak_step], "val_peak_step": float(peak_step),
+            "val_end": validation.iloc[-1], "ratio": rises.max(), "acc": final(store, run_id)}
+
+
+def rise_text(rise: dict[str, float]) -> str:
+    return (f"validation loss {rise['val_min']:.3g} at step {rise['val_min_step']:.0f}, up to {rise['val_peak']:.3g} "
+            f"at step {rise['val_peak_step']:.0f} (x{rise['ratio']:.2f}), {rise['val_end']:.3g} at the end")
 
 
 def judge_overfitting(store: Store, runs: dict[str, str]) -> Verdict:
     sup = validation_rise(store, runs["supervised"])
     semi_role = next(role for role in runs if role != "supervised")
     semi = validation_rise(store, runs[semi_role])
-    last = store.get_run(runs["supervised"]).config.steps
-    holds = sup["train_loss"] <= TRAIN_LOSS_MAX and sup["ratio"] >= RISE_RATIO and sup["val_min_step"] < last
-    text = (f"supervised: training loss {sup['train_loss']:.3f}, validation loss {sup['val_min']:.2f} at step "
-            f"{sup['val_min_step']:.0f} then {sup['val_end']:.2f} (x{sup['ratio']:.2f}); {semi_role}: "
-            f"validation {semi['val_min']:.2f} then {semi['val_end']:.2f} (x{semi['ratio']:.2f})")
+    holds = sup["train_loss"] <= TRAIN_LOSS_MAX and sup["ratio"] >= RISE_RATIO
+    text = (f"supervised: training loss {sup['train_loss']:.3f}, {rise_text(sup)}; {semi_role}: "
+            f"{rise_text(semi)}")
     return Verdict(holds, {f"supervised_{k}": v for k, v in sup.items()} | {f"semi_{k}": v for k, v in semi.items()},
                    text)
 
@@ -242,7 +251,7 @@ LESSONS = {lesson.name: lesson for lesson in (
         stages=((Role("supervised", {"algorithm": "supervised", "weak_augment": False, "weight_decay": 0.0}),
                  Role("fixmatch", {"algorithm": "fixmatch"})),),
         judge=judge_overfitting, effect="supervised_ratio",
-        effect_label="supervised validation loss at the end over its minimum", no_effect=1.0,
+        effect_label="supervised validation loss at its highest over its lowest before it", no_effect=1.0,
         page="compare?runs={supervised},{fixmatch}"),
     Lesson(
         "entropy-boundary", "Entropy minimization and the low-density gap",
