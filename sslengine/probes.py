@@ -26,15 +26,15 @@ def confidence_and_prediction(logits: np.ndarray, temperature: float = 1.0) -> t
     return p.max(axis=-1), p.argmax(axis=-1)
 
 
-def threshold_examples(logits: np.ndarray, target: np.ndarray, threshold: float, temperature: float = 1.0,
-                       per_group: int = 10) -> dict[str, np.ndarray]:
-    """Up to `per_group` probe samples of each group the threshold makes, most confident first: passing and
-    right, passing and wrong (those that fool the threshold), and below it (those nearest it first)."""
+def threshold_groups(logits: np.ndarray, target: np.ndarray, threshold: float,
+                     temperature: float = 1.0) -> dict[str, np.ndarray]:
+    """The probe samples in each group the threshold makes, most confident first: passing and right, passing and
+    wrong (those that fool the threshold), and below it (those nearest it first)."""
     confidence, prediction = confidence_and_prediction(logits, temperature)
     passing, right = confidence >= threshold, prediction == target
     order = np.argsort(-confidence, kind="stable")
     groups = {"right": passing & right, "wrong": passing & ~right, "below": ~passing}
-    return {group: order[members[order]][:per_group] for group, members in groups.items()}
+    return {group: order[members[order]] for group, members in groups.items()}
 
 
 def entropy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -5,7 +5,7 @@ import torch
 
 from sslengine.plots import accuracy_by_class
 from sslengine.probes import (boundary_grid, confusion, entropy, knn_accuracy, linear_probe_accuracy,
-                              pseudo_label_stats, quantity_quality, threshold_examples)
+                              pseudo_label_stats, quantity_quality, threshold_groups)
 
 
 @pytest.fixture
@@ -132,15 +132,16 @@ def test_linear_probe_separates_separable_embeddings_from_two_labels_per_class()
     assert linear_probe_accuracy(train, (train_y + 1) % 4, test, test_y) < 0.05  # it follows the labels
 
 
-def test_threshold_examples_are_each_groups_most_confident_samples_counted_by_hand():
+def test_threshold_groups_hold_each_groups_samples_most_confident_first_as_counted_by_hand():
     rng = np.random.default_rng(0)
     logits, target = rng.normal(0, 2, (300, 4)), rng.integers(0, 4, 300)
-    groups = threshold_examples(logits, target, 0.6, 1.0, per_group=7)
+    groups = threshold_groups(logits, target, 0.6, 1.0)
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     members = {"right": [], "wrong": [], "below": []}
     for i in range(300):  # one sample at a time, as a reader would sort them
         group = "below" if p[i].max() < 0.6 else "right" if p[i].argmax() == target[i] else "wrong"
         members[group].append(i)
     for group, indices in members.items():
-        expected = sorted(indices, key=lambda i: -p[i].max())[:7]
+        expected = sorted(indices, key=lambda i: -p[i].max())
         assert groups[group].tolist() == expected, group
+    assert sum(len(members) for members in groups.values()) == 300

@@ -10,7 +10,7 @@ from sslengine import plots
 from sslengine.algorithms.softmatch import softmatch_weights
 from sslengine.config import DATASETS, RunConfig
 from sslengine.datasets import class_names
-from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats, threshold_examples
+from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats, threshold_groups
 from sslengine.store import RunRecord
 
 FORM = "threshold-form"
@@ -171,6 +171,7 @@ def what_if(run_id: str, was_live: bool):
                    class_names(run.dataset, max(logits.shape[1], int(target.max()) + 1)))
 
 
+GRID_PER_GROUP = 10  # one row at the page's width
 GROUPS = {"right": ("Confident and right", plots.CORRECT),
           "wrong": ("Confident and wrong: these fool the threshold", plots.WRONG),
           "below": ("Below the threshold: not trained on", None)}
@@ -184,11 +185,10 @@ def image_grid(images: np.ndarray, logits: np.ndarray, target: np.ndarray, thres
                "first, each with its pseudo-label, its confidence and its true class, which training never sees. "
                "The red-framed ones pass tau with a wrong label: the model trains on that mistake.")
     confidence, prediction = confidence_and_prediction(logits, temperature)
-    passing, right = confidence >= threshold, prediction == target
-    counts = {"right": (passing & right).sum(), "wrong": (passing & ~right).sum(), "below": (~passing).sum()}
-    for group, shown in threshold_examples(logits, target, threshold, temperature).items():
+    for group, members in threshold_groups(logits, target, threshold, temperature).items():
         title, frame = GROUPS[group]
-        st.markdown(f"**{title}** · {counts[group]} of {len(logits)}")
+        st.markdown(f"**{title}** · {len(members)} of {len(logits)}")
+        shown = members[:GRID_PER_GROUP]
         if not len(shown):
             st.caption("None at this threshold and temperature.")
             continue
