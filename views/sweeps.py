@@ -57,7 +57,8 @@ def start_sweep():
     st.session_state["sweep"] = sweep_id
 
 
-with st.expander("Start a sweep", expanded=not store.list_sweeps()):
+# Open at first, and whenever the last Start was refused: its reason is inside.
+with st.expander("Start a sweep", expanded=not store.list_sweeps() or bool(st.session_state.get(f"{FORM}-errors"))):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
         methods = [name for name in ALGORITHMS if ALGORITHMS[name].has_classifier and not ALGORITHMS[name].parent_must]
