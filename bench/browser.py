@@ -71,6 +71,10 @@ def serving(store_path: str | Path, timeout: float = 60, script: str | Path = "a
                         raise RuntimeError(f"the dashboard did not start:\n{log.read().decode()}")
                     time.sleep(0.3)
             yield url, process
+        except BaseException:  # a failing test's output carries what the server logged (CI keeps no files)
+            log.seek(0)
+            sys.stderr.write(f"the dashboard's log, its end:\n{log.read().decode(errors='replace')[-6000:]}\n")
+            raise
         finally:
             process.terminate()
             process.wait(10)
