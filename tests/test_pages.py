@@ -730,6 +730,9 @@ def test_a_sweep_past_a_students_queue_is_refused_with_the_reason_and_nothing_is
 def served_to_a_class(monkeypatch):
     """The app bound beyond localhost, as `streamlit run app.py --server.address 0.0.0.0` does."""
     from streamlit import config
+    from views import _access
+    monkeypatch.setattr(_access, "ATTEMPTS", _access.Attempts())  # no wrong secret of another test counts
+    monkeypatch.setattr(_access, "client_address", lambda: "10.0.0.7")  # AppTest has no websocket to ask
     config.set_option("server.address", "0.0.0.0")
     yield monkeypatch
     config.set_option("server.address", "127.0.0.1")
@@ -762,6 +765,66 @@ def test_with_secrets_a_login_decides_the_role_and_a_student_changes_only_their_
     assert any("name: this run is not yours" in seen(e) for e in app.error)
     assert page_store.get_run(others).name == "someone else's"
     assert "Sending to an MLflow server is for the instructor" in " ".join(c.value for c in app.caption)
+
+
+def test_guessing_from_one_address_is_answered_13_times_in_ten_minutes_then_every_five_whatever_the_session():
+    from views._access import Attempts
+    now = [0.0]
+    attempts = Attempts(clock=lambda: now[0])
+    answered = []
+    while now[0] < 3600:  # a guesser trying four times a second for an hour, from any number of tabs
+        if attempts.wait("10.0.0.7") == 0:
+            answered.append(now[0])
+            attempts.failed("10.0.0.7")
+        now[0] += 0.25
+    # By hand: four at once (three free failures, then the fourth starts the waits), then waits of 1, 2, 4, ...,
+    # 256 s, then 300 s each.
+    expected = [0, 0.25, 0.5, 0.75]
+    for wait in [2.0 ** k for k in range(9)] + [300.0] * 10:
+        expected.append(expected[-1] + wait)
+    assert answered == expected and expected[-1] == 3511.75
+    assert len([t for t in answered if t < 600]) == 13
+    assert attempts.wait("10.0.0.8") == 0  # another address is not held up
+    attempts.succeeded("10.0.0.7")
+    assert attempts.wait("10.0.0.7") == 0
+
+
+def test_wrong_secrets_make_the_address_wait_even_for_the_right_one_and_are_logged_without_the_attempt(
+        page_store, served_to_a_class, caplog):
+    from views import _access
+    now = [0.0]
+    served_to_a_class.setattr(_access, "ATTEMPTS", _access.Attempts(clock=lambda: now[0]))
+    served_to_a_class.setenv("SSL_EXPLORER_SECRET", "teach")
+    served_to_a_class.setenv("SSL_EXPLORER_STUDENT_SECRET", "learn")
+    for attempt in range(4):
+        assert login(f"guess-{attempt}").error[0].value == "secret: not this server's"
+    now[0] = 0.5  # the 4th failure made the address wait a second: not even the right secret is checked
+    app = login("learn")
+    assert app.error[0].value == "Too many wrong secrets from this address: the next one is checked in 1 s."
+    assert "role" not in app.session_state
+    now[0] = 1.0
+    assert login("learn").session_state["role"] == "student"
+    logged = [record.getMessage() for record in caplog.records if record.name == "ssl_explorer.access"]
+    assert len(logged) == 4 and all("wrong access secret from 10.0.0.7" in line for line in logged)
+    assert not [line for line in logged if "guess" in line]
+
+
+def test_a_login_ends_when_its_secret_changes_and_after_the_idle_time(page_store, served_to_a_class):
+    import time
+    served_to_a_class.setenv("SSL_EXPLORER_SECRET", "teach")
+    served_to_a_class.setenv("SSL_EXPLORER_STUDENT_SECRET", "learn")
+    app = login("learn").run()
+    assert app.session_state["role"] == "student" and not app.info
+    served_to_a_class.setenv("SSL_EXPLORER_STUDENT_SECRET", "learn better")
+    app.run()
+    assert "The access secret changed" in app.info[0].value and "role" not in app.session_state
+    assert app.text_input[0].label == "Access secret"
+    app = login("teach").run()
+    served_to_a_class.setenv("SSL_EXPLORER_IDLE_MINUTES", "0.01")  # 0.6 s
+    time.sleep(0.8)
+    app.run()
+    assert "Logged out after 0.01 minutes without a page run" in app.info[0].value
+    assert "role" not in app.session_state
 
 
 def test_the_page_sends_to_mlflow_only_at_allowed_servers_and_requests_nothing_else(page_store, monkeypatch):
