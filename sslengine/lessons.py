@@ -26,7 +26,7 @@ import numpy as np
 from .config import ConfigError, RunConfig
 from .probes import near_boundary_share, pseudo_label_stats
 from .runner import Runner, check
-from .store import Store
+from .store import Starter, Store
 
 
 @dataclass(frozen=True)
@@ -307,8 +307,9 @@ class LessonRun:
     """A lesson training in stages: its first stage is started (or refused) before `start` returns, the
     rest by a thread as the runs they start from finish."""
 
-    def __init__(self, runner: Runner, name: str, seed: int, device: str, steps: int | None = None):
-        self.runner, self.lesson = runner, lesson(name)
+    def __init__(self, runner: Runner, name: str, seed: int, device: str, steps: int | None = None,
+                 starter: Starter | None = None):
+        self.runner, self.lesson, self.starter = runner, lesson(name), starter
         self.configs = configs(name, seed, device, steps=steps)
         self.group = next(iter(self.configs.values())).group
         self.runs: dict[str, str] = {}
@@ -319,7 +320,7 @@ class LessonRun:
 
     def _start_stage(self, stage: tuple[Role, ...]):
         run_ids = self.runner.start_together([(self.configs[role.name], self.runs[role.parent] if role.parent else None)
-                                              for role in stage])
+                                              for role in stage], self.starter)
         self.runs.update(zip((role.name for role in stage), run_ids))
 
     def _finished(self, stage: tuple[Role, ...]) -> bool:
@@ -342,8 +343,9 @@ class LessonRun:
         return dict(self.runs)
 
 
-def start(runner: Runner, name: str, seed: int = 0, device: str = "auto", steps: int | None = None) -> LessonRun:
-    return LessonRun(runner, name, seed, device, steps)
+def start(runner: Runner, name: str, seed: int = 0, device: str = "auto", steps: int | None = None,
+          starter: Starter | None = None) -> LessonRun:
+    return LessonRun(runner, name, seed, device, steps, starter)
 
 
 def judge(store: Store, name: str, runs: dict[str, str]) -> Verdict:

@@ -8,14 +8,15 @@ import os
 import threading
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Hashable
 
 from .algorithms import ALGORITHMS
 from .config import ConfigError, RunConfig
 from .data import load_split
 from .device import configure_threads, resolve_device
 from .errors import Diverged
-from .store import HEARTBEAT_SECONDS, Store, UnknownRun, resolve_url
+from .store import HEARTBEAT_SECONDS, Starter, Store, UnknownRun, resolve_url
 from .train import train
 
 MAX_TRAINING_ENV = "SSL_EXPLORER_MAX_TRAINING"
@@ -99,9 +100,30 @@ def admission_limit() -> int:
     return int(value)
 
 
+def admission_order(waiting: list[tuple[Hashable, str | None, int]], admitted: Counter) -> list[Hashable]:
+    """Waiting items (item, owner, its number of runs), oldest first, in the order a server admits them: in
+    turns by owner, next always the owner with the fewest runs admitted so far (`admitted`: by this server,
+    training or ended), ties to the owner whose next item has waited longest. So a student who queued twenty
+    runs holds up a classmate's one by at most the run in training, not by nineteen. The pages draw each
+    queued run's place in line from the same function and the store."""
+    counts, heads = Counter(admitted), {}
+    for position, (item, owner, size) in enumerate(waiting):
+        heads.setdefault(owner, deque()).append((position, item, size))
+    order = []
+    while heads:
+        owner = min(heads, key=lambda o: (counts[o], heads[o][0][0]))
+        _, item, size = heads[owner].popleft()
+        order.append(item)
+        counts[owner] += size
+        if not heads[owner]:
+            del heads[owner]
+    return order
+
+
 class Runner:
     """Trains runs in threads, in at most `max_training` slots at once (None: no limit); the others wait as
-    queued in the order they were started. A run takes a slot, or runs started together share one."""
+    queued, admitted in turns by who started them (`admission_order`). A run takes a slot, or runs started
+    together share one."""
 
     def __init__(self, store: Store, max_training: int | None = None):
         self.store = store
@@ -110,27 +132,30 @@ class Runner:
         self._done: dict[str, threading.Event] = {}
         self._waiting: deque[dict[str, RunConfig]] = deque()  # each: the runs that take one slot
         self._slots: list[set[str]] = []  # each: the runs of a slot still training
+        self._owners: dict[str, str | None] = {}  # each waiting or training run's starter's login
+        self._admitted: Counter = Counter()  # runs admitted so far, by login
         self._keeper: threading.Thread | None = None  # beats for the waiting runs while there are any
         self._lock = threading.Lock()
         self.torch_threads = configure_threads()  # shown by the pages; set once, not on every redraw
 
-    def start(self, config: RunConfig, parent: str | None = None) -> str:
+    def start(self, config: RunConfig, parent: str | None = None, starter: Starter | None = None) -> str:
         """Validate, record the run as queued, start its thread when a slot is free, and return its id at once.
 
         Raises ConfigError, before anything is written, for bad input.
         """
-        return self.start_together([(config, parent)])[0]
+        return self.start_together([(config, parent)], starter)[0]
 
-    def start_together(self, jobs: list[tuple[RunConfig, str | None]]) -> list[str]:
+    def start_together(self, jobs: list[tuple[RunConfig, str | None]], starter: Starter | None = None) -> list[str]:
         """Runs (config, parent) that take one slot and train at once, as a lesson's stage, whose verdict
         compares them: serialised, its three runs took three times as long. All are checked before any is
         recorded."""
         checked = [(check(config), check_parent(self.store, config, parent)) for config, parent in jobs]
-        run_ids = [self.store.create_run(config, parent) for config, parent in checked]
+        run_ids = [self.store.create_run(config, parent, starter=starter) for config, parent in checked]
         self.store.beat(run_ids, "queued")
         with self._lock:
             for run_id in run_ids:
                 self._stops[run_id], self._done[run_id] = threading.Event(), threading.Event()
+                self._owners[run_id] = starter.owner if starter else None
             self._waiting.append({run_id: config for run_id, (config, _) in zip(run_ids, checked)})
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_waiting_alive, name="queued-heartbeat", daemon=True)
@@ -153,7 +178,11 @@ class Runner:
     def _admit(self):
         with self._lock:
             while self._waiting and (self.max_training is None or len(self._slots) < self.max_training):
-                slot = self._waiting.popleft()
+                first = admission_order([(i, self._owners[next(iter(slot))], len(slot))
+                                         for i, slot in enumerate(self._waiting)], self._admitted)[0]
+                slot = self._waiting[first]
+                del self._waiting[first]
+                self._admitted[self._owners[next(iter(slot))]] += len(slot)
                 self._slots.append(set(slot))
                 for run_id, config in slot.items():
                     threading.Thread(target=self._run, args=(run_id, config, self._stops[run_id]),
@@ -169,6 +198,7 @@ class Runner:
                 if not slot:
                     self._slots.remove(slot)
                 self._stops.pop(run_id, None)
+                self._owners.pop(run_id, None)
                 self._done.pop(run_id).set()
             self._admit()
 
@@ -183,6 +213,7 @@ class Runner:
                 if not slot:
                     self._waiting.remove(slot)
                 self._stops.pop(run_id)
+                self._owners.pop(run_id, None)
                 self._done.pop(run_id).set()
         if stop is not None:
             stop.set()

@@ -11,11 +11,13 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Version -> the statements that bring a store from the version before up to it.
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE runs ADD COLUMN sweep VARCHAR(32)"],  # runs grouped under a sweep (the sweeps table)
     3: ["ALTER TABLE runs ADD COLUMN heartbeat FLOAT"],  # when whatever trains the run last said it was alive
+    4: ["ALTER TABLE runs ADD COLUMN owner VARCHAR(64)",  # who started it: a login of the served app
+        "ALTER TABLE runs ADD COLUMN address VARCHAR(64)"],  # and from which address
 }
 _SCHEMA_LOCK = 7_215_512  # PostgreSQL advisory lock id: one process at a time creates or migrates tables
 
@@ -39,6 +41,8 @@ runs = Table(
     Column("stop_requested", Integer, nullable=False, default=0),
     Column("sweep", String(32)),
     Column("heartbeat", Float),
+    Column("owner", String(64)),
+    Column("address", String(64)),
 )
 sweeps = Table(
     "sweeps", metadata,
@@ -113,4 +117,4 @@ def _version_of_columns(conn: Connection) -> int:
     return max([1, *(step for step, added in ADDED_COLUMNS.items() if added in columns)])
 
 
-ADDED_COLUMNS = {2: "sweep", 3: "heartbeat"}  # the runs column each migration adds
+ADDED_COLUMNS = {2: "sweep", 3: "heartbeat", 4: "owner"}  # the runs column each migration adds

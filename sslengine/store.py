@@ -60,12 +60,22 @@ class RunRecord:
     stop_requested: bool
     sweep: str | None
     heartbeat: float | None = None
+    owner: str | None = None  # the login of the served app that started it (None: the instructor, the CLI)
+    address: str | None = None  # the address that login came from
 
     @property
     def seconds(self) -> float | None:
         if self.started is None:
             return None
         return (self.finished or time.time()) - self.started
+
+
+@dataclass(frozen=True)
+class Starter:
+    """Who starts runs: a student's login of the served app and its address, which the class's limits count and
+    its queue takes in turns; None for the instructor and the command line."""
+    owner: str | None = None
+    address: str | None = None
 
 
 def resolve_url(location: str | None = None) -> str:
@@ -172,14 +182,16 @@ class Store:
         self.mark_interrupted()
 
     # Runs and their life --------------------------------------------------------------------------
-    def create_run(self, config: RunConfig, parent: str | None = None, sweep: str | None = None) -> str:
+    def create_run(self, config: RunConfig, parent: str | None = None, sweep: str | None = None,
+                   starter: Starter | None = None) -> str:
         run_id = uuid.uuid4().hex[:12]
+        starter = starter or Starter()
         with self.engine.begin() as conn:
             conn.execute(insert(runs).values(
                 id=run_id, name=config.name or f"{config.algorithm}-{config.dataset}-{run_id[:4]}",
                 algorithm=config.algorithm, dataset=config.dataset, config=config.to_json(), status="queued",
                 created=time.time(), **_this_process(), parent=parent,
-                stop_requested=0, sweep=sweep))
+                stop_requested=0, sweep=sweep, owner=starter.owner, address=starter.address))
         return run_id
 
     def resolve_id(self, run_id: str) -> str:

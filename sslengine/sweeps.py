@@ -14,7 +14,7 @@ from typing import Callable
 
 from .config import FIELD_TYPES, ConfigError, RunConfig
 from .runner import check, execute
-from .store import ACTIVE, Store
+from .store import ACTIVE, Starter, Store
 
 
 # Fields a grid may sweep: RunConfig's numbers (on the command line with dashes), the seed aside.
@@ -68,12 +68,12 @@ def plan(base: RunConfig, grid: dict[str, list], seeds: int) -> Plan:
     return Plan(base, grid, seeds, [check(config) for config in expand(base, grid, seeds)])
 
 
-def create_sweep(store: Store, sweep: Plan) -> tuple[str, list[str]]:
+def create_sweep(store: Store, sweep: Plan, starter: Starter | None = None) -> tuple[str, list[str]]:
     """Record a checked sweep and its runs (queued); returns the sweep id and the run ids."""
     spec = {"base": dataclasses.asdict(sweep.base), "grid": sweep.grid, "seeds": sweep.seeds}
     name = f"{sweep.base.algorithm} {sweep.base.dataset} " + " x ".join(f"{k}{v}" for k, v in sweep.grid.items())
     sweep_id = store.create_sweep(name, sweep.base.algorithm, spec)
-    return sweep_id, [store.create_run(config, sweep=sweep_id) for config in sweep.points]
+    return sweep_id, [store.create_run(config, sweep=sweep_id, starter=starter) for config in sweep.points]
 
 
 def stop_sweep(store: Store, sweep_id: str) -> list[str]:

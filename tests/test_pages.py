@@ -2,6 +2,7 @@
 import base64
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,10 @@ SHORT = dict(dataset="moons", steps=40, log_every=5, n_samples=300)
 
 @pytest.fixture
 def page_store(tmp_path, monkeypatch):
-    """The store the pages open, through $SSL_EXPLORER_STORE as a user would set it."""
+    """The store the pages open, through $SSL_EXPLORER_STORE as a user would set it. AppTest has no websocket
+    to ask a visitor's address: every visitor comes from 10.0.0.7."""
+    from views import _access
+    monkeypatch.setattr(_access, "client_address", lambda: "10.0.0.7")
     monkeypatch.setenv("SSL_EXPLORER_STORE", str(tmp_path / "runs.db"))
     return Store()
 
@@ -688,18 +692,56 @@ def test_a_page_runs_again_at_once_for_its_own_runs_and_at_most_every_few_second
     assert page_outdated(drawn[:1], drawn, {"b"}, 0.5)  # one of the page's deleted
 
 
-def test_a_session_may_keep_only_a_few_runs_waiting(page_store, monkeypatch):
+def student_page(page: str) -> AppTest:
+    app = AppTest.from_file("../app.py", default_timeout=60)
+    app.session_state["role"] = "student"
+    return app.run().switch_page(page).run()
+
+
+def refusal(app: AppTest) -> str:
+    return " ".join(seen(error) for error in app.error)
+
+
+def test_a_class_limits_each_login_each_address_the_whole_queue_and_each_runs_size(page_store, monkeypatch):
     monkeypatch.setenv("SSL_EXPLORER_MAX_TRAINING", "1")
-    monkeypatch.setenv("SSL_EXPLORER_MAX_QUEUED", "1")
-    app = open_page("views/threshold.py")
-    app.session_state["role"] = "student"  # the instructor's sessions are not held to it
+    for env, limit in (("MAX_QUEUED", 2), ("MAX_PER_ADDRESS", 3), ("MAX_QUEUE", 3), ("STUDENT_MAX_STEPS", 20_000)):
+        monkeypatch.setenv(f"SSL_EXPLORER_{env}", str(limit))
+    short = dict(dataset="moons", steps=20_000)  # long enough to stay in the queue until stopped
+    first = student_page("views/threshold.py")
     for _ in range(3):
-        app = submit(app, "threshold-form", dataset="moons", steps=300)
+        first = submit(first, "threshold-form", **short)
     assert len(page_store.list_runs()) == 2  # one trains, one waits; the third is refused
-    assert any("queue: this session has 1 run waiting, asks for 1 more and may keep at most 1" in error.value
-               for error in app.error)
+    deadline = time.monotonic() + 60
+    while "running" not in {run.status for run in page_store.list_runs()} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "queue: this login has 2 runs waiting or training, asks for 1 more and may keep at most 2" in refusal(first)
+    second = student_page("views/threshold.py")  # another login from the same address
+    second = submit(submit(second, "threshold-form", **short), "threshold-form", **short)
+    assert len(page_store.list_runs()) == 3
+    assert "the logins from your address have 3 runs waiting or training, ask for 1 more" in refusal(second)
+    monkeypatch.setattr("views._access.client_address", lambda: "10.0.0.8")
+    third = submit(student_page("views/threshold.py"), "threshold-form", steps=20_001, dataset="moons")
+    assert "steps: a student's run trains at most 20,000 steps on this server" in refusal(third)
+    third = submit(third, "threshold-form", **short)
+    fourth = student_page("views/threshold.py")  # a third address
+    monkeypatch.setattr("views._access.client_address", lambda: "10.0.0.9")
+    fourth = submit(fourth, "threshold-form", **short)
+    assert "the class's queue holds 3 waiting runs, and 1 more would pass its 3" in refusal(fourth)
+    assert len(page_store.list_runs()) == 4  # every refusal wrote nothing
+    teacher = submit(open_page("views/threshold.py"), "threshold-form", steps=30_000, dataset="moons")
+    assert not teacher.error and len(page_store.list_runs()) == 5  # the instructor is held to none of them
     for run in page_store.list_runs():
         get_runner(page_store.url).stop(run.id)
+
+
+def test_the_queue_admits_in_turns_by_login_oldest_first():
+    from collections import Counter
+    from sslengine.runner import admission_order
+    waiting = [("a1", "a", 1), ("a2", "a", 1), ("a3", "a", 1), ("b1", "b", 1), ("c1", "c", 3), ("b2", "b", 1)]
+    # a has had one run admitted: b and c first (b's is older), then a; c's three count as three
+    assert admission_order(waiting, Counter({"a": 1})) == ["b1", "c1", "a1", "b2", "a2", "a3"]
+    assert admission_order(waiting, Counter()) == ["a1", "b1", "c1", "a2", "b2", "a3"]
+    assert admission_order([], Counter({"a": 2})) == []
 
 
 def test_a_student_cannot_stop_the_instructors_sweep_on_the_sweeps_page_nor_in_the_sidebar(page_store):
@@ -721,7 +763,7 @@ def test_a_sweep_past_a_students_queue_is_refused_with_the_reason_and_nothing_is
     app.session_state["role"] = "student"
     app = app.run().switch_page("views/sweeps.py").run()
     app = submit(app, "sweep-form", seeds=2)  # the default grid, 2 x 2 settings: 8 runs
-    assert any("queue: this session has 0 runs waiting, asks for 8 more and may keep at most 4" in error.value
+    assert any("queue: this login has 0 runs waiting or training, asks for 8 more and may keep at most 4" in error.value
                for error in app.error)
     assert not page_store.list_sweeps() and not page_store.list_runs()
 
@@ -732,7 +774,6 @@ def served_to_a_class(monkeypatch):
     from streamlit import config
     from views import _access
     monkeypatch.setattr(_access, "ATTEMPTS", _access.Attempts())  # no wrong secret of another test counts
-    monkeypatch.setattr(_access, "client_address", lambda: "10.0.0.7")  # AppTest has no websocket to ask
     config.set_option("server.address", "0.0.0.0")
     yield monkeypatch
     config.set_option("server.address", "127.0.0.1")

@@ -203,6 +203,21 @@ def test_past_its_limit_the_runner_queues_runs_in_order_and_a_queued_run_stops_a
     assert store.get_run(third).started is None and store.last_step(third) is None  # never trained
 
 
+def test_a_full_runner_admits_in_turns_by_who_started_them_and_records_who_did(store):
+    from sslengine.store import Starter
+    runner = Runner(store, max_training=1)
+    config = RunConfig(algorithm="supervised", dataset="moons", steps=60, log_every=10, n_samples=200)
+    ann, bob = Starter("ann", "10.0.0.7"), Starter("bob", "10.0.0.8")
+    started = [runner.start(config, starter=ann) for _ in range(3)] + [runner.start(config, starter=bob)]
+    for run_id in started:
+        runner.wait(run_id, timeout=120)
+    runs = sorted((store.get_run(run_id) for run_id in started), key=lambda run: run.started)
+    # ann's first trained at once; bob's one went next, before ann's other two, which were queued before it
+    assert [run.owner for run in runs] == ["ann", "bob", "ann", "ann"]
+    assert [run.address for run in runs] == ["10.0.0.7", "10.0.0.8", "10.0.0.7", "10.0.0.7"]
+    assert {run.status for run in runs} == {"finished"}
+
+
 def test_runs_started_together_share_one_slot_and_the_next_waits_for_all_of_them(store):
     runner = Runner(store, max_training=1)
     config = RunConfig(algorithm="supervised", dataset="moons", steps=150, log_every=10, n_samples=200)

@@ -210,27 +210,29 @@ def test_a_store_from_a_newer_version_is_refused_untouched(store_url):
     store.engine.dispose()
 
 
-@pytest.mark.parametrize("made_by", ["version 2", "version 1", "before versions"])
+@pytest.mark.parametrize("made_by", ["version 3", "version 2", "version 1", "before versions"])
 def test_an_older_store_is_migrated_keeping_its_runs(store_url, made_by):
     store = Store(store_url)
     run_id = store.create_run(RunConfig(name="old run"))
-    with store.engine.begin() as conn:  # back to the tables of version 2 (no heartbeat) or 1 (no sweeps)
-        conn.execute(text("ALTER TABLE runs DROP COLUMN heartbeat"))
-        if made_by == "version 2":
-            conn.execute(text("UPDATE schema_version SET version = 2"))
-        else:
+    older = ["version 3", "version 2", "version 1", "before versions"]
+    with store.engine.begin() as conn:  # back to the tables of version 3 (no owner), 2 (no heartbeat), 1 (no sweeps)
+        conn.execute(text("ALTER TABLE runs DROP COLUMN owner"))
+        conn.execute(text("ALTER TABLE runs DROP COLUMN address"))
+        if older.index(made_by) >= 1:
+            conn.execute(text("ALTER TABLE runs DROP COLUMN heartbeat"))
+        if older.index(made_by) >= 2:
             conn.execute(text("ALTER TABLE runs DROP COLUMN sweep"))
             conn.execute(text("DROP TABLE sweeps"))
-        if made_by == "version 1":
-            conn.execute(text("UPDATE schema_version SET version = 1"))
-        elif made_by == "before versions":
+        if made_by == "before versions":
             conn.execute(text("DROP TABLE schema_version"))
+        else:
+            conn.execute(text(f"UPDATE schema_version SET version = {4 - older.index(made_by) - 1}"))
     store.engine.dispose()
     store = Store(store_url)
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM schema_version")).scalars().all() == [schema.SCHEMA_VERSION]
     assert store.get_run(run_id).name == "old run" and store.get_run(run_id).sweep is None
-    assert store.get_run(run_id).heartbeat is None
+    assert store.get_run(run_id).heartbeat is None and store.get_run(run_id).owner is None
     sweep = store.create_sweep("grid", "fixmatch", {"grid": {}})
     assert store.get_run(store.create_run(RunConfig(), sweep=sweep)).sweep == sweep
     store.engine.dispose()

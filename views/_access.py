@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import time
+import uuid
 
 import streamlit as st
 
@@ -87,7 +88,7 @@ def gate() -> str:
         if not ended:
             st.session_state["seen"] = time.monotonic()
             return st.session_state["role"]
-        for key in ("role", "secret-digest", "seen"):
+        for key in ("role", "secret-digest", "seen", "login-token"):
             st.session_state.pop(key, None)
         st.info(ended)
     address = st.get_option("server.address") or "0.0.0.0"  # Streamlit's default: every interface
@@ -137,6 +138,7 @@ def log_in(given: str, secrets: dict[str, str | None]):
         if expected and hmac.compare_digest(given.encode(), expected.encode()):
             ATTEMPTS.succeeded(address)
             st.session_state["secret-digest"], st.session_state["seen"] = digest(expected), time.monotonic()
+            st.session_state["login-token"] = uuid.uuid4().hex[:16]  # whose runs the class's limits count together
             st.session_state["role"] = role
             st.rerun()
     count = ATTEMPTS.failed(address)

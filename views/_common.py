@@ -6,7 +6,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +19,7 @@ from sslengine import datasets, plots
 from sslengine.config import ConfigError, RunConfig
 from sslengine.device import available_devices, resolve_device
 from sslengine.layouts import pca_2d, start_worker
-from sslengine.runner import Runner, admission_limit, check, check_parent, get_runner
+from sslengine.runner import Runner, admission_limit, admission_order, check, check_parent, get_runner
 from sslengine.store import ACTIVE, RunRecord, Store, UnknownRun, resolve_url
 from sslengine.sweeps import stop_sweep
 from views import _policy as policy
@@ -267,7 +267,7 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
     if not active:
         st.caption("No run in progress.")
     waiting = Counter(run.sweep for run in active if run.sweep and run.status == "queued")
-    places = queue_places(active)
+    places = queue_places(runs)
     mine = set(policy.started())
     others_queued = [run.id for run in active if run.id in places and run.id not in mine]
     for run in active:
@@ -318,12 +318,16 @@ def stop(run_id: str):
 
 
 def queue_places(runs: list[RunRecord]) -> dict[str, int]:
-    """Each queued run's place in its server's line (1: next), read from the store: a server admits the runs
-    it recorded in the order it recorded them."""
-    places, lines = {}, Counter()
-    for run in sorted((run for run in runs if run.status == "queued" and not run.sweep), key=lambda r: r.created):
-        lines[(run.host, run.pid)] += 1
-        places[run.id] = lines[(run.host, run.pid)]
+    """Each queued run's place in its server's line (1: next), read from the store by the rule its server
+    admits them by (`admission_order`: in turns by login, oldest first)."""
+    lines = defaultdict(list)
+    for run in sorted((run for run in runs if not run.sweep), key=lambda r: r.created):
+        lines[(run.host, run.pid)].append(run)
+    places = {}
+    for line in lines.values():
+        admitted = Counter(run.owner for run in line if run.started is not None)
+        order = admission_order([(run.id, run.owner, 1) for run in line if run.status == "queued"], admitted)
+        places |= {run_id: place for place, run_id in enumerate(order, 1)}
     return places
 
 
@@ -362,11 +366,11 @@ def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Call
         configs = [check(config) for config in build()]
         for config in configs:
             check_parent(store(), config, parent)
-        policy.check_session_queue(store(), len(configs))
+        policy.check_start(store(), configs)
     except ConfigError as error:
         st.session_state[f"{form}-errors"] = {error.field: str(error)}
         return
-    on_started(remember([runner().start(config, parent) for config in configs]))
+    on_started(remember([runner().start(config, parent, policy.starter()) for config in configs]))
 
 
 def remember(run_ids: list[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """Who may do what, in one place: every page asks here before it starts, stops, renames, deletes or exports.
 
 The role comes from `_access.gate` ("instructor" on localhost, else from the secret given). The instructor
-may do everything. A student starts runs, lessons and sweeps, each refused past the session's queue limit,
+may do everything. A student starts runs, lessons and sweeps within the class's limits (`check_start`),
 and stops, renames and deletes only what their browser session started: a sweep is theirs when every one of
 its runs is. Sending runs to an MLflow server is the instructor's alone, and only to the URIs this server
 allows, so nothing a visitor types makes the server write files or reach another address.
@@ -9,14 +9,19 @@ allows, so nothing a visitor types makes the server write files or reach another
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterable
 
 import streamlit as st
 
-from sslengine.config import ConfigError
-from sslengine.store import RunRecord, Store
+from sslengine.config import ConfigError, RunConfig
+from sslengine.store import ACTIVE, RunRecord, Starter, Store
 
 MAX_QUEUED_ENV = "SSL_EXPLORER_MAX_QUEUED"
+MAX_PER_ADDRESS_ENV = "SSL_EXPLORER_MAX_PER_ADDRESS"
+MAX_QUEUE_ENV = "SSL_EXPLORER_MAX_QUEUE"
+MAX_STEPS_ENV = "SSL_EXPLORER_STUDENT_MAX_STEPS"
+MAX_BATCH_ENV = "SSL_EXPLORER_STUDENT_MAX_BATCH"
 MLFLOW_URIS_ENV = "SSL_EXPLORER_MLFLOW_URIS"
 STARTED = "started-runs"  # session state: the ids of the runs this browser session started
 STARTED_LESSONS = "started-lessons"  # and the groups of its lessons, whose later stages start without it
@@ -58,19 +63,58 @@ def check_stop_sweep(run_ids: Iterable[str]):
         raise ConfigError("sweep", "a student stops only the sweeps they started")
 
 
-def check_session_queue(store: Store, new: int):
-    """A student's session may keep at most $SSL_EXPLORER_MAX_QUEUED (default 4) runs waiting, a sweep's runs
-    and a lesson's first stage included: a class pressing Start again and again would otherwise pile work up.
-    The instructor is not held to it (the Realistic evaluation page starts eleven runs)."""
+def starter() -> Starter:
+    """Who starts runs from this session, as the store records it: a student's login (made at their first start
+    where the session was given its role without one) and address; nobody in particular for the instructor."""
+    if role() != "student":
+        return Starter()
+    from views._access import client_address
+    return Starter(st.session_state.setdefault("login-token", uuid.uuid4().hex[:16]), client_address())
+
+
+def _limit(env: str, default: int) -> int:
+    return int(os.environ.get(env, str(default)))
+
+
+def check_start(store: Store, configs: list[RunConfig]):
+    """A class's limits on a student's start, counted in the store, so that no number of tabs, logins or
+    websocket clients gets past them; the instructor is not held to them (the Realistic page starts eleven runs):
+    - each run within the step and batch budget ($SSL_EXPLORER_STUDENT_MAX_STEPS, default 5000;
+      $SSL_EXPLORER_STUDENT_MAX_BATCH images a step, labeled and unlabeled, default 1024);
+    - a login's runs waiting or training at most $SSL_EXPLORER_MAX_QUEUED (default 4), a sweep's and a
+      lesson's first stage counted alike; an address's, over all its logins, $SSL_EXPLORER_MAX_PER_ADDRESS (8);
+    - the whole queue at most $SSL_EXPLORER_MAX_QUEUE waiting runs (default 60, two for each of 30 students).
+    Each refusal says which limit and writes nothing; the queue takes its runs in turns by login
+    (`runner.admission_order`)."""
     if role() != "student":
         return
-    limit = int(os.environ.get(MAX_QUEUED_ENV, "4"))
-    mine = set(started())
-    waiting = [run.id for run in store.list_runs() if run.id in mine and run.status == "queued"]
-    if len(waiting) + new > limit:
-        raise ConfigError("queue", f"this session has {len(waiting)} run{'s' * (len(waiting) != 1)} waiting, asks "
-                                   f"for {new} more and may keep at most {limit}: stop one in the sidebar, or wait "
-                                   "for it to start")
+    steps, images = _limit(MAX_STEPS_ENV, 5000), _limit(MAX_BATCH_ENV, 1024)
+    for config in configs:
+        if config.steps > steps:
+            raise ConfigError("steps", f"a student's run trains at most {steps:,} steps on this server "
+                                       f"(${MAX_STEPS_ENV}), got {config.steps:,}")
+        if config.batch_size * (1 + config.mu) > images:
+            raise ConfigError("batch_size", f"a student's run trains on at most {images:,} images a step on this "
+                                            f"server (${MAX_BATCH_ENV}), got batch_size x (1 + mu) = "
+                                            f"{config.batch_size * (1 + config.mu):,}")
+    new, me = len(configs), starter()
+    active = [run for run in store.list_runs() if run.status in ACTIVE]
+    limit = _limit(MAX_QUEUED_ENV, 4)
+    mine = sum(run.owner == me.owner for run in active)
+    if mine + new > limit:
+        raise ConfigError("queue", f"this login has {mine} run{'s' * (mine != 1)} waiting or training, asks for "
+                                   f"{new} more and may keep at most {limit}: stop one in the sidebar, or wait "
+                                   "for one to end")
+    limit = _limit(MAX_PER_ADDRESS_ENV, 8)
+    theirs = sum(run.owner is not None and run.address == me.address for run in active)
+    if theirs + new > limit:
+        raise ConfigError("queue", f"the logins from your address have {theirs} runs waiting or training, ask for "
+                                   f"{new} more and may keep at most {limit} together: wait for one to end")
+    limit = _limit(MAX_QUEUE_ENV, 60)
+    waiting = sum(run.status == "queued" for run in active)
+    if waiting + new > limit:
+        raise ConfigError("queue", f"the class's queue holds {waiting} waiting runs, and {new} more would pass "
+                                   f"its {limit}: wait for some to start")
 
 
 def check_mlflow_uri(uri: str) -> str:

@@ -23,8 +23,10 @@ seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key="lesso
 
 def start(name: str):
     try:
-        policy.check_session_queue(store, len(lessons.lesson(name).stages[0]))
-        handle = lessons.start(common.runner(), name, st.session_state["lessons-seed"], common.device_choice())
+        seed, device = st.session_state["lessons-seed"], common.device_choice()
+        configs = lessons.configs(name, seed, device)
+        policy.check_start(store, [configs[role.name] for role in lessons.lesson(name).stages[0]])
+        handle = lessons.start(common.runner(), name, seed, device, starter=policy.starter())
         common.remember(list(handle.runs.values()))
         policy.record_lesson(handle.group)
     except lessons.ConfigError as error:

@@ -44,8 +44,8 @@ def start_sweep():
         base = RunConfig(algorithm=values[f"{FORM}-algorithm"], dataset=values[f"{FORM}-dataset"],
                          steps=values[f"{FORM}-steps"], device=common.device_choice())
         planned = plan(base, grid, values[f"{FORM}-seeds"])
-        policy.check_session_queue(store, len(planned.points))
-        sweep_id, run_ids = create_sweep(store, planned)
+        policy.check_start(store, planned.points)
+        sweep_id, run_ids = create_sweep(store, planned, policy.starter())
         common.remember(run_ids)
     except ConfigError as error:
         st.session_state[f"{FORM}-errors"] = {error.field: str(error)}
