@@ -122,7 +122,7 @@ def admission_order(waiting: list[tuple[Hashable, str | None, int]], admitted: C
 
 class Runner:
     """Trains runs in threads, in at most `max_training` slots at once (None: no limit); the others wait as
-    queued, admitted in turns by who started them (`admission_order`). A run takes a slot, or runs started
+    queued, admitted in turns by who started them (`admission_order`, `Starter.turn`). A run takes a slot, or runs started
     together share one."""
 
     def __init__(self, store: Store, max_training: int | None = None):
@@ -132,8 +132,8 @@ class Runner:
         self._done: dict[str, threading.Event] = {}
         self._waiting: deque[dict[str, RunConfig]] = deque()  # each: the runs that take one slot
         self._slots: list[set[str]] = []  # each: the runs of a slot still training
-        self._owners: dict[str, str | None] = {}  # each waiting or training run's starter's login
-        self._admitted: Counter = Counter()  # runs admitted so far, by login
+        self._owners: dict[str, str | None] = {}  # each waiting or training run's turn (`Starter.turn`)
+        self._admitted: Counter = Counter()  # runs admitted so far, by turn
         self._keeper: threading.Thread | None = None  # beats for the waiting runs while there are any
         self._lock = threading.Lock()
         self.torch_threads = configure_threads()  # shown by the pages; set once, not on every redraw
@@ -155,7 +155,7 @@ class Runner:
         with self._lock:
             for run_id in run_ids:
                 self._stops[run_id], self._done[run_id] = threading.Event(), threading.Event()
-                self._owners[run_id] = starter.owner if starter else None
+                self._owners[run_id] = starter.turn if starter else None
             self._waiting.append({run_id: config for run_id, (config, _) in zip(run_ids, checked)})
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_waiting_alive, name="queued-heartbeat", daemon=True)

@@ -64,6 +64,10 @@ class RunRecord:
     address: str | None = None  # the address that login came from
 
     @property
+    def turn(self) -> str | None:
+        return turn(self.owner, self.address)
+
+    @property
     def seconds(self) -> float | None:
         if self.started is None:
             return None
@@ -76,6 +80,16 @@ class Starter:
     its queue takes in turns; None for the instructor and the command line."""
     owner: str | None = None
     address: str | None = None
+
+    @property
+    def turn(self) -> str | None:
+        return turn(self.owner, self.address)
+
+
+def turn(owner: str | None, address: str | None) -> str | None:
+    """Whose turn a run takes in a queue: its address's, where a student started it (a student's every tab is a
+    login of its own, their address one), else its starter's."""
+    return address or owner
 
 
 def resolve_url(location: str | None = None) -> str:

@@ -207,13 +207,15 @@ def test_a_full_runner_admits_in_turns_by_who_started_them_and_records_who_did(s
     from sslengine.store import Starter
     runner = Runner(store, max_training=1)
     config = RunConfig(algorithm="supervised", dataset="moons", steps=60, log_every=10, n_samples=200)
-    ann, bob = Starter("ann", "10.0.0.7"), Starter("bob", "10.0.0.8")
-    started = [runner.start(config, starter=ann) for _ in range(3)] + [runner.start(config, starter=bob)]
+    ann, ann_tab, bob = Starter("ann", "10.0.0.7"), Starter("ann's second tab", "10.0.0.7"), Starter("bob", "10.0.0.8")
+    started = [runner.start(config, starter=ann) for _ in range(2)] + [runner.start(config, starter=ann_tab),
+                                                                       runner.start(config, starter=bob)]
     for run_id in started:
         runner.wait(run_id, timeout=120)
     runs = sorted((store.get_run(run_id) for run_id in started), key=lambda run: run.started)
-    # ann's first trained at once; bob's one went next, before ann's other two, which were queued before it
-    assert [run.owner for run in runs] == ["ann", "bob", "ann", "ann"]
+    # ann's first trained at once; bob's one went next, before ann's other two (one from another tab, so another
+    # login, from her address), which were queued before it
+    assert [run.owner for run in runs] == ["ann", "bob", "ann", "ann's second tab"]
     assert [run.address for run in runs] == ["10.0.0.7", "10.0.0.8", "10.0.0.7", "10.0.0.7"]
     assert {run.status for run in runs} == {"finished"}
 

@@ -319,14 +319,14 @@ def stop(run_id: str):
 
 def queue_places(runs: list[RunRecord]) -> dict[str, int]:
     """Each queued run's place in its server's line (1: next), read from the store by the rule its server
-    admits them by (`admission_order`: in turns by login, oldest first)."""
+    admits them by (`admission_order`: in turns by student, oldest first)."""
     lines = defaultdict(list)
     for run in sorted((run for run in runs if not run.sweep), key=lambda r: r.created):
         lines[(run.host, run.pid)].append(run)
     places = {}
     for line in lines.values():
-        admitted = Counter(run.owner for run in line if run.started is not None)
-        order = admission_order([(run.id, run.owner, 1) for run in line if run.status == "queued"], admitted)
+        admitted = Counter(run.turn for run in line if run.started is not None)
+        order = admission_order([(run.id, run.turn, 1) for run in line if run.status == "queued"], admitted)
         places |= {run_id: place for place, run_id in enumerate(order, 1)}
     return places
 

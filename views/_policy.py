@@ -84,7 +84,7 @@ def check_start(store: Store, configs: list[RunConfig]):
     - a login's runs waiting or training at most $SSL_EXPLORER_MAX_QUEUED (default 4), a sweep's and a
       lesson's first stage counted alike; an address's, over all its logins, $SSL_EXPLORER_MAX_PER_ADDRESS (8);
     - the whole queue at most $SSL_EXPLORER_MAX_QUEUE waiting runs (default 60, two for each of 30 students).
-    Each refusal says which limit and writes nothing; the queue takes its runs in turns by login
+    Each refusal says which limit and writes nothing; the queue takes its runs in turns by student
     (`runner.admission_order`)."""
     if role() != "student":
         return
