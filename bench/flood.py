@@ -52,8 +52,8 @@ def student_page(browser, url: str, steps: int):
 
 def flood(sessions: int, presses: int, steps: int, queue: int, per_address: int, seconds: float = 600) -> dict:
     b_address = other_address()
-    env = {"STREAMLIT_SERVER_ADDRESS": "0.0.0.0", "SSL_EXPLORER_SECRET": "teach", "SSL_EXPLORER_STUDENT_SECRET": "learn",
-           "SSL_EXPLORER_MAX_TRAINING": "1", "SSL_EXPLORER_MAX_QUEUE": str(queue),
+    env = {"STREAMLIT_SERVER_ADDRESS": "0.0.0.0", "SSL_EXPLORER_SECRET": "teach",
+           "SSL_EXPLORER_STUDENT_SECRET": "learn", "SSL_EXPLORER_MAX_TRAINING": "1", "SSL_EXPLORER_MAX_QUEUE": str(queue),
            "SSL_EXPLORER_MAX_PER_ADDRESS": str(per_address)}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "runs.db"

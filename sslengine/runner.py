@@ -122,8 +122,8 @@ def admission_order(waiting: list[tuple[Hashable, str | None, int]], admitted: C
 
 class Runner:
     """Trains runs in threads, in at most `max_training` slots at once (None: no limit); the others wait as
-    queued, admitted in turns by who started them (`admission_order`, `Starter.turn`). A run takes a slot, or runs started
-    together share one."""
+    queued, admitted in turns by who started them (`admission_order`, `Starter.turn`). A run takes a slot, or
+    runs started together share one."""
 
     def __init__(self, store: Store, max_training: int | None = None):
         self.store = store
@@ -132,7 +132,7 @@ class Runner:
         self._done: dict[str, threading.Event] = {}
         self._waiting: deque[dict[str, RunConfig]] = deque()  # each: the runs that take one slot
         self._slots: list[set[str]] = []  # each: the runs of a slot still training
-        self._owners: dict[str, str | None] = {}  # each waiting or training run's turn (`Starter.turn`)
+        self._turns: dict[str, str | None] = {}  # each waiting or training run's turn (`Starter.turn`)
         self._admitted: Counter = Counter()  # runs admitted so far, by turn
         self._keeper: threading.Thread | None = None  # beats for the waiting runs while there are any
         self._lock = threading.Lock()
@@ -155,7 +155,7 @@ class Runner:
         with self._lock:
             for run_id in run_ids:
                 self._stops[run_id], self._done[run_id] = threading.Event(), threading.Event()
-                self._owners[run_id] = starter.turn if starter else None
+                self._turns[run_id] = starter.turn if starter else None
             self._waiting.append({run_id: config for run_id, (config, _) in zip(run_ids, checked)})
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_waiting_alive, name="queued-heartbeat", daemon=True)
@@ -178,11 +178,12 @@ class Runner:
     def _admit(self):
         with self._lock:
             while self._waiting and (self.max_training is None or len(self._slots) < self.max_training):
-                first = admission_order([(i, self._owners[next(iter(slot))], len(slot))
-                                         for i, slot in enumerate(self._waiting)], self._admitted)[0]
+                turns = [self._turns[next(iter(slot))] for slot in self._waiting]  # a slot's runs share one
+                first = admission_order([(i, turn, len(slot)) for i, (turn, slot) in
+                                         enumerate(zip(turns, self._waiting))], self._admitted)[0]
                 slot = self._waiting[first]
                 del self._waiting[first]
-                self._admitted[self._owners[next(iter(slot))]] += len(slot)
+                self._admitted[turns[first]] += len(slot)
                 self._slots.append(set(slot))
                 for run_id, config in slot.items():
                     threading.Thread(target=self._run, args=(run_id, config, self._stops[run_id]),
@@ -198,7 +199,7 @@ class Runner:
                 if not slot:
                     self._slots.remove(slot)
                 self._stops.pop(run_id, None)
-                self._owners.pop(run_id, None)
+                self._turns.pop(run_id, None)
                 self._done.pop(run_id).set()
             self._admit()
 
@@ -213,7 +214,7 @@ class Runner:
                 if not slot:
                     self._waiting.remove(slot)
                 self._stops.pop(run_id)
-                self._owners.pop(run_id, None)
+                self._turns.pop(run_id, None)
                 self._done.pop(run_id).set()
         if stop is not None:
             stop.set()

@@ -16,6 +16,7 @@ import streamlit as st
 
 from sslengine.config import ConfigError, RunConfig
 from sslengine.store import ACTIVE, RunRecord, Starter, Store
+from views import _access
 
 MAX_QUEUED_ENV = "SSL_EXPLORER_MAX_QUEUED"
 MAX_PER_ADDRESS_ENV = "SSL_EXPLORER_MAX_PER_ADDRESS"
@@ -64,12 +65,11 @@ def check_stop_sweep(run_ids: Iterable[str]):
 
 
 def starter() -> Starter:
-    """Who starts runs from this session, as the store records it: a student's login (made at their first start
-    where the session was given its role without one) and address; nobody in particular for the instructor."""
+    """Who starts runs from this session, as the store records it: a student's login (a token made at its first
+    start, dropped when the login ends) and address; nobody in particular for the instructor."""
     if role() != "student":
         return Starter()
-    from views._access import client_address
-    return Starter(st.session_state.setdefault("login-token", uuid.uuid4().hex[:16]), client_address())
+    return Starter(st.session_state.setdefault("login-token", uuid.uuid4().hex[:16]), _access.client_address())
 
 
 def _limit(env: str, default: int) -> int:
@@ -93,10 +93,10 @@ def check_start(store: Store, configs: list[RunConfig]):
         if config.steps > steps:
             raise ConfigError("steps", f"a student's run trains at most {steps:,} steps on this server "
                                        f"(${MAX_STEPS_ENV}), got {config.steps:,}")
-        if config.batch_size * (1 + config.mu) > images:
+        per_step = config.batch_size * (1 + config.mu)
+        if per_step > images:
             raise ConfigError("batch_size", f"a student's run trains on at most {images:,} images a step on this "
-                                            f"server (${MAX_BATCH_ENV}), got batch_size x (1 + mu) = "
-                                            f"{config.batch_size * (1 + config.mu):,}")
+                                            f"server (${MAX_BATCH_ENV}), got batch_size x (1 + mu) = {per_step:,}")
     new, me = len(configs), starter()
     active = [run for run in store.list_runs() if run.status in ACTIVE]
     limit = _limit(MAX_QUEUED_ENV, 4)
