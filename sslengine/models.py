@@ -138,6 +138,13 @@ class CifarResNet18(Classifier):
 MODELS = ("auto", "mlp", "small-cnn", "wrn-28-2", "resnet-18")
 
 
+def small_cnn_width(side: int) -> int:
+    """32 for 8x8 digits; 16 at 28x28, where a FixMatch step on 2 CPU cores takes 0.09 s against 0.24 s at 32
+    and 1 200 steps end 2 points lower (0.655 against 0.678 on Fashion-MNIST, seeds 0-2): in the same minutes
+    the narrower network trains further."""
+    return 32 if side <= 8 else 16
+
+
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, width_factor: float = 1.0) -> nn.Module:
     """The model `name` for inputs of `input_shape` (one sample's). "auto" picks the MLP for points, the small
     CNN for images up to 28 pixels (digits, MNIST), WRN-28-2 for larger ones. `width_factor` scales the width
@@ -147,7 +154,7 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, width
     if name == "mlp":
         return MLP(num_classes, input_shape[0], width=round(64 * width_factor))
     if name == "small-cnn":
-        return SmallCNN(num_classes, input_shape[0], width=round(32 * width_factor))
+        return SmallCNN(num_classes, input_shape[0], width=round(small_cnn_width(input_shape[-1]) * width_factor))
     if name == "wrn-28-2":
         return WideResNet(num_classes, input_shape[0], widen=max(1, round(2 * width_factor)))
     return CifarResNet18(num_classes, input_shape[0], width=round(64 * width_factor))

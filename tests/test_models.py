@@ -35,6 +35,12 @@ def test_auto_picks_the_model_for_the_input(shape, expected):
     assert model(torch.zeros(2, *shape)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("side,width", [(8, 32), (28, 16)])
+def test_the_small_cnn_is_narrower_at_28_pixels(side, width):
+    model = build_model("auto", (1, side, side), 10)
+    assert model.head.in_features == 4 * width
+
+
 def test_half_width_students_are_smaller():
     for name in ("wrn-28-2", "resnet-18"):
         assert weights(build_model(name, (3, 32, 32), 10, 0.5)) < weights(build_model(name, (3, 32, 32), 10)) / 2
