@@ -15,6 +15,27 @@ from .probes import confidence_and_prediction, entropy, quantity_quality
 CORRECT, WRONG = "#2a9d8f", "#e76f51"
 # One color per run wherever runs are shown side by side (Okabe-Ito, readable for color-blind viewers).
 RUN_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
+# The course's O, L and U (plain FixMatch; with SimCLR's loss on the labeled views; on the unlabeled ones) keep
+# one color on every page that draws them: the Lessons card, the SimCLR pipeline and Compare.
+ROLE_COLORS = {"O": RUN_COLORS[0], "L": RUN_COLORS[2], "U": RUN_COLORS[1]}
+
+
+def olu_role(algorithm: str, variant: str) -> str | None:
+    """O, L or U for FixMatch and FixMatch with SimCLR; None for other methods."""
+    return {"fixmatch": "O", "fixmatch_simclr": variant}.get(algorithm)
+
+
+def run_colors(roles: dict[str, str | None]) -> dict[str, str]:
+    """A distinct color for each run label: its role's color (ROLE_COLORS) for the first run of each role, then
+    for the others the first of RUN_COLORS that no run took."""
+    colors: dict[str, str] = {}
+    for label, role in roles.items():
+        if role in ROLE_COLORS and ROLE_COLORS[role] not in colors.values():
+            colors[label] = ROLE_COLORS[role]
+    for label in roles:
+        if label not in colors:
+            colors[label] = next((c for c in RUN_COLORS if c not in colors.values()), RUN_COLORS[0])
+    return {label: colors[label] for label in roles}
 LABELS = {
     "test_acc": "test accuracy",
     "student_test_acc": "test accuracy, training model",

@@ -918,3 +918,24 @@ def test_realistic_page_sweeps_the_mismatch_share_from_its_button_and_shows_both
     table = app.dataframe[0].value
     assert len(table) == 11 and set(table.method) == {"Supervised", "FixMatch", "Pseudo-Label"}
     assert table[table.method == "FixMatch"]["unseen passing"].notna().sum() == 4  # all shares but 0
+
+
+def test_o_l_and_u_have_one_color_on_the_pipeline_and_compare_pages(page_store):
+    runs = {"U": run_to_end(page_store, algorithm="fixmatch_simclr", variant="U", group="olu", batch_size=8),
+            "O": run_to_end(page_store, algorithm="fixmatch", group="olu", batch_size=8),
+            "L": run_to_end(page_store, algorithm="fixmatch_simclr", variant="L", group="olu", batch_size=8)}
+    from sslengine.plots import ROLE_COLORS
+
+    def colors(app: AppTest) -> dict[str, str]:
+        """Each named line's color in the page's test-accuracy chart."""
+        spec = next(spec for spec in (json.loads(c.proto.spec) for c in app.get("plotly_chart"))
+                    if "accuracy" in spec["layout"]["title"]["text"].lower())
+        return {trace["name"]: trace["line"]["color"] for trace in spec["data"] if "line" in trace}
+
+    pipeline = open_page("views/pipeline.py")
+    assert not pipeline.exception
+    assert {role: colors(pipeline)[role] for role in "OLU"} == ROLE_COLORS
+    compare = open_page("views/compare.py")
+    compare.multiselect(key="compare-runs").set_value(list(runs.values())).run()
+    by_run = {name.split("(")[-1].rstrip(")"): color for name, color in colors(compare).items()}
+    assert {role: by_run[run_id[:6]] for role, run_id in runs.items()} == ROLE_COLORS

@@ -61,3 +61,11 @@ def test_an_image_tile_scales_each_pixel_to_a_block_and_frames_it():
 def test_final_accuracy_bars_stand_on_zero_and_end_at_one():
     figure = plots.final_accuracies(["U", "O", "L"], [0.911, 0.872, 0.78], ["", "", ""], ["#000"] * 3, "Final")
     assert list(figure.layout.yaxis.range) == [0, 1]  # bar heights are the accuracies, not their excess over 0.68
+
+
+def test_runs_take_their_roles_color_whatever_their_order_and_stay_distinct():
+    colors = plots.run_colors({"u run": "U", "plain": None, "o run": "O", "l run": "L"})
+    assert [colors[label] for label in ("o run", "l run", "u run")] == [plots.ROLE_COLORS[r] for r in "OLU"]
+    assert len(set(colors.values())) == 4
+    twice = plots.run_colors({"first O": "O", "second O": "O"})
+    assert twice["first O"] == plots.ROLE_COLORS["O"] and twice["second O"] != twice["first O"]

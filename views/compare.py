@@ -46,7 +46,8 @@ if not chosen:
 def show(run_ids: list[str]):
     chosen_runs = [store.get_run(run_id) for run_id in run_ids]
     labels = {run.id: f"{run.name} ({run.id[:6]})" for run in chosen_runs}
-    colors = dict(zip(labels.values(), plots.RUN_COLORS))
+    colors = plots.run_colors({labels[run.id]: plots.olu_role(run.algorithm, run.config.variant)
+                               for run in chosen_runs})
     for run in chosen_runs:
         common.run_status(run, labels[run.id], progress=False)
 

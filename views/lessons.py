@@ -43,14 +43,13 @@ def chart_pseudo_labels(runs: dict[str, str]):
 
 def chart_views(runs: dict[str, str]):
     roles = [role for role in ("U", "O", "L") if role in runs]
-    colors = dict(zip(("U", "O", "L"), plots.RUN_COLORS))
     left, right = common.chart_columns(2)
     common.chart(left, plots.final_accuracies(
         roles, [lessons.final(store, runs[role]) for role in roles],
-        [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles], [colors[role] for role in roles],
-        "Final test accuracy and seconds"), key="lesson-b-final")
+        [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles],
+        [plots.ROLE_COLORS[role] for role in roles], "Final test accuracy and seconds"), key="lesson-b-final")
     common.chart(right, plots.series_over_steps(
-        [(role, store.scalars(runs[role]), "test_acc", colors[role], "solid") for role in roles],
+        [(role, store.scalars(runs[role]), "test_acc", plots.ROLE_COLORS[role], "solid") for role in roles],
         "Test accuracy over steps (the EMA model)"), key="lesson-b-curves")
 
 

@@ -142,7 +142,6 @@ st.header("FixMatch with SimCLR: O, L, U")
 st.write("O is plain FixMatch; L adds SimCLR's loss between two views of the labeled images, U between the "
          "weak and strong views of the unlabeled ones that FixMatch draws anyway.")
 VARIANTS = {"O": ("fixmatch", "U"), "L": ("fixmatch_simclr", "L"), "U": ("fixmatch_simclr", "U")}
-VARIANT_COLORS = dict(zip(VARIANTS, plots.RUN_COLORS))
 OLU_METHODS = ("fixmatch", "fixmatch_simclr")
 
 
@@ -168,16 +167,16 @@ olu_group = common.choose("Comparison", comparisons, "olu-group",
 @st.fragment(run_every=common.live_every(*comparisons[olu_group]))
 def show_olu(group: str):
     runs = common.run_groups(OLU_METHODS, marked_by=("fixmatch_simclr",)).get(group, [])
-    variant = {run.id: "O" if run.algorithm == "fixmatch" else run.config.variant for run in runs}
+    variant = {run.id: plots.olu_role(run.algorithm, run.config.variant) for run in runs}
     for run in runs:
         common.run_status(run, run.name, progress=False)
     frames = {run.id: store.scalars(run.id) for run in runs}
     left, right = common.chart_columns(2)
     common.chart(left, plots.series_over_steps(
-        [(variant[run.id], frames[run.id], "test_acc", VARIANT_COLORS[variant[run.id]], "solid") for run in runs],
+        [(variant[run.id], frames[run.id], "test_acc", plots.ROLE_COLORS[variant[run.id]], "solid") for run in runs],
         "Test accuracy over steps"), key="olu-accuracy")
     common.chart(right, plots.series_over_steps(
-        [(variant[run.id], frames[run.id], "knn_acc", VARIANT_COLORS[variant[run.id]], "solid") for run in runs
+        [(variant[run.id], frames[run.id], "knn_acc", plots.ROLE_COLORS[variant[run.id]], "solid") for run in runs
          if variant[run.id] != "O"], "kNN accuracy of the embedding (L and U)"), key="olu-knn")
     st.dataframe(pd.DataFrame([{"variant": variant[run.id], "test accuracy": final_accuracy(run),
                                 "status": run.status, "run": run.name, "id": run.id} for run in runs]),
