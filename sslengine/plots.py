@@ -107,22 +107,23 @@ def quantity_quality_curve(logits: np.ndarray, target: np.ndarray, threshold: fl
 
 def confidence_histogram(logits: np.ndarray, target: np.ndarray, threshold: float, temperature: float,
                          log_y: bool = True) -> go.Figure:
-    """Confidence of the pseudo-labels, correct and wrong overlaid, with the threshold drawn.
+    """Confidence of the pseudo-labels, correct and wrong side by side in each bin, with the threshold drawn.
 
-    A log count axis keeps the few wrong labels visible beside the tall bar of confident correct ones.
+    A log count axis keeps the few wrong labels visible beside the tall bar of confident correct ones. Side by
+    side, not overlaid: where two translucent bars overlapped their colors mixed into a third.
     """
     confidence, prediction = confidence_and_prediction(logits, temperature)
     correct = prediction == target
     bins = dict(start=0, end=1.0001, size=0.025)
     figure = go.Figure([
-        go.Histogram(x=confidence[correct], xbins=bins, name="correct", marker_color=CORRECT, opacity=0.75),
-        go.Histogram(x=confidence[~correct], xbins=bins, name="wrong", marker_color=WRONG, opacity=0.75),
+        go.Histogram(x=confidence[correct], xbins=bins, name="correct", marker_color=CORRECT),
+        go.Histogram(x=confidence[~correct], xbins=bins, name="wrong", marker_color=WRONG),
     ])
     # Written left of the line: at a threshold near 1 a label on its right falls off the chart.
     figure.add_vline(x=threshold, line_dash="dash", annotation_text=f"tau {threshold:.2f}",
                      annotation_position="top left")
     count_axis = dict(type="log", dtick=1) if log_y else dict(type="linear")  # log: powers of ten only
-    return _layout(figure, "Confidence of pseudo-labels", "histogram", barmode="overlay",
+    return _layout(figure, "Confidence of pseudo-labels", "histogram", barmode="group", bargap=0.1,
                    xaxis=dict(title="confidence (max softmax)", range=[0, 1.01]),
                    yaxis=dict(title="count", **count_axis))
 

@@ -69,3 +69,11 @@ def test_runs_take_their_roles_color_whatever_their_order_and_stay_distinct():
     assert len(set(colors.values())) == 4
     twice = plots.run_colors({"first O": "O", "second O": "O"})
     assert twice["first O"] == plots.ROLE_COLORS["O"] and twice["second O"] != twice["first O"]
+
+
+def test_correct_and_wrong_confidences_stand_side_by_side_in_opaque_bars():
+    logits = np.log(np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]))
+    figure = plots.confidence_histogram(logits, np.array([0, 1, 1]), 0.5, 1.0)
+    assert figure.layout.barmode == "group"
+    assert [trace.name for trace in figure.data] == ["correct", "wrong"]
+    assert all(trace.opacity in (None, 1) for trace in figure.data)
