@@ -30,8 +30,9 @@ _INIT_LOCK = threading.Lock()
 def autocast(device: torch.device, bf16: bool | None = None):
     """bf16 on CUDA (tensor cores, fp32's range so no loss scaling); fp32 elsewhere unless `bf16` says so (the
     benchmarks compare both). On this project's AVX2 CPUs bf16 is emulated: a FixMatch step of the 28x28 CNN
-    took 3.8 s against 0.44 s in fp32. CPUs with bf16 units (`cpu_has_bf16`) were measured about 2x faster in
-    bf16, but VAT's finite difference does not survive it yet, so the CPU stays in fp32."""
+    took 3.8 s against 0.44 s in fp32. CPUs with bf16 units (`cpu_has_bf16`) ran WRN-28-2's FixMatch step 2.9x
+    faster in bf16 (the lent H200's host), but no run's accuracy has been measured on one yet, so CPUs stay in
+    fp32. VAT's power iteration runs in fp32 under any autocast."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" if bf16 is None else bf16)
 
 

@@ -20,6 +20,7 @@ from sslengine.algorithms.mixmatch import mixup, sharpen
 from sslengine.algorithms.mocov3 import moco_contrastive_loss
 from sslengine.algorithms.simclr import nt_xent
 from sslengine.config import RunConfig
+from sslengine.data import as_float, load_split
 from sslengine.models import build_model
 
 
@@ -139,6 +140,18 @@ def digits_method(algorithm: str, **config):
     average = copy.deepcopy(model) if method.uses_ema else None  # the loop's EMA, here frozen at the start
     return method(model, config, torch.Generator().manual_seed(0), num_classes=10, num_unlabeled=8,
                   average=average)
+
+
+@pytest.mark.parametrize("algorithm", ["fixmatch", "flexmatch", "freematch", "softmatch", "adamatch", "dash"])
+def test_the_fixmatch_family_weighs_its_unlabeled_term_by_lambda_u(algorithm):
+    """loss = loss_x + lambda_u * loss_u at lambda_u = 2.5: at 1, as the other tests run, a dropped weight
+    left every test green. Threshold 0, so that the unlabeled term is not 0 on a fresh model."""
+    method = digits_method(algorithm, lambda_u=2.5, threshold=0.0)
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
+    assert result.terms["loss_u"].item() > 0.1
+    assert result.loss.item() == pytest.approx((result.terms["loss_x"] + 2.5 * result.terms["loss_u"]).item(),
+                                               rel=1e-6)
 
 
 @pytest.mark.parametrize("algorithm", ["pi_model", "mean_teacher"])
@@ -571,7 +584,6 @@ def test_remixmatch_aligns_to_the_labeled_sets_marginal_over_the_recent_mean_pre
 
 
 def test_a_run_gives_its_method_the_labeled_sets_class_marginal():
-    from sslengine.data import load_split
     config = RunConfig(algorithm="remixmatch", dataset="digits", labels_per_class=3)
     split = load_split(config)
     assert split.labeled_marginal().tolist() == pytest.approx([0.1] * 10)
@@ -701,7 +713,7 @@ def test_vat_power_iteration_finds_the_kl_hessians_direction_on_a_linear_model_b
     w = model.weight.detach()
     hessian = w.T @ (torch.diag(p[0]) - p[0][:, None] * p[0][None, :]) @ w  # of KL(p || softmax(W(u + d))) at d = 0
     assert torch.allclose(r[0], 0.7 * unit((hessian @ d0[0])[None])[0], atol=1e-4)
-    assert r.norm().item() == pytest.approx(0.7) and XI == 1e-6
+    assert r.norm().item() == pytest.approx(0.7) and XI == 1e-3
     logits = model(u + r)
     by_hand = sum(a * (math.log(a) - math.log(b)) for a, b in zip(p[0].tolist(), logits.softmax(-1)[0].tolist()))
     assert kl_to(p, logits).item() == pytest.approx(by_hand, rel=1e-6)
@@ -716,6 +728,50 @@ def test_vat_adds_the_ramped_adversarial_kl_and_the_entropy_term_and_keeps_batch
     assert result.loss.item() == pytest.approx((t["loss_x"] + weight * t["loss_u"] + 0.06 * t["loss_entropy"]).item(),
                                                rel=1e-6)
     assert t["loss_u"].item() > 0 and all(m.momentum == 0.1 for m in norms)  # restored after the perturbed passes
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_vats_direction_in_float32_and_under_bf16_autocast_is_the_float64_one(bf16):
+    """After 30 SGD steps on digits: one power iteration in float32, or inside bf16 autocast (the CPU's stands in
+    for CUDA's), against the same iteration in float64 from the same start. At the paper's xi = 1e-6 the cosine
+    was 0.52 in float32 and 0.003 under bf16: u + xi d rounded to u."""
+    from sslengine.algorithms.vat import adversarial_perturbation
+    torch.manual_seed(0)
+    data = load_split(RunConfig(dataset="digits", labels_per_class=2))
+    u = as_float(torch.as_tensor(data.x_unlabeled[:128]))
+    x, y = as_float(torch.as_tensor(data.x_labeled)), torch.as_tensor(data.y_labeled)
+    model = build_model("small-cnn", (1, 8, 8), 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(30):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    model.eval()
+    exact_model = copy.deepcopy(model).double()
+
+    def direction(network, inputs, autocast=False):
+        with torch.no_grad():
+            p = network(inputs).float().softmax(-1).to(inputs.dtype)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return adversarial_perturbation(network, inputs, p, 1.0, torch.Generator().manual_seed(1))
+
+    found, exact = direction(model, u, bf16), direction(exact_model, u.double())
+    assert found.dtype == torch.float32
+    cosine = torch.nn.functional.cosine_similarity(found.double().flatten(1), exact.flatten(1))
+    assert cosine.mean().item() >= 0.99 and cosine.min().item() >= 0.9
+
+
+def test_vats_unlabeled_passes_leave_batchnorm_statistics_to_the_labeled_pass():
+    """As USB's freeze_bn: the clean pass of u moves them no more than the perturbed ones."""
+    method = digits_method("vat", weak_augment=False)
+    x = torch.rand(12, 1, 8, 8)
+    labeled_only = copy.deepcopy(method.model)
+    method.train_step(x[:4], torch.arange(4), x[4:], 0.5, torch.arange(8))
+    labeled_only(x[:4])
+    norms = [m for m in method.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    expected = [m for m in labeled_only.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.allclose(a.running_mean, b.running_mean) and torch.allclose(a.running_var, b.running_var)
+               for a, b in zip(norms, expected))
 
 
 def test_vat_reads_p_from_a_pass_of_the_unlabeled_batch_alone_so_the_kl_is_zero_at_no_perturbation():
