@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
+from .algorithms.base import confidence_and_labels, passes
 from .data import as_float, load_split
 
 
@@ -22,8 +23,14 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def confidence_and_prediction(logits: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    p = softmax(logits, temperature)
-    return p.max(axis=-1), p.argmax(axis=-1)
+    """The losses' rule (`confidence_and_labels`) on stored logits, so the what-if cannot disagree with them."""
+    confidence, labels = confidence_and_labels(torch.as_tensor(logits), temperature)
+    return confidence.numpy(), labels.numpy()
+
+
+def passing(confidence: np.ndarray, threshold: float) -> np.ndarray:
+    """The losses' mask (`passes`) on stored confidences, as booleans."""
+    return passes(torch.as_tensor(confidence), threshold).numpy().astype(bool)
 
 
 def threshold_groups(logits: np.ndarray, target: np.ndarray, threshold: float,
@@ -31,9 +38,9 @@ def threshold_groups(logits: np.ndarray, target: np.ndarray, threshold: float,
     """The probe samples in each group the threshold makes, most confident first: passing and right, passing and
     wrong (those that fool the threshold), and below it (those nearest it first)."""
     confidence, prediction = confidence_and_prediction(logits, temperature)
-    passing, right = confidence >= threshold, prediction == target
+    passed, right = passing(confidence, threshold), prediction == target
     order = np.argsort(-confidence, kind="stable")
-    groups = {"right": passing & right, "wrong": passing & ~right, "below": ~passing}
+    groups = {"right": passed & right, "wrong": passed & ~right, "below": ~passed}
     return {group: order[members[order]] for group, members in groups.items()}
 
 
@@ -48,7 +55,8 @@ def pseudo_label_stats(logits: np.ndarray, target: np.ndarray, threshold: float,
     """FixMatch's rule on these logits: argmax labels, counted where max softmax(logits / T) >= threshold
     (`weighted_label_stats` of that mask). The what-if of any run, whatever rule its loss used."""
     confidence, prediction = confidence_and_prediction(logits, temperature)
-    return weighted_label_stats(prediction, (confidence >= threshold).astype(np.float64), target, logits.shape[1])
+    return weighted_label_stats(prediction, passing(confidence, threshold).astype(np.float64), target,
+                                logits.shape[1])
 
 
 def weighted_label_stats(labels: np.ndarray, weight: np.ndarray, target: np.ndarray,

@@ -145,3 +145,34 @@ def test_threshold_groups_hold_each_groups_samples_most_confident_first_as_count
         expected = sorted(indices, key=lambda i: -p[i].max())
         assert groups[group].tolist() == expected, group
     assert sum(len(members) for members in groups.values()) == 300
+
+
+def test_the_what_if_at_a_runs_own_tau_and_t_is_the_mask_fixmatchs_loss_used_step_by_step():
+    """The threshold page's groups and mask rate, from the logits the loss read, against the loss's own mask over
+    20 training steps whose confidences move through tau."""
+    from sslengine.algorithms import ALGORITHMS
+    from sslengine.config import RunConfig
+    from sslengine.models import build_model
+    from sslengine.probes import pseudo_label_stats, threshold_groups
+    torch.manual_seed(0)
+    config = RunConfig(algorithm="fixmatch", dataset="digits", threshold=0.6, temperature=0.7)
+    model = build_model("auto", (1, 8, 8), 10)
+    method = ALGORITHMS["fixmatch"](model, config, torch.Generator().manual_seed(0), num_classes=10,
+                                    num_unlabeled=64)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
+    x, y = torch.rand(80, 1, 8, 8), torch.arange(80) % 10
+    passed_counts = []
+    for _ in range(20):
+        result = method.train_step(x[:16], y[:16], x[16:], 0.5, torch.arange(64))
+        logits, mask = result.unlabeled_logits.detach().numpy(), result.loss_mask.numpy()
+        groups = threshold_groups(logits, y[16:].numpy(), config.threshold, config.temperature)
+        what_if = np.zeros(64)
+        what_if[np.concatenate([groups["right"], groups["wrong"]])] = 1
+        assert what_if.tolist() == mask.tolist()
+        stats = pseudo_label_stats(logits, y[16:].numpy(), config.threshold, config.temperature)
+        assert stats["mask_rate"] == mask.mean()
+        passed_counts.append(int(mask.sum()))
+        optimizer.zero_grad()
+        result.loss.backward()
+        optimizer.step()
+    assert min(passed_counts) < 64 and max(passed_counts) > 0  # tau cut through the batch, not above or below it

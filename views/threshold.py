@@ -10,7 +10,8 @@ from sslengine import plots
 from sslengine.algorithms.softmatch import softmatch_weights
 from sslengine.config import DATASETS, RunConfig
 from sslengine.datasets import class_names
-from sslengine.probes import confidence_and_prediction, confusion, pseudo_label_stats, threshold_groups
+from sslengine.probes import (confidence_and_prediction, confusion, passing, pseudo_label_stats,
+                              threshold_groups)
 from sslengine.store import RunRecord
 
 FORM = "threshold-form"
@@ -158,10 +159,10 @@ def what_if(run_id: str, was_live: bool):
     common.chart(a, plots.quantity_quality_curve(logits, target, threshold, temperature), key="qq")
     common.chart(b, plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
     confidence, prediction = confidence_and_prediction(logits, temperature)
-    passing = confidence >= threshold
-    seen = passing & (target < logits.shape[1])  # the confusion has rows for the model's classes only
+    passed = passing(confidence, threshold)
+    seen = passed & (target < logits.shape[1])  # the confusion has rows for the model's classes only
     counts = confusion(target[seen], prediction[seen], logits.shape[1])
-    common.chart(c, plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passing.sum()} of {len(passing)}"),
+    common.chart(c, plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passed.sum()} of {len(passed)}"),
                    key="confusion")
     common.chart(st, plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
                     key="accuracy-by-class")

@@ -34,15 +34,27 @@ class StepResult:
     loss_mask: torch.Tensor | None = None
 
 
+# The confidence rule, in one place: the losses, the logged mask rates, the probes and the threshold page's
+# what-if all read pseudo-labels through these three, so the what-if at a run's own tau and T is its loss's mask.
+def pseudo_label_distribution(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """q = softmax(logits / T), detached: what a pseudo-label and its confidence are read from."""
+    return (logits.detach() / temperature).softmax(dim=-1)
+
+
+def passes(confidence: torch.Tensor, threshold: float) -> torch.Tensor:
+    """1 where max q >= tau, else 0: FixMatch's mask."""
+    return (confidence >= threshold).float()
+
+
 def confidence_and_labels(logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """max p and argmax p with p = softmax(logits / temperature), detached: a pseudo-label and its confidence."""
-    return (logits.detach() / temperature).softmax(dim=-1).max(dim=-1)
+    """max q and argmax q: a pseudo-label and its confidence."""
+    return pseudo_label_distribution(logits, temperature).max(dim=-1)
 
 
 def pseudo_labels(logits: torch.Tensor, threshold: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hard labels argmax p and the mask max p >= threshold, with p = softmax(logits / temperature)."""
+    """Hard labels argmax q and the mask max q >= threshold."""
     confidence, labels = confidence_and_labels(logits, temperature)
-    return labels, (confidence >= threshold).float()
+    return labels, passes(confidence, threshold)
 
 
 def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ the labeled batch's predictions p_l, for rules relative to them (AdaMatch).
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, masked_cross_entropy
+from .base import Algorithm, StepResult, masked_cross_entropy, passes, pseudo_label_distribution
 
 
 class FixMatch(Algorithm):
@@ -29,8 +29,8 @@ class FixMatch(Algorithm):
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         """The strong view trained on the weak view's hard labels where `mask` lets them count; the labels, the
         mask and its monitors. `logits_x`: the labeled batch's, whose predictions the hooks may compare against."""
-        p_l = (logits_x.detach() / self.config.temperature).softmax(dim=-1)
-        q = (logits_weak.detach() / self.config.temperature).softmax(dim=-1)
+        p_l = pseudo_label_distribution(logits_x, self.config.temperature)
+        q = pseudo_label_distribution(logits_weak, self.config.temperature)
         aligned = self.align(q, p_l)
         mask, monitors = self.mask(aligned, unlabeled_index, p_l)
         labels = (aligned if self.labels_from_aligned else q).argmax(dim=-1)
@@ -45,4 +45,4 @@ class FixMatch(Algorithm):
         """1 where the pseudo-label counts, 0 where it does not (or a weight between), and what to log of the
         rule's state. `unlabeled_index` names the samples, for rules that remember each one. FixMatch:
         max q >= tau."""
-        return (q.max(dim=-1).values >= self.config.threshold).float(), {}
+        return passes(q.max(dim=-1).values, self.config.threshold), {}
