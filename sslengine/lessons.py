@@ -23,7 +23,10 @@ from typing import Callable
 
 import numpy as np
 
+from .algorithms import ALGORITHMS
 from .config import ConfigError, RunConfig
+from .data import load_split
+from .models import small_cnn_width
 from .probes import near_boundary_share, pseudo_label_stats
 from .runner import Runner, check
 from .store import Starter, Store
@@ -56,6 +59,8 @@ class Lesson:
     split: dict  # dataset and labels shared by every role
     stages: tuple[tuple[Role, ...], ...]
     judge: Callable[[Store, dict[str, str]], Verdict]
+    # The figures (bench means) the card quotes beside the course's, by what they are, in `scale_note`
+    headline: dict[str, str]
     effect: str  # the verdict's figure that measures the lesson's effect, one number a seed
     effect_label: str
     page: str  # the method page that shows these runs: its url path and query parameter
@@ -226,7 +231,10 @@ LESSONS = {lesson.name: lesson for lesson in (
         split={"dataset": "digits", "labels_per_class": 2},
         # 500 steps: over the 1 000-step default the all-argmax curve rose less than 0.2 on seed 0.
         stages=((Role("fixmatch", {"algorithm": "fixmatch", "steps": 500}),),),
-        judge=judge_pseudo_labels, effect="gap", effect_label="passing minus all pseudo-label accuracy, first tenth",
+        judge=judge_pseudo_labels,
+        headline={"early_all": "all argmax pseudo-labels right over the first tenth",
+                  "late_all": "over the last tenth"},
+        effect="gap", effect_label="passing minus all pseudo-label accuracy, first tenth",
         page="threshold?run={fixmatch}"),
     Lesson(
         "labeled-vs-unlabeled", "The contrastive loss on unlabeled or on labeled images",
@@ -238,7 +246,8 @@ LESSONS = {lesson.name: lesson for lesson in (
         stages=((Role("O", {"algorithm": "fixmatch", "steps": 500}),
                  Role("L", {"algorithm": "fixmatch_simclr", "variant": "L", "steps": 500}),
                  Role("U", {"algorithm": "fixmatch_simclr", "variant": "U", "steps": 500})),),
-        judge=judge_views, effect="u_minus_o", effect_label="U minus O test accuracy",
+        judge=judge_views, headline={"acc_U": "U", "acc_O": "O", "acc_L": "L"}, effect="u_minus_o",
+        effect_label="U minus O test accuracy",
         page="compare?runs={O},{L},{U}", shortfall=views_shortfall),
     Lesson(
         "overfitting", "Few labels: training loss to zero, validation loss up",
@@ -250,7 +259,8 @@ LESSONS = {lesson.name: lesson for lesson in (
         split={"dataset": "moons", "labels_per_class": 3, "noise": 0.1},
         stages=((Role("supervised", {"algorithm": "supervised", "weak_augment": False, "weight_decay": 0.0}),
                  Role("fixmatch", {"algorithm": "fixmatch"})),),
-        judge=judge_overfitting, effect="supervised_ratio",
+        judge=judge_overfitting, headline={"supervised_acc": "supervised's final accuracy"},
+        effect="supervised_ratio",
         effect_label="supervised validation loss at its highest over its lowest before it", no_effect=1.0,
         page="compare?runs={supervised},{fixmatch}"),
     Lesson(
@@ -264,7 +274,8 @@ LESSONS = {lesson.name: lesson for lesson in (
         split={"dataset": "gap", "labels_per_class": 1, "noise": 0.25},
         stages=((Role("supervised", {"algorithm": "supervised"}),
                  Role("entmin", {"algorithm": "entmin", "lambda_u": 1.0})),),
-        judge=judge_entropy, effect="near_drop",
+        judge=judge_entropy, headline={"acc_supervised": "supervised's test accuracy", "acc_entmin": "EntMin's"},
+        effect="near_drop",
         effect_label=f"share of unlabeled points within {NEAR_MARGIN} of the boundary, supervised minus EntMin",
         page="entropy?group={group}"),
     Lesson(
@@ -277,7 +288,8 @@ LESSONS = {lesson.name: lesson for lesson in (
         stages=((Role("simclr", {"algorithm": "simclr", "steps": 300}),),
                 (Role("teacher", {"algorithm": "finetune", "steps": 500}, parent="simclr"),),
                 (Role("student", {"algorithm": "distill", "steps": 500}, parent="teacher"),)),
-        judge=judge_distill, effect="student_minus_teacher", effect_label="student minus teacher test accuracy",
+        judge=judge_distill, headline={"acc_teacher": "the teacher's test accuracy", "acc_student": "the student's"},
+        effect="student_minus_teacher", effect_label="student minus teacher test accuracy",
         page="compare?runs={simclr},{teacher},{student}", shortfall=distill_shortfall),
 )}
 
@@ -421,6 +433,34 @@ def here(lesson_: Lesson, spread: Spread) -> str:
         text += (f" **At this scale the preset does not show it reliably** (fewer than {RELIABLE:.0%} of seeds). "
                  + lesson_.shortfall(spread.means))
     return text
+
+
+# What a preset's data set is, in words, for the card's "What it trains".
+DATA_WORDS = {"digits": "scikit-learn's 8x8 grey digits", "moons": "two moons (2-D points)",
+              "gap": "two clusters with a gap between them (2-D points)",
+              "fashion-mnist": "Fashion-MNIST's 28x28 grey photographs"}
+
+
+def trains(lesson_: Lesson) -> str:
+    """What the preset trains, from its configs: the data, how many labels, the model, each role's steps."""
+    built = configs(lesson_.name, seed=0)
+    first = next(iter(built.values()))
+    split = load_split(first)
+    side = split.x_labeled.shape[-1]
+    model = "an MLP" if split.kind == "points" else f"the small CNN, {small_cnn_width(side)} wide"
+    roles = ", ".join(f"{role}{'' if role == c.algorithm else f' ({c.algorithm})'} {c.steps:,} steps"
+                      + (" at half width" if ALGORITHMS[c.algorithm].width_factor == 0.5 else "")
+                      for role, c in built.items())
+    return (f"{DATA_WORDS.get(first.dataset, first.dataset)}, {first.labels_per_class} labeled a class "
+            f"({len(split.y_labeled)} labeled, {len(split.y_unlabeled):,} unlabeled); {model}; {roles}.")
+
+
+def scale_note(lesson_: Lesson, spread: Spread) -> str:
+    """Why the card's numbers are not the course's: its scale, and the preset's own figures from the bench."""
+    figures = ", ".join(f"{label} {spread.means[key]:.0%}" for key, label in lesson_.headline.items())
+    return (f"The course's numbers come from CIFAR-10's 32x32 colour photographs on a GPU; this preset is a far "
+            f"smaller and easier task, so its numbers differ and only the direction of the effect carries over: "
+            f"here {figures} (means of {len(spread.seeds)} seeds).")
 
 
 def measured(name: str, spreads: dict[str, dict] | None = None) -> str:

@@ -8,6 +8,7 @@ import pytest
 from sslengine import lessons, probes
 from sslengine.cli import main
 from sslengine.config import ConfigError, RunConfig
+from sslengine.data import load_split
 from sslengine.runner import Runner
 
 # One worker trains the presets (`trained`) once: spread over two, each would train them all.
@@ -217,3 +218,25 @@ def test_distilled_student_matches_its_teacher(trained):
     # The student leads on 14 of 20 seeds and trails by at most 0.006 on the others (seed 0: +0.000 on one
     # machine, +0.007 on another): a match, which one seed can check; the lead is the bench's to measure.
     assert f["acc_student"] >= f["acc_teacher"] - 0.01 and f["acc_teacher"] >= f["acc_simclr"] + 0.03
+
+
+def test_each_card_says_what_its_preset_trains_from_the_presets_own_configs():
+    for name, lesson in lessons.LESSONS.items():
+        built = lessons.configs(name, seed=0)
+        first = next(iter(built.values()))
+        split = load_split(first)
+        text = lessons.trains(lesson)
+        assert lessons.DATA_WORDS[first.dataset] in text
+        assert f"({len(split.y_labeled)} labeled, {len(split.y_unlabeled):,} unlabeled)" in text
+        for role, config in built.items():
+            assert f"{role}" in text and f"{config.steps:,} steps" in text
+        assert ("an MLP" if split.kind == "points" else "the small CNN, 32 wide") in text
+    assert "student (distill) 500 steps at half width" in lessons.trains(lessons.lesson("distill"))
+
+
+def test_the_scale_note_quotes_the_bench_means_of_the_lessons_headline_figures():
+    views = lessons.lesson("labeled-vs-unlabeled")
+    entry = spread_entry([0.01, 0.02], [True, True], acc_U=0.96, acc_L=0.5)
+    entry["figures"][1] = entry["figures"][1] | {"acc_U": 0.9, "acc_O": 0.85}
+    note = lessons.scale_note(views, lessons.Spread.of(views, entry))
+    assert "CIFAR-10" in note and "here U 93%, O 90%, L 50% (means of 2 seeds)" in note

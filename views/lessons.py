@@ -121,11 +121,13 @@ def card(lesson: Lesson):
     with st.container(border=True):
         st.subheader(lesson.title)
         st.markdown(f"**The course** (CIFAR-10 on a GPU): {lesson.course}")
+        spread = lessons.Spread.of(lesson, spreads[lesson.name]) if lesson.name in spreads else None
+        st.markdown(f"**What it trains**: {lessons.trains(lesson)}"
+                    + (f" {lessons.scale_note(lesson, spread)}" if spread else ""))
         verdict = (lessons.judge(store, lesson.name, runs) if set(runs) == set(lesson.roles)
                    and all(run.status == "finished" for run in current.values()) else None)
         seed_run = next(iter(current.values())).config.seed if current else None
-        if lesson.name in spreads:
-            spread = lessons.Spread.of(lesson, spreads[lesson.name])
+        if spread:
             st.markdown(f"**Here** (this preset): {lessons.here(lesson, spread)}")
             common.chart(st, plots.effect_spread(spread.effects, spread.holds, spread.seeds, lesson.effect_label,
                                                  spread.machine,
