@@ -939,3 +939,13 @@ def test_o_l_and_u_have_one_color_on_the_pipeline_and_compare_pages(page_store):
     compare.multiselect(key="compare-runs").set_value(list(runs.values())).run()
     by_run = {name.split("(")[-1].rstrip(")"): color for name, color in colors(compare).items()}
     assert {role: by_run[run_id[:6]] for role, run_id in runs.items()} == ROLE_COLORS
+
+
+def test_the_threshold_page_opens_on_a_pseudo_labelling_run_before_another_lessons(page_store):
+    own = run_to_end(page_store, algorithm="fixmatch", lesson="pseudo-label-quality", role="fixmatch")
+    plain = run_to_end(page_store, algorithm="fixmatch")
+    run_to_end(page_store, algorithm="fixmatch", lesson="overfitting", role="fixmatch")  # the newest
+    app = open_page("views/threshold.py")
+    assert not app.exception and app.selectbox(key="threshold-run").value == plain
+    assert app.selectbox(key="threshold-run").options[:2] == [
+        app.selectbox(key="threshold-run").format_func(run_id) for run_id in (plain, own)]

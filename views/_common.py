@@ -183,9 +183,14 @@ def choose(label: str, options: dict, key: str, when_empty: str, format_func: Ca
     return chosen
 
 
-def choose_run(methods, key: str, when_empty: str) -> RunRecord:
-    """A picker over the store's runs of these methods, newest first, that a link's ?run= picks too."""
-    runs = {run.id: run for run in store().list_runs() if run.algorithm in methods}
+def choose_run(methods, key: str, when_empty: str, lesson: str | None = None) -> RunRecord:
+    """A picker over the store's runs of these methods, newest first, that a link's ?run= picks too. Given the
+    page's `lesson`, runs other lessons trained come after the rest: opened from the sidebar, the threshold page
+    showed the over-fitting lesson's two-moons run, right everywhere, rather than a pseudo-labelling one."""
+    listed = [run for run in store().list_runs() if run.algorithm in methods]
+    if lesson is not None:
+        listed.sort(key=lambda run: run.config.lesson not in ("", lesson))  # stable: newest first within each
+    runs = {run.id: run for run in listed}
     return runs[choose("Run", runs, key, when_empty, format_func=lambda i: run_label(runs[i]), query="run")]
 
 

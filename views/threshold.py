@@ -68,7 +68,8 @@ with st.expander("Start a run", expanded=not common.presenting()):
 
 picked = common.choose_run(METHODS, "threshold-run",
                            f"No pseudo-labelling run ({', '.join(METHODS.values())}) in the store yet: press "
-                           "Start, or run `python -m sslengine run fixmatch --dataset digits`.")
+                           "Start, or run `python -m sslengine run fixmatch --dataset digits`.",
+                           lesson="pseudo-label-quality")
 
 
 def live_curves(run: RunRecord, scalars: pd.DataFrame):
