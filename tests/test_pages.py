@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from sslengine import lessons
 from sslengine.config import RunConfig
 from sslengine.layouts import fill_layouts
 from sslengine.probes import pseudo_label_stats, softmax
@@ -221,6 +222,10 @@ def test_pipeline_page_shows_each_stage_against_fixmatch_and_starts_the_next_fro
     assert bars["layout"]["title"]["text"] == "Test accuracy by stage"
     assert {trace["name"] for trace in bars["data"]} == {"SimCLR (linear probe)", "fine-tuned",
                                                           "FixMatch from scratch"}
+    roles = {role.name: role.settings for stage in lessons.lesson("distill").stages for role in stage}
+    assert (app.get_by_key("pipeline-form-steps").value, app.get_by_key("finetune-form-steps").value,
+            app.get_by_key("distill-form-steps").value) == tuple(roles[r]["steps"] for r in ("simclr", "teacher",
+                                                                                            "student")) == (300, 500, 500)
     app = submit(app, "distill-form", steps=20)
     assert not app.exception and not app.error
     (student,) = [run for run in page_store.list_runs() if run.algorithm == "distill"]

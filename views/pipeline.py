@@ -22,6 +22,8 @@ st.write(
     "network label the unlabeled images with softened predictions for a student half its width. Compare "
     "each stage's test accuracy with FixMatch trained from scratch on the same labels."
 )
+# Each stage's steps default to the distillation lesson's preset, which the sentence below measures.
+PRESET = {role.name: role.settings for stage in lessons.lesson("distill").stages for role in stage}
 if sentence := lessons.measured("distill"):
     st.markdown(f"**These defaults as the Lessons page's distillation preset** (student against teacher): {sentence}")
 st.latex(r"\text{fine-tune: } \mathrm{CE}\big(y, h(g_1(e(x)))\big)\qquad"
@@ -63,7 +65,7 @@ def select_group(key: str):
 
 with st.expander("Pretrain (with the FixMatch baseline on the same labels)", expanded=not common.presenting()):
     with st.form(PIPELINE, border=False):
-        split_fields(PIPELINE, 300, "Pretraining steps")
+        split_fields(PIPELINE, PRESET["simclr"]["steps"], "Pretraining steps")
         a, b, _, _ = st.columns(4)
         a.selectbox("Pretrain with", list(PRETRAINERS), format_func=PRETRAINERS.get, key=f"{PIPELINE}-pretrainer",
                     help="SimCLR, BYOL and MoCo v3 are on the Embeddings page; the rest of the pipeline is the same. "
@@ -101,7 +103,8 @@ def next_stage(form: str, algorithm: str, parent: RunRecord | None, runs: list[R
             st.slider("Temperature tau", 0.5, 5.0, RunConfig(algorithm="distill").distill_temperature, 0.5,
                       key=f"{form}-distill_temperature", help="divides both networks' logits before the softmax: "
                                                       "tau > 1 passes on more of the teacher's second choices")
-        st.number_input("Steps", 1, 100_000, 1000, step=100, key=f"{form}-steps")
+        st.number_input("Steps", 1, 100_000, PRESET["teacher" if algorithm == "finetune" else "student"]["steps"],
+                        step=100, key=f"{form}-steps")
         common.other_errors(form, set())
         st.form_submit_button(label, disabled=parent is None, icon=":material/play_arrow:",
                               help=None if parent else "waits for the stage before to finish",
