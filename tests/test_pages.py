@@ -223,9 +223,8 @@ def test_pipeline_page_shows_each_stage_against_fixmatch_and_starts_the_next_fro
     assert {trace["name"] for trace in bars["data"]} == {"SimCLR (linear probe)", "fine-tuned",
                                                           "FixMatch from scratch"}
     roles = {role.name: role.settings for stage in lessons.lesson("distill").stages for role in stage}
-    assert (app.get_by_key("pipeline-form-steps").value, app.get_by_key("finetune-form-steps").value,
-            app.get_by_key("distill-form-steps").value) == tuple(roles[r]["steps"] for r in ("simclr", "teacher",
-                                                                                            "student")) == (300, 500, 500)
+    shown = tuple(app.get_by_key(f"{form}-steps").value for form in ("pipeline-form", "finetune-form", "distill-form"))
+    assert shown == tuple(roles[role]["steps"] for role in ("simclr", "teacher", "student")) == (300, 500, 500)
     app = submit(app, "distill-form", steps=20)
     assert not app.exception and not app.error
     (student,) = [run for run in page_store.list_runs() if run.algorithm == "distill"]
