@@ -81,7 +81,8 @@ def lesson_runs(device: torch.device, steps: int | None) -> list[dict]:
         cpu = measured.get(name, {})
         at_0 = cpu.get("seeds", []).index(0) if 0 in cpu.get("seeds", []) else None
         rows.append({"lesson": name, "seconds": time.perf_counter() - started,
-                     "holds": verdict.holds if verdict else None, "figures": verdict.figures if verdict else None,
+                     "outcome": verdict.outcome if verdict else None,
+                     "figures": verdict.figures if verdict else None,
                      "cpu_seconds": cpu["seconds"][at_0] if at_0 is not None else None,
                      "cpu_figures": cpu["figures"][at_0] if at_0 is not None else None,
                      "cpu_machine": cpu.get("machine")})
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"VAT direction, cosine to float64: {results['vat_cosine_to_float64']}")
     print(f"device: {results['device_choice']}")
     for row in results["lessons"]:
-        print(f"lesson {row['lesson']}: {row['seconds']:.1f} s (CPU {row['cpu_seconds']}), holds {row['holds']}")
+        print(f"lesson {row['lesson']}: {row['seconds']:.1f} s (CPU {row['cpu_seconds']}), {row['outcome']}")
     return 0
 
 

@@ -81,21 +81,22 @@ def main():
             for seed in args.seeds:
                 verdict, seconds = train(store, name, seed)
                 verdicts.append(verdict), times.append(seconds)
-                print(f"{name:22s} seed {seed}: {'holds' if verdict.holds else 'does not hold':13s} "
+                print(f"{name:22s} seed {seed}: {verdict.outcome:18s} "
                       f"effect {verdict.figures[lesson.effect]:+.3f} · {seconds:5.1f} s "
                       f"({seconds / (reference or float('nan')):.2f}x reference) · {verdict.text}", flush=True)
             written["lessons"][name] = {
                 "machine": here, "date": date.today().isoformat(), "seeds": args.seeds, "effect": lesson.effect,
-                "holds": [verdict.holds for verdict in verdicts], "seconds": times,
+                "outcomes": [verdict.outcome for verdict in verdicts], "holds": [verdict.holds for verdict in verdicts],
+                "seconds": times,
                 "figures": [verdict.figures for verdict in verdicts], "reference_seconds": reference}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(written, indent=1) + "\n")  # after each lesson: a long bench keeps its part
             spread = lessons.Spread.of(lesson, written["lessons"][name])
-            print(f"{name:22s} holds on {sum(spread.holds)}/{len(spread.holds)} · effect {lesson.shown(spread.mean)} "
+            print(f"{name:22s} {spread.tally()} · effect {lesson.shown(spread.mean)} "
                   f"sd {spread.sd:.3f} ({spread.strength:.1f} sd from no effect) · "
                   f"{np.mean(times):.1f} s a press\n", flush=True)
     if args.markdown:
-        print("| lesson | effect | holds | mean effect | seed sd | sds from no effect | s a press | machine |\n"
+        print("| lesson | effect | shows it | mean effect | seed sd | sds from no effect | s a press | machine |\n"
               "|---|---|---|---|---|---|---|---|")
         for name, entry in written["lessons"].items():
             lesson = lessons.lesson(name)

@@ -253,11 +253,13 @@ def cmd_lesson(args) -> int:
     verdict = lessons.judge(runner.store, args.name, runs)
     if args.json:
         print(json.dumps({"lesson": args.name, "seed": args.seed, "runs": runs, "holds": verdict.holds,
-                          "figures": finite(verdict.figures), "verdict": verdict.text}))
+                          "outcome": verdict.outcome, "reason": verdict.reason, "figures": finite(verdict.figures),
+                          "verdict": verdict.text}))
     else:
         for role, run_id in runs.items():
             print(f"  {role:12s} {run_id}")
-        print(f"{args.name}: {'holds' if verdict.holds else 'does not hold'} · {verdict.text}")
+        print(f"{args.name}: {verdict.outcome}" + (f" ({verdict.reason})" if verdict.reason else "")
+              + f" · {verdict.text}")
     return 0
 
 

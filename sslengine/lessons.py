@@ -15,6 +15,7 @@ generate their "Here" sentence from it (`here`), so no figure on a card is typed
 from __future__ import annotations
 
 import json
+import math
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -39,15 +40,43 @@ class Role:
     parent: str | None = None  # the role whose run this one starts from
 
 
+# A run's verdict has three outcomes: it shows the lesson's effect past the margin its lesson states; the seed
+# left no room to show it (supervised already in the gap, two accuracies tied within the test set's noise); or
+# it contradicts it.
+SHOWS, NO_ROOM, CONTRADICTS = "shows it", "no room to show it", "contradicts it"
+
+
 @dataclass(frozen=True)
 class Verdict:
-    holds: bool
+    outcome: str  # SHOWS, NO_ROOM or CONTRADICTS
     figures: dict[str, float]
-    text: str  # the numbers and whether they show the lesson, in one line
+    text: str  # the numbers, in one line
+    reason: str = ""  # why there was no room, or what contradicts the lesson
 
     def __post_init__(self):  # plain Python values, for JSON
-        object.__setattr__(self, "holds", bool(self.holds))
+        if self.outcome not in (SHOWS, NO_ROOM, CONTRADICTS):
+            raise ValueError(f"outcome {self.outcome!r}")
         object.__setattr__(self, "figures", {key: float(value) for key, value in self.figures.items()})
+
+    @property
+    def holds(self) -> bool:
+        return self.outcome == SHOWS
+
+
+def decide(outcome: Callable[[dict[str, float]], tuple[str, str]], figures: dict[str, float], text: str) -> Verdict:
+    """The verdict of a lesson's `outcome` rule on these figures."""
+    result, reason = outcome(figures)
+    return Verdict(result, figures, text, reason)
+
+
+def tie_margin(a: float, b: float, n: int) -> float:
+    """Two standard errors of the difference of two accuracies, each measured on n test samples: a difference
+    inside it is a tie within the test set's sampling noise."""
+    return 2 * math.sqrt((a * (1 - a) + b * (1 - b)) / n)
+
+
+def test_size(store: Store, run_id: str) -> int:
+    return len(load_split(store.get_run(run_id).config).y_test)
 
 
 @dataclass(frozen=True)
@@ -59,6 +88,7 @@ class Lesson:
     split: dict  # dataset and labels shared by every role
     stages: tuple[tuple[Role, ...], ...]
     judge: Callable[[Store, dict[str, str]], Verdict]
+    outcome: Callable[[dict[str, float]], tuple[str, str]]  # a verdict's outcome and reason, from its figures
     # The figures (bench means) the card quotes beside the course's, by what they are, in `scale_note`
     headline: dict[str, str]
     effect: str  # the verdict's figure that measures the lesson's effect, one number a seed
@@ -121,22 +151,46 @@ def pseudo_label_phases(store: Store, run_id: str) -> dict[str, float]:
 def judge_pseudo_labels(store: Store, runs: dict[str, str]) -> Verdict:
     f = pseudo_label_phases(store, runs["fixmatch"])
     gap, rise = f["early_passing"] - f["early_all"], f["late_all"] - f["early_all"]
-    holds = gap >= GAP_MIN and rise >= RISE_MIN and f.get("snapshot_gap", 1.0) <= AGREE_MAX
     text = (f"first tenth: passing {f['early_passing']:.1%} against all {f['early_all']:.1%} (gap {gap:+.1%}); "
             f"all-argmax rises to {f['late_all']:.1%} ({rise:+.1%}) by the last tenth")
-    return Verdict(holds, f | {"gap": gap, "rise": rise}, text)
+    figures = f | {"gap": gap, "rise": rise}
+    return decide(outcome_pseudo_labels, figures, text)
+
+
+def outcome_pseudo_labels(f: dict[str, float]) -> tuple[str, str]:
+    if f.get("snapshot_gap", 1.0) > AGREE_MAX:
+        return CONTRADICTS, "the probe snapshot does not agree with the curve, so the curve cannot be read"
+    if f["gap"] >= GAP_MIN and f["rise"] >= RISE_MIN:
+        return SHOWS, ""
+    if f["early_all"] >= 1 - GAP_MIN:
+        return NO_ROOM, (f"all argmax labels were already {f['early_all']:.1%} right over the first tenth, too "
+                         f"near 100 % for the passing ones to lead by {GAP_MIN:.0%}")
+    return CONTRADICTS, (f"the passing labels lead by {f['gap']:+.1%} (at least {GAP_MIN:.0%} shows it) and all "
+                         f"labels rise by {f['rise']:+.1%} (at least {RISE_MIN:.0%})")
 
 
 # (b) Labeled or unlabeled views for the contrastive loss -----------------------------------------------------
 def judge_views(store: Store, runs: dict[str, str]) -> Verdict:
     acc = {role: final(store, run_id) for role, run_id in runs.items()}
     took = {role: seconds(store, run_id) for role, run_id in runs.items()}
-    holds = acc["U"] > acc["O"] > acc["L"]
     text = " · ".join(f"{role} {acc[role]:.3f} in {took[role]:.0f} s" for role in ("U", "O", "L"))
     order = " > ".join(sorted(acc, key=acc.get, reverse=True))
-    return Verdict(holds, {f"acc_{role}": value for role, value in acc.items()}
-                   | {f"seconds_{role}": value for role, value in took.items()}
-                   | {"u_minus_o": acc["U"] - acc["O"]}, f"{order}: {text}")
+    figures = ({f"acc_{role}": value for role, value in acc.items()}
+               | {f"seconds_{role}": value for role, value in took.items()}
+               | {"u_minus_o": acc["U"] - acc["O"], "n_test": test_size(store, runs["O"])})
+    return decide(outcome_views, figures, f"{order}: {text}")
+
+
+def outcome_views(f: dict[str, float]) -> tuple[str, str]:
+    margin = tie_margin(f["acc_U"], f["acc_O"], int(f["n_test"]))
+    if f["acc_L"] >= f["acc_O"]:
+        return CONTRADICTS, f"L ({f['acc_L']:.3f}) does not trail O ({f['acc_O']:.3f})"
+    if f["u_minus_o"] >= margin:
+        return SHOWS, ""
+    if f["u_minus_o"] > -margin:
+        return NO_ROOM, (f"U and O tie within the test set's noise: U minus O is {f['u_minus_o']:+.3f}, inside "
+                         f"+-{margin:.3f} on {f['n_test']:.0f} test images")
+    return CONTRADICTS, f"O beats U by {-f['u_minus_o']:.3f}, beyond the test set's noise (+-{margin:.3f})"
 
 
 def views_shortfall(means: dict[str, float]) -> str:
@@ -173,11 +227,20 @@ def judge_overfitting(store: Store, runs: dict[str, str]) -> Verdict:
     sup = validation_rise(store, runs["supervised"])
     semi_role = next(role for role in runs if role != "supervised")
     semi = validation_rise(store, runs[semi_role])
-    holds = sup["train_loss"] <= TRAIN_LOSS_MAX and sup["ratio"] >= RISE_RATIO
-    text = (f"supervised: training loss {sup['train_loss']:.3f}, {rise_text(sup)}; {semi_role}: "
+    text = (f"supervised: training loss {sup['train_loss']:.3g}, {rise_text(sup)}; {semi_role}: "
             f"{rise_text(semi)}")
-    return Verdict(holds, {f"supervised_{k}": v for k, v in sup.items()} | {f"semi_{k}": v for k, v in semi.items()},
-                   text)
+    figures = {f"supervised_{k}": v for k, v in sup.items()} | {f"semi_{k}": v for k, v in semi.items()}
+    return decide(outcome_overfitting, figures, text)
+
+
+def outcome_overfitting(f: dict[str, float]) -> tuple[str, str]:
+    if f["supervised_train_loss"] > TRAIN_LOSS_MAX:
+        return NO_ROOM, (f"supervised's training loss ended at {f['supervised_train_loss']:.3g}, above "
+                         f"{TRAIN_LOSS_MAX}: it never fit its labels, so it had nothing to over-fit")
+    if f["supervised_ratio"] >= RISE_RATIO:
+        return SHOWS, ""
+    return CONTRADICTS, (f"supervised fit its labels but its validation loss rose only x{f['supervised_ratio']:.2f} "
+                         f"(x{RISE_RATIO} shows it)")
 
 
 # (d) Entropy minimization and the low-density gap -------------------------------------------------------------
@@ -199,21 +262,49 @@ def judge_entropy(store: Store, runs: dict[str, str]) -> Verdict:
     accuracy; the effect is how much data it moved off, against supervised's boundary."""
     acc = {role: final(store, run_id) for role, run_id in runs.items()}
     near = {role: near_boundary(store, run_id) for role, run_id in runs.items()}
-    holds = near["entmin"] <= IN_GAP_MAX and acc["entmin"] >= acc["supervised"]
     text = (f"unlabeled points within {NEAR_MARGIN} of the boundary: EntMin {near['entmin']:.1%}, supervised "
             f"{near['supervised']:.1%}; test accuracy: EntMin {acc['entmin']:.1%}, supervised {acc['supervised']:.1%}")
-    return Verdict(holds, {f"acc_{r}": v for r, v in acc.items()} | {f"near_{r}": v for r, v in near.items()}
-                   | {"near_drop": near["supervised"] - near["entmin"]}, text)
+    figures = ({f"acc_{r}": v for r, v in acc.items()} | {f"near_{r}": v for r, v in near.items()}
+               | {"near_drop": near["supervised"] - near["entmin"]})
+    return decide(outcome_entropy, figures, text)
+
+
+def outcome_entropy(f: dict[str, float]) -> tuple[str, str]:
+    if f["near_supervised"] <= IN_GAP_MAX:
+        return NO_ROOM, (f"supervised's boundary already runs through the gap ({f['near_supervised']:.1%} of the "
+                         f"points near it, at most {IN_GAP_MAX:.0%} is in the gap): EntMin has nothing to move")
+    if f["near_entmin"] <= IN_GAP_MAX and f["acc_entmin"] >= f["acc_supervised"]:
+        return SHOWS, ""
+    return CONTRADICTS, (f"EntMin's boundary keeps {f['near_entmin']:.1%} of the points near it (at most "
+                         f"{IN_GAP_MAX:.0%} is in the gap), or it cost accuracy")
+
+
+def entropy_shortfall(means: dict[str, float]) -> str:
+    return (f"With one label a cluster, where the two labels fall decides where supervised's boundary runs: on "
+            f"some seeds it already runs through the gap, and EntMin has nothing to move. Where it has, EntMin "
+            f"empties the margin: {means['near_entmin']:.1%} of the points near its boundary on average, against "
+            f"supervised's {means['near_supervised']:.1%}.")
 
 
 # (e) Distillation -----------------------------------------------------------------------------------------------
 def judge_distill(store: Store, runs: dict[str, str]) -> Verdict:
     acc = {role: final(store, run_id) for role, run_id in runs.items()}
-    holds = acc["student"] >= acc["teacher"]
     text = f"student {acc['student']:.3f}, teacher {acc['teacher']:.3f} ({acc['student'] - acc['teacher']:+.3f})" + (
         f"; SimCLR's linear probe {acc['simclr']:.3f}" if "simclr" in acc else "")
-    return Verdict(holds, {f"acc_{role}": value for role, value in acc.items()}
-                   | {"student_minus_teacher": acc["student"] - acc["teacher"]}, text)
+    figures = ({f"acc_{role}": value for role, value in acc.items()}
+               | {"student_minus_teacher": acc["student"] - acc["teacher"],
+                  "n_test": test_size(store, runs["student"])})
+    return decide(outcome_distill, figures, text)
+
+
+def outcome_distill(f: dict[str, float]) -> tuple[str, str]:
+    margin = tie_margin(f["acc_student"], f["acc_teacher"], int(f["n_test"]))
+    if f["student_minus_teacher"] >= margin:
+        return SHOWS, ""
+    if f["student_minus_teacher"] > -margin:
+        return NO_ROOM, (f"student and teacher tie within the test set's noise: {f['student_minus_teacher']:+.3f}, "
+                         f"inside +-{margin:.3f} on {f['n_test']:.0f} test images")
+    return CONTRADICTS, f"the teacher beats the student by {-f['student_minus_teacher']:.3f} (+-{margin:.3f})"
 
 
 def distill_shortfall(means: dict[str, float]) -> str:
@@ -231,7 +322,7 @@ LESSONS = {lesson.name: lesson for lesson in (
         split={"dataset": "digits", "labels_per_class": 2},
         # 500 steps: over the 1 000-step default the all-argmax curve rose less than 0.2 on seed 0.
         stages=((Role("fixmatch", {"algorithm": "fixmatch", "steps": 500}),),),
-        judge=judge_pseudo_labels,
+        judge=judge_pseudo_labels, outcome=outcome_pseudo_labels,
         headline={"early_all": "all argmax pseudo-labels right over the first tenth",
                   "late_all": "over the last tenth"},
         effect="gap", effect_label="passing minus all pseudo-label accuracy, first tenth",
@@ -246,7 +337,8 @@ LESSONS = {lesson.name: lesson for lesson in (
         stages=((Role("O", {"algorithm": "fixmatch", "steps": 500}),
                  Role("L", {"algorithm": "fixmatch_simclr", "variant": "L", "steps": 500}),
                  Role("U", {"algorithm": "fixmatch_simclr", "variant": "U", "steps": 500})),),
-        judge=judge_views, headline={"acc_U": "U", "acc_O": "O", "acc_L": "L"}, effect="u_minus_o",
+        judge=judge_views, outcome=outcome_views, headline={"acc_U": "U", "acc_O": "O", "acc_L": "L"},
+        effect="u_minus_o",
         effect_label="U minus O test accuracy",
         page="compare?runs={O},{L},{U}", shortfall=views_shortfall),
     Lesson(
@@ -259,7 +351,8 @@ LESSONS = {lesson.name: lesson for lesson in (
         split={"dataset": "moons", "labels_per_class": 3, "noise": 0.1},
         stages=((Role("supervised", {"algorithm": "supervised", "weak_augment": False, "weight_decay": 0.0}),
                  Role("fixmatch", {"algorithm": "fixmatch"})),),
-        judge=judge_overfitting, headline={"supervised_acc": "supervised's final accuracy"},
+        judge=judge_overfitting, outcome=outcome_overfitting,
+        headline={"supervised_acc": "supervised's final accuracy"},
         effect="supervised_ratio",
         effect_label="supervised validation loss at its highest over its lowest before it", no_effect=1.0,
         page="compare?runs={supervised},{fixmatch}"),
@@ -274,10 +367,11 @@ LESSONS = {lesson.name: lesson for lesson in (
         split={"dataset": "gap", "labels_per_class": 1, "noise": 0.25},
         stages=((Role("supervised", {"algorithm": "supervised"}),
                  Role("entmin", {"algorithm": "entmin", "lambda_u": 1.0})),),
-        judge=judge_entropy, headline={"acc_supervised": "supervised's test accuracy", "acc_entmin": "EntMin's"},
+        judge=judge_entropy, outcome=outcome_entropy,
+        headline={"acc_supervised": "supervised's test accuracy", "acc_entmin": "EntMin's"},
         effect="near_drop",
         effect_label=f"share of unlabeled points within {NEAR_MARGIN} of the boundary, supervised minus EntMin",
-        page="entropy?group={group}"),
+        page="entropy?group={group}", shortfall=entropy_shortfall),
     Lesson(
         "distill", "The distilled student and its teacher",
         course="SimCLRv2: a student distilled from the fine-tuned teacher on unlabeled images matches or beats "
@@ -288,7 +382,8 @@ LESSONS = {lesson.name: lesson for lesson in (
         stages=((Role("simclr", {"algorithm": "simclr", "steps": 300}),),
                 (Role("teacher", {"algorithm": "finetune", "steps": 500}, parent="simclr"),),
                 (Role("student", {"algorithm": "distill", "steps": 500}, parent="teacher"),)),
-        judge=judge_distill, headline={"acc_teacher": "the teacher's test accuracy", "acc_student": "the student's"},
+        judge=judge_distill, outcome=outcome_distill,
+        headline={"acc_teacher": "the teacher's test accuracy", "acc_student": "the student's"},
         effect="student_minus_teacher", effect_label="student minus teacher test accuracy",
         page="compare?runs={simclr},{teacher},{student}", shortfall=distill_shortfall),
 )}
@@ -381,7 +476,7 @@ class Spread:
     machine: str
     seeds: list[int]
     effects: list[float]
-    holds: list[bool]
+    outcomes: list[str]  # each seed's, from its figures by the lesson's rule of today
     seconds: list[float]
     means: dict[str, float]  # every figure's mean over the seeds
     page_seconds: float | None  # one press with the Lessons page open (bench/lessons_page.py), where measured
@@ -389,13 +484,37 @@ class Spread:
     @classmethod
     def of(cls, lesson_: Lesson, entry: dict) -> "Spread":
         figures = entry["figures"]
-        return cls(lesson_, entry["machine"], entry["seeds"], [f[lesson_.effect] for f in figures], entry["holds"],
-                   entry["seconds"], {key: float(np.mean([f[key] for f in figures])) for key in figures[0]},
+        return cls(lesson_, entry["machine"], entry["seeds"], [f[lesson_.effect] for f in figures],
+                   [lesson_.outcome(f)[0] for f in figures], entry["seconds"],
+                   {key: float(np.mean([f[key] for f in figures])) for key in figures[0]},
                    entry.get("page_seconds", {}).get("seconds"))
 
     @property
+    def holds(self) -> list[bool]:
+        return [outcome == SHOWS for outcome in self.outcomes]
+
+    def count(self, outcome: str) -> int:
+        return self.outcomes.count(outcome)
+
+    def tally(self) -> str:
+        """"it shows it on 7 of 10, no room on 3": the outcomes that occurred, by count."""
+        parts = [f"it shows it on {self.count(SHOWS)} of {len(self.outcomes)}"] + [
+            f"{'no room' if outcome == NO_ROOM else 'contradicts it'} on {self.count(outcome)}"
+            for outcome in (NO_ROOM, CONTRADICTS) if self.count(outcome)]
+        return ", ".join(parts)
+
+    def placement(self, seed: int) -> str:
+        """Where a run's seed falls among the bench's: "Seed 1 is one of the 3 of 10 bench seeds with no room"."""
+        if seed not in self.seeds:
+            return f"On the bench's seeds {self.tally()}."
+        outcome = self.outcomes[self.seeds.index(seed)]
+        which = {SHOWS: "where it shows", NO_ROOM: "with no room to show it", CONTRADICTS: "that contradict it"}
+        return (f"On the bench, seed {seed} is one of the {self.count(outcome)} of {len(self.seeds)} seeds "
+                f"{which[outcome]}.")
+
+    @property
     def reliable(self) -> bool:
-        return sum(self.holds) >= RELIABLE * len(self.holds)
+        return self.count(SHOWS) >= RELIABLE * len(self.outcomes)
 
     @property
     def mean(self) -> float:
@@ -422,15 +541,15 @@ def seed_range(seeds: list[int]) -> str:
 def here(lesson_: Lesson, spread: Spread) -> str:
     """The card's sentence on what this preset showed over the bench's seeds, from the bench's file."""
     label = lesson_.effect_label[0].upper() + lesson_.effect_label[1:]
-    text = (f"On {spread.machine}, seeds {seed_range(spread.seeds)}: it held on {sum(spread.holds)} of "
-            f"{len(spread.holds)}. {label}: {lesson_.shown(spread.mean)} on average"
+    text = (f"On {spread.machine}, seeds {seed_range(spread.seeds)}: {spread.tally()}. {label}: "
+            f"{lesson_.shown(spread.mean)} on average"
             + (" (geometric mean), seed spread (sd of its log) " if lesson_.ratio else ", seed spread (sd) ")
             + f"{spread.sd:.3f}, {spread.strength:.1f} spreads from no effect, from "
             f"{lesson_.shown(min(spread.effects))} to {lesson_.shown(max(spread.effects))}; a press took "
             f"{np.mean(spread.seconds):.0f} s from the command line"
             + (f", {spread.page_seconds:.0f} s with this page open." if spread.page_seconds else "."))
     if not spread.reliable:
-        text += (f" **At this scale the preset does not show it reliably** (fewer than {RELIABLE:.0%} of seeds). "
+        text += (f" **At this scale the preset does not show it reliably** (on fewer than {RELIABLE:.0%} of seeds). "
                  + lesson_.shortfall(spread.means))
     return text
 

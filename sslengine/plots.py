@@ -366,15 +366,20 @@ def final_accuracies(labels: list[str], accuracies: list[float], notes: list[str
     return _layout(figure, title, f"final-{title}", showlegend=False, yaxis=dict(range=[0, 1], title="test accuracy"))
 
 
-def effect_spread(effects: list[float], holds: list[bool], seeds: list[int], label: str, machine: str,
+# A lesson verdict's outcomes (sslengine.lessons.SHOWS, NO_ROOM, CONTRADICTS) as the strip draws them.
+OUTCOME_STYLE = {"shows it": ("shows it", CORRECT), "no room to show it": ("no room to show it", "#999999"),
+                 "contradicts it": ("contradicts it", WRONG)}
+
+
+def effect_spread(effects: list[float], outcomes: list[str], seeds: list[int], label: str, machine: str,
                   this_run: tuple[int, float] | None = None, no_effect: float = 0.0, log_x: bool = False) -> go.Figure:
-    """A strip of one lesson's effect on the bench's seeds (green where the lesson held, red where not), a line
-    at `no_effect`, and this run's (seed, effect) as a large black diamond: where one press falls among them.
-    `log_x` for a ratio, whose seeds spread on a log scale."""
-    held = np.asarray(holds, dtype=bool)
+    """A strip of one lesson's effect on the bench's seeds (green where it shows the lesson, grey where the seed
+    left no room, red where it contradicts it), a line at `no_effect`, and this run's (seed, effect) as a large
+    black diamond: where one press falls among them. `log_x` for a ratio, whose seeds spread on a log scale."""
     rows = (np.arange(len(effects)) % 3 - 1) * 0.3  # three rows, so that seeds with one effect stay apart
     figure = go.Figure()
-    for mask, name, color in ((held, "held", CORRECT), (~held, "did not hold", WRONG)):
+    for outcome, (name, color) in OUTCOME_STYLE.items():
+        mask = np.asarray(outcomes) == outcome
         if mask.any():
             figure.add_trace(go.Scatter(
                 x=np.asarray(effects)[mask], y=rows[mask], mode="markers", name=f"bench seed, {name}",
@@ -386,9 +391,12 @@ def effect_spread(effects: list[float], holds: list[bool], seeds: list[int], lab
                           showarrow=False, xanchor="left", yanchor="bottom", font=dict(color="#777777"))
     if this_run is not None:
         seed, effect = this_run
-        figure.add_trace(go.Scatter(x=[effect], y=[0], mode="markers+text", name=f"this run (seed {seed})",
-                                    marker=dict(size=20, symbol="diamond", color="black"), text=["this run"],
-                                    textposition="top center", hovertemplate="this run: %{x:+.3f}"))
+        figure.add_trace(go.Scatter(x=[effect], y=[0], mode="markers", name=f"this run (seed {seed})",
+                                    marker=dict(size=20, symbol="diamond", color="black"),
+                                    hovertemplate="this run: %{x:+.3f}"))
+        # Above the three rows of seeds, with a line down to the diamond: written beside it, dots hid the label.
+        figure.add_annotation(x=np.log10(effect) if log_x else effect, y=0, text="this run", showarrow=True,
+                              arrowhead=0, ax=0, ay=-48, font=dict(color="black"))
     return _layout(figure, f"Effect on the bench's {len(effects)} seeds ({machine})", f"spread-{label}", height=280,
                    xaxis=dict(title=label, zeroline=False, type="log" if log_x else "linear"),
                    yaxis=dict(visible=False, range=[-0.8, 1.0]),

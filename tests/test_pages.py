@@ -623,7 +623,8 @@ def test_lessons_page_trains_a_card_from_its_button_and_draws_its_charts_and_ver
     marked = [spec for spec in specs if any(trace.get("name") == "this run (seed 0)" for trace in spec["data"])]
     assert len(marked) == 1  # the entropy card's spread marks the run just trained; the others have no run
     (verdict,) = [*app.success, *app.warning]
-    assert "on this run (seed 0): unlabeled points within" in verdict.value
+    assert verdict.value.startswith("This run (seed 0) shows it. unlabeled points within")
+    assert verdict.value.endswith("On the bench, seed 0 is one of the 7 of 10 seeds where it shows.")
 
 
 def test_a_student_stops_the_later_stages_of_a_lesson_they_started_and_no_other_lessons_runs(page_store):

@@ -28,13 +28,16 @@ def test_a_colour_hover_shows_luminance_averaged_down_to_16_rows():
 
 @pytest.mark.parametrize("log_x, no_effect, at", [(False, 0.0, 0.0), (True, 1.0, 0.0), (True, 10.0, 1.0)])
 def test_an_effect_strip_marks_no_effect_where_its_axis_puts_it(log_x, no_effect, at):
-    figure = plots.effect_spread([2.0, 4.0, 8.0], [True, True, False], [0, 1, 2], "ratio", "a test CPU", (1, 4.0),
-                                 no_effect, log_x=log_x)
+    figure = plots.effect_spread([2.0, 4.0, 8.0], ["shows it", "no room to show it", "contradicts it"], [0, 1, 2],
+                                 "ratio", "a test CPU", (1, 4.0), no_effect, log_x=log_x)
     assert figure.layout.xaxis.type == ("log" if log_x else "linear")
-    (line,), (note,) = figure.layout.shapes, figure.layout.annotations
+    (line,), (note, this_run) = figure.layout.shapes, figure.layout.annotations
     assert (line.x0, line.x1) == (no_effect, no_effect)  # a shape's x is the value, on either axis
     assert note.text == "no effect" and note.x == at  # an annotation's is its log10 on a log axis
-    assert [trace.name for trace in figure.data] == ["bench seed, held", "bench seed, did not hold", "this run (seed 1)"]
+    assert this_run.text == "this run" and this_run.x == pytest.approx(np.log10(4.0) if log_x else 4.0)
+    assert [trace.name for trace in figure.data] == ["bench seed, shows it", "bench seed, no room to show it",
+                                                     "bench seed, contradicts it", "this run (seed 1)"]
+    assert [trace.marker.color for trace in figure.data[:3]] == [plots.CORRECT, "#999999", plots.WRONG]
 
 
 def test_the_pseudo_label_gap_chart_draws_a_run_that_has_logged_only_its_step_0_test_figures():

@@ -129,7 +129,7 @@ def card(lesson: Lesson):
         seed_run = next(iter(current.values())).config.seed if current else None
         if spread:
             st.markdown(f"**Here** (this preset): {lessons.here(lesson, spread)}")
-            common.chart(st, plots.effect_spread(spread.effects, spread.holds, spread.seeds, lesson.effect_label,
+            common.chart(st, plots.effect_spread(spread.effects, spread.outcomes, spread.seeds, lesson.effect_label,
                                                  spread.machine,
                                                  (seed_run, verdict.figures[lesson.effect]) if verdict else None,
                                                  lesson.no_effect, log_x=lesson.ratio),
@@ -155,10 +155,11 @@ def card(lesson: Lesson):
         progress_and_charts()
         st.markdown(f"**What to watch:** {lesson.watch}.")
         if verdict:
-            if verdict.holds:
-                st.success(f"Holds on this run (seed {seed_run}): {verdict.text}", icon=":material/check:")
-            else:
-                st.warning(f"Does not hold on this run (seed {seed_run}): {verdict.text}", icon=":material/warning:")
+            said = (f"This run (seed {seed_run}) {verdict.outcome}" + (f": {verdict.reason}" if verdict.reason else "")
+                    + f". {verdict.text}." + (f" {spread.placement(seed_run)}" if spread else ""))
+            show = {lessons.SHOWS: (st.success, ":material/check:"), lessons.NO_ROOM: (st.info, ":material/remove:"),
+                    lessons.CONTRADICTS: (st.warning, ":material/warning:")}[verdict.outcome]
+            show[0](said, icon=show[1])
         link(lesson, group, runs)
 
 
