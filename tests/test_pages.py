@@ -623,7 +623,7 @@ def test_lessons_page_trains_a_card_from_its_button_and_draws_its_charts_and_ver
     marked = [spec for spec in specs if any(trace.get("name") == "this run (seed 0)" for trace in spec["data"])]
     assert len(marked) == 1  # the entropy card's spread marks the run just trained; the others have no run
     (verdict,) = [*app.success, *app.warning]
-    assert verdict.value.startswith("This run (seed 0) shows it. unlabeled points within")
+    assert verdict.value.startswith("Shows it on this run (seed 0). Unlabeled points within")
     assert verdict.value.endswith("On the bench, seed 0 is one of the 7 of 10 seeds where it shows.")
 
 

@@ -155,8 +155,10 @@ def card(lesson: Lesson):
         progress_and_charts()
         st.markdown(f"**What to watch:** {lesson.watch}.")
         if verdict:
-            said = (f"This run (seed {seed_run}) {verdict.outcome}" + (f": {verdict.reason}" if verdict.reason else "")
-                    + f". {verdict.text}." + (f" {spread.placement(seed_run)}" if spread else ""))
+            figures = verdict.text[:1].upper() + verdict.text[1:]
+            said = (f"{verdict.outcome.capitalize()} on this run (seed {seed_run})"
+                    + (f": {verdict.reason}" if verdict.reason else "") + f". {figures}."
+                    + (f" {spread.placement(seed_run)}" if spread else ""))
             show = {lessons.SHOWS: (st.success, ":material/check:"), lessons.NO_ROOM: (st.info, ":material/remove:"),
                     lessons.CONTRADICTS: (st.warning, ":material/warning:")}[verdict.outcome]
             show[0](said, icon=show[1])
