@@ -925,17 +925,23 @@ def test_realistic_page_sweeps_the_mismatch_share_from_its_button_and_shows_both
     assert table[table.method == "FixMatch"]["unseen passing"].notna().sum() == 4  # all shares but 0
 
 
-def test_o_l_and_u_have_one_color_on_the_pipeline_and_compare_pages(page_store):
-    runs = {"U": run_to_end(page_store, algorithm="fixmatch_simclr", variant="U", group="olu", batch_size=8),
-            "O": run_to_end(page_store, algorithm="fixmatch", group="olu", batch_size=8),
-            "L": run_to_end(page_store, algorithm="fixmatch_simclr", variant="L", group="olu", batch_size=8)}
+def test_o_l_and_u_have_one_color_on_the_lessons_pipeline_and_compare_pages(page_store):
+    """One store's O, L and U runs, as the U-over-O lesson and the pipeline's comparison both find them."""
+    lesson = dict(lesson="labeled-vs-unlabeled", group="olu", batch_size=8)
+    runs = {"U": run_to_end(page_store, algorithm="fixmatch_simclr", variant="U", role="U", **lesson),
+            "O": run_to_end(page_store, algorithm="fixmatch", role="O", **lesson),
+            "L": run_to_end(page_store, algorithm="fixmatch_simclr", variant="L", role="L", **lesson)}
     from sslengine.plots import ROLE_COLORS
 
-    def colors(app: AppTest) -> dict[str, str]:
-        """Each named line's color in the page's test-accuracy chart."""
+    def colors(app: AppTest, title: str = "accuracy") -> dict[str, str]:
+        """Each named line's color in the page's first chart whose title has `title`."""
         spec = next(spec for spec in (json.loads(c.proto.spec) for c in app.get("plotly_chart"))
-                    if "accuracy" in spec["layout"]["title"]["text"].lower())
+                    if title in spec["layout"]["title"]["text"].lower())
         return {trace["name"]: trace["line"]["color"] for trace in spec["data"] if "line" in trace}
+
+    lessons_page = AppTest.from_file("../app.py", default_timeout=60).run()
+    assert not lessons_page.exception
+    assert {role: colors(lessons_page, "test accuracy over steps")[role] for role in "OLU"} == ROLE_COLORS
 
     pipeline = open_page("views/pipeline.py")
     assert not pipeline.exception
