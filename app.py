@@ -4,9 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-# A local icon: a material one makes the browser fetch its SVG from an outside font server.
+# A local icon: a material one makes the browser fetch its SVG from an outside font server. Presenter mode folds
+# the sidebar for the projector: the state is sent when it changes, so a teacher may open it again meanwhile.
 st.set_page_config(page_title="SSL Explorer", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
-                   layout="wide")
+                   layout="wide", initial_sidebar_state="collapsed" if st.session_state.get("presenter") else "auto")
 navigation = st.navigation([
     st.Page("views/lessons.py", title="Lessons", icon=":material/school:", default=True),
     st.Page("views/threshold.py", title="Pseudo-labels and threshold", icon=":material/tune:",

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from bench.browser import CHROMIUM, ROOT, chart_points, chromium, serve, server_environment
 from sslengine.algorithms import ALGORITHMS
@@ -112,6 +113,21 @@ def test_every_page_loads_with_charts_and_no_exception(server, page, path):
     wait_until_drawn(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator(".js-plotly-plot").count() >= 1
+
+
+def test_presenter_mode_folds_the_sidebar_and_a_teacher_can_open_it_again_to_leave(server, page):
+    url, _ = server
+    page.goto(f"{url}/threshold")
+    wait_until_drawn(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar).to_have_attribute("data-collapsed", "false")
+    page.get_by_text("Presenter mode").click()
+    expect(sidebar).to_have_attribute("data-collapsed", "true", timeout=30_000)
+    page.locator('[data-testid="stExpandSidebarButton"]').click()
+    expect(sidebar).to_have_attribute("data-collapsed", "false", timeout=30_000)
+    page.get_by_text("Presenter mode").click()  # off: the page leaves the sidebar open
+    page.wait_for_timeout(2000)
+    expect(sidebar).to_have_attribute("data-collapsed", "false")
 
 
 @pytest.mark.parametrize("path", ["", "threshold", "embeddings"])

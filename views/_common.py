@@ -225,7 +225,7 @@ def sidebar():
     st.session_state["page-ran"] = time.monotonic()
     with st.sidebar:
         st.toggle("Presenter mode", key="presenter", help="larger text and charts, one chart per row, start forms "
-                                                           "folded: for a projector")
+                                                           "and the sidebar folded: for a projector")
         if presenting():
             st.html(PRESENTER_CSS)
         st.caption(f"Store: `{store().url}`")
