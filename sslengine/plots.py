@@ -238,10 +238,11 @@ def accuracy_by_class(counts: np.ndarray, title: str) -> go.Figure:
     with np.errstate(invalid="ignore"):
         accuracy = np.diag(counts) / given
     figure = go.Figure(go.Bar(x=[str(c) for c in range(len(counts))], y=accuracy, marker_color=CORRECT,
-                              text=[f"{n}" for n in given], textposition="outside",
+                              text=[f"{n}" for n in given], textposition="outside", cliponaxis=False,
                               hovertemplate="pseudo-label %{x}: %{y:.1%} right of %{text}<extra></extra>"))
+    # The axis ends at 1, the most an accuracy can be; the counts above the bars draw past it.
     return _layout(figure, title, "accuracy-by-class", xaxis=dict(title="pseudo-label", type="category"),
-                   yaxis=dict(title="accuracy (bar label: how many)", range=[0, 1.1]))
+                   yaxis=dict(title="accuracy (bar label: how many)", range=[0, 1]), margin=dict(t=70))
 
 
 def series_over_steps(series: list[tuple[str, pd.DataFrame, str, str, str]], title: str) -> go.Figure:

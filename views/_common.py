@@ -141,7 +141,8 @@ def chart(where, figure: go.Figure, **kwargs):
     """`where.plotly_chart`, larger for a projector in presenter mode."""
     if presenting():
         figure.update_layout(font_size=18, title_font_size=24, legend_font_size=17,
-                             height=round((figure.layout.height or 450) * PRESENTER_SCALE))
+                             height=round((figure.layout.height or 450) * PRESENTER_SCALE),
+                             margin_l=max(figure.layout.margin.l or 0, 90))  # room for an 18 px axis title
         figure.update_xaxes(tickfont_size=16, title_font_size=18)  # Streamlit's theme sets these apart
         figure.update_yaxes(tickfont_size=16, title_font_size=18)
     return where.plotly_chart(figure, **kwargs)
