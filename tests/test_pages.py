@@ -960,3 +960,17 @@ def test_the_threshold_page_opens_on_a_pseudo_labelling_run_before_another_lesso
     assert not app.exception and app.selectbox(key="threshold-run").value == plain
     assert app.selectbox(key="threshold-run").options[:2] == [
         app.selectbox(key="threshold-run").format_func(run_id) for run_id in (plain, own)]
+
+
+def test_a_lessons_pair_on_the_entropy_page_and_its_card_say_what_they_show(page_store):
+    lesson = dict(lesson="entropy-boundary", group="lesson entropy-boundary seed 1", seed=1, dataset="gap")
+    for algorithm in ("supervised", "entmin"):
+        run_to_end(page_store, algorithm=algorithm, role=algorithm, **lesson)
+    entropy = open_page("views/entropy.py")
+    assert not entropy.exception
+    assert any(caption.value == "This comparison holds Supervised and EntMin of the 4 methods: the Lessons page's "
+               "entropy-boundary card trains these alone." for caption in entropy.caption)
+    card = AppTest.from_file("../app.py", default_timeout=60).run()
+    assert not card.exception
+    assert any(caption.value == "Shown below: this card's newest training, on seed 1; the button trains seed 0."
+               for caption in card.caption)

@@ -65,6 +65,10 @@ def show_group(run_ids: list[str]):
     labels = {run.id: METHODS[run.algorithm] for run in runs}
     for run in runs:
         common.run_status(run, labels[run.id], progress=False)
+    if len(runs) < len(METHODS):
+        why = (f"the Lessons page's {runs[0].config.lesson} card trains these alone" if runs[0].config.lesson
+               else "the others were not run in it")
+        st.caption(f"This comparison holds {' and '.join(labels.values())} of the {len(METHODS)} methods: {why}.")
     frames = {labels[run.id]: store.scalars(run.id) for run in runs}
     steps = sorted(set.intersection(*(set(store.snapshot_steps(run.id)) for run in runs)))
     if not steps:

@@ -139,6 +139,8 @@ def card(lesson: Lesson):
         st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
                   icon=":material/play_arrow:", on_click=start, args=(lesson.name,),
                   disabled=any(run.status in ACTIVE for run in current.values()))
+        if seed_run is not None and seed_run != seed:
+            st.caption(f"Shown below: this card's newest training, on seed {seed_run}; the button trains seed {seed}.")
         if message := st.session_state.get(f"lesson-error-{lesson.name}"):
             st.error(common.plain(message), icon=":material/error:")
         if not runs:

@@ -43,7 +43,7 @@ store = common.store()
 # Widths that fit every column in a 1 400 px window beside the sidebar; a long name or error shows whole on
 # hover. The year is left out of `created`: the tooltip and the sort keep it.
 COLUMNS = {
-    "id": st.column_config.TextColumn(width=96), "name": st.column_config.TextColumn(width=200),
+    "id": st.column_config.TextColumn(width=96), "name": st.column_config.TextColumn(width=320),
     "algorithm": st.column_config.TextColumn(width=104), "dataset": st.column_config.TextColumn(width=64),
     "labels/class": st.column_config.NumberColumn("labels", width=52, help="labels per class"),
     "status": st.column_config.TextColumn(width=74),
