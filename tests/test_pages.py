@@ -414,7 +414,7 @@ def test_compare_lays_a_simclr_run_beside_a_classifier(page_store):
     assert not app.exception
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
     assert any("kNN accuracy" in title for title in titles), titles
-    assert len(titles) == 6 and "loss" in titles  # five keys over steps in rows of two, then the entropy
+    assert len(titles) == 6 and "labeled loss" in titles  # five keys in rows of two, then the entropy
     assert len(app.metric) == 1  # the what-if threshold speaks of FixMatch only
 
 
@@ -974,3 +974,18 @@ def test_a_lessons_pair_on_the_entropy_page_and_its_card_say_what_they_show(page
     assert not card.exception
     assert any(caption.value == "Shown below: this card's newest training, on seed 1; the button trains seed 0."
                for caption in card.caption)
+
+
+def test_compare_says_when_two_runs_coincide_and_plots_only_the_loss_every_method_computes_alike(page_store):
+    twins = [run_to_end(page_store, algorithm="fixmatch") for _ in range(2)]
+    other = run_to_end(page_store, algorithm="entmin")
+    app = open_page("views/compare.py")
+    app.multiselect(key="compare-runs").set_value([*twins, other]).run()
+    assert not app.exception
+    captions = " ".join(caption.value for caption in app.caption)
+    assert f"({twins[0][:6]}) and " in captions and "one line hides the other" in captions
+    assert "the loss chart shows the labeled loss" in captions
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert "labeled loss" in titles and "loss" not in titles
+    app.multiselect(key="compare-runs").set_value(twins[:1] + [other]).run()
+    assert "one line hides the other" not in " ".join(caption.value for caption in app.caption)

@@ -1,5 +1,6 @@
 """Compare: up to four runs side by side, one color per run in every chart."""
 import dataclasses
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -58,8 +59,18 @@ def show(run_ids: list[str]):
                                      axis=1), width="stretch", height=min(38 + 35 * len(configs), 400))
 
     frames = {labels[run.id]: store.scalars(run.id) for run in chosen_runs}
-    keys = [key for key in ("test_acc", "mask_rate", "pseudo_label_acc_passing", "knn_acc", "loss")
+    # The total loss sums other terms for other methods: across methods only the labeled loss compares.
+    loss = "loss" if len({run.algorithm for run in chosen_runs}) == 1 else "loss_x"
+    keys = [key for key in ("test_acc", "mask_rate", "pseudo_label_acc_passing", "knn_acc", loss)
             if any((frame.key == key).any() for frame in frames.values())]
+    if loss == "loss_x":
+        st.caption("These runs train different methods, whose total losses add different terms: the loss chart "
+                   "shows the labeled loss, which every one of them computes alike.")
+    learnt = {label: frame[frame.key != "seconds"].reset_index(drop=True) for label, frame in frames.items()}
+    for first, second in itertools.combinations(frames, 2):
+        if learnt[first].equals(learnt[second]):
+            st.caption(common.plain(f"{first} and {second} logged the same values at every step (the same "
+                                    "settings and seed): one line hides the other on each chart."))
     png = {"toImageButtonOptions": {"format": "png", "scale": 2}}
     for row in range(0, len(keys), 2):
         for column, key in zip(common.chart_columns(2), keys[row:row + 2]):
