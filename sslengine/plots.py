@@ -129,13 +129,14 @@ def confidence_histogram(logits: np.ndarray, target: np.ndarray, threshold: floa
 
 
 def confusion_heatmap(counts: np.ndarray, title: str) -> go.Figure:
-    """counts[true, predicted] as a heat map with the numbers written in."""
+    """counts[true, predicted] as a heat map with the numbers written in. No color bar: the numbers say what it
+    would, and in a third of the page its width is what keeps three-digit counts at a readable size."""
     classes = [str(c) for c in range(len(counts))]
-    figure = go.Figure(go.Heatmap(z=counts, x=classes, y=classes, colorscale="Blues", text=counts,
-                                  texttemplate="%{text}", hovertemplate="true %{y}, pseudo-label %{x}: %{z}"
-                                  "<extra></extra>"))
+    figure = go.Figure(go.Heatmap(z=counts, x=classes, y=classes, colorscale="Blues", showscale=False,
+                                  text=counts, texttemplate="%{text}",
+                                  hovertemplate="true %{y}, pseudo-label %{x}: %{z}<extra></extra>"))
     return _layout(figure, title, "confusion", xaxis=dict(title="pseudo-label", type="category"),
-                   yaxis=dict(title="true class", type="category", autorange="reversed"))
+                   yaxis=dict(title="true class", type="category", autorange="reversed"), margin_r=10)
 
 
 def entropy_histograms(logits: dict[str, np.ndarray], colors: dict[str, str]) -> go.Figure:
