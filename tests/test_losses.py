@@ -147,6 +147,7 @@ def test_the_fixmatch_family_weighs_its_unlabeled_term_by_lambda_u(algorithm):
     """loss = loss_x + lambda_u * loss_u at lambda_u = 2.5: at 1, as the other tests run, a dropped weight
     left every test green. Threshold 0, so that the unlabeled term is not 0 on a fresh model."""
     method = digits_method(algorithm, lambda_u=2.5, threshold=0.0)
+    method.rho_hat = 10.0  # Dash's rule reads rho, not tau (other methods have no such field)
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
     assert result.terms["loss_u"].item() > 0.1
@@ -687,19 +688,38 @@ def test_uda_anneals_the_labeled_signal_and_trains_the_strong_view_on_sharpened_
     assert method.config.sharpen_temperature == 0.4 and method.config.threshold == 0.8  # UDA's own defaults
 
 
-def test_dash_selects_by_the_weak_views_loss_under_a_threshold_falling_from_the_labeled_loss_by_hand():
+def test_dash_selects_by_the_weak_views_loss_on_soft_labels_then_hard_ones_under_a_falling_threshold_by_hand():
+    """As USB's Dash: soft labels softmax(w / 0.5) while rho is above rho_min, in the selection loss and in the
+    strong view's, then hard argmax labels once rho has reached it."""
     from sslengine.algorithms.dash import dash_threshold
     assert dash_threshold(2.0, 0) == pytest.approx(1.0001 * 2.0)
     assert dash_threshold(2.0, 3) == pytest.approx(1.0001 * 1.27 ** -3 * 2.0)
     assert dash_threshold(2.0, 40) == 0.05  # rho_min: FixMatch's 0.95 in loss terms
     method = points_method("dash", 3)
-    p_l = torch.tensor([[0.5, 0.3, 0.2], [0.2, 0.6, 0.2]])
+    logits_x = torch.tensor([[1.0, 0.5, 0.0], [0.0, 2.0, 0.5]])
     method.y_labeled, method.stage = torch.tensor([0, 1]), 2
-    q = torch.tensor([[0.9, 0.05, 0.05], [0.4, 0.3, 0.3], [0.2, 0.7, 0.1], [0.34, 0.33, 0.33]])
-    mask, monitors = method.mask(q, torch.arange(4), p_l)
-    rho = 1.0001 * 1.27 ** -2 * -(math.log(0.5) + math.log(0.6)) / 2
-    assert monitors["dash_rho"] == pytest.approx(rho)
-    assert mask.tolist() == [float(-math.log(max(row)) <= rho) for row in q.tolist()] == [1.0, 0.0, 1.0, 0.0]
+    weak = torch.tensor([[4.0, 0.0, 0.0], [0.4, 0.2, 0.1], [0.0, 3.0, 0.5], [0.1, 0.0, 0.05]])
+    strong = torch.tensor([[1.0, 0.2, 0.0], [0.0, 0.3, 0.1], [0.2, 1.0, 0.0], [0.5, 0.5, 0.5]])
+    loss_u, labels, mask, monitors = method.unlabeled_loss(weak, strong, torch.arange(4), logits_x)
+    rho_hat = -(math.log(softmax_row([1.0, 0.5, 0.0])[0]) + math.log(softmax_row([0.0, 2.0, 0.5])[1])) / 2
+    rho = 1.0001 * 1.27 ** -2 * rho_hat
+    assert method.rho_hat == pytest.approx(rho_hat) and monitors["dash_rho"] == pytest.approx(rho)
+
+    def cross_entropy(target, row):
+        return -sum(t * math.log(p) for t, p in zip(target, softmax_row(row)))
+
+    soft = [softmax_row(w, 0.5) for w in weak.tolist()]
+    expected_mask = [float(cross_entropy(q, w) <= rho) for q, w in zip(soft, weak.tolist())]
+    assert mask.tolist() == expected_mask == [1.0, 0.0, 1.0, 0.0]
+    expected = sum(m * cross_entropy(q, s) for m, q, s in zip(expected_mask, soft, strong.tolist())) / 4
+    assert loss_u.item() == pytest.approx(expected, rel=1e-5) and labels.tolist() == [0, 0, 1, 0]
+
+    method.rho_hat = 0.01  # rho at rho_min: hard labels, and the rule is -log max p <= 0.05
+    loss_u, _, mask, _ = method.unlabeled_loss(weak, strong, torch.arange(4), logits_x)
+    hard = [[float(c == max(range(3), key=w.__getitem__)) for c in range(3)] for w in weak.tolist()]
+    expected_mask = [float(-math.log(max(softmax_row(w))) <= 0.05) for w in weak.tolist()]
+    assert mask.tolist() == expected_mask == [1.0, 0.0, 0.0, 0.0]
+    assert loss_u.item() == pytest.approx(cross_entropy(hard[0], strong[0].tolist()) / 4, rel=1e-5)
 
 
 def test_vat_power_iteration_finds_the_kl_hessians_direction_on_a_linear_model_by_hand():
@@ -804,3 +824,5 @@ def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three
     t = result.terms
     assert result.loss.item() == pytest.approx((t["loss_x"] + t["loss_u"] + t["loss_in"]).item(), rel=1e-6)
     assert t["loss_in"].item() > 0 and result.loss_mask.tolist() == [1.0] * 8
+    # aligned as USB's SimMatch: towards uniform by the recent batches' mean prediction (CoMatch's rule, tested there)
+    assert torch.allclose(method.recent_predictions, result.unlabeled_logits.softmax(dim=1).mean(dim=0, keepdim=True))

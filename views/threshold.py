@@ -98,9 +98,10 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
             scalars, ["test_acc", "mask_rate", "mask_rate_at_tau", "pseudo_label_acc", "pseudo_label_acc_passing",
                       "dash_confidence"], "Test accuracy, mask rate, pseudo-label accuracy and Dash's threshold",
             names={"test_acc": "test accuracy, EMA model"}), key="curves")
-        st.caption("Dash keeps a pseudo-label while its loss -log max q is below rho, which starts at the labeled "
-                   "loss and is divided by 1.27 each tenth of training (never below 0.05, FixMatch's 0.95); drawn "
-                   "as the confidence exp(-rho) it must reach: loose at first, tighter as the model improves.")
+        st.caption("Dash keeps a pseudo-label while the weak view's loss against it is below rho, which starts at "
+                   "the labeled loss and is divided by 1.27 each tenth of training (never below 0.05, FixMatch's "
+                   "0.95). Its labels are soft, softmax(logits / 0.5), until rho reaches 0.05, hard after. Drawn as "
+                   "the confidence exp(-rho) a passing label reaches at least: loose at first, tighter later.")
     elif "softmatch_mu" in set(scalars.key):  # SoftMatch: a weight for every pseudo-label instead of a mask
         left, right = common.chart_columns(2)
         common.chart(left, curves, key="curves")

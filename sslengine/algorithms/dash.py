@@ -1,15 +1,21 @@
 """Dash (Xu et al., 2021): FixMatch whose pseudo-labels are selected by their own loss, under a threshold that
 falls as training goes: loose while the model is poor, tightening towards FixMatch's.
 
-l_u    = -log max q_u                      (the weak view's cross-entropy against its own argmax)
 rho_k  = max(C gamma^(-k) rho_hat, rho_min),  k = 0, 1, ... the tenth of training,  rho_hat the labeled
          batch's mean loss at the first step (the paper: over the labeled set after a warm-up)
-mask   = 1[l_u <= rho_k]                   (FixMatch's loss otherwise)
-C = 1.0001 and gamma = 1.27 as the paper; rho_min = 0.05 as USB, -log 0.951: FixMatch's tau. From a first loss
-of ln 10 (ten classes, untrained), the tenth stage's rho is 0.27: a confidence of 0.77, not yet rho_min.
+q_u    = softmax(f(weak(u)) / T) while rho_k > rho_min, then one-hot argmax    (soft labels first, as USB's)
+l_u    = CE(q_u, f(weak(u)))                    (the weak view's loss against its own pseudo-label)
+loss   = CE(y, f(weak(x_l))) + lambda_u * (1/muB) sum_u 1[l_u <= rho_k] CE(q_u, f(strong(u)))
+C = 1.0001 and gamma = 1.27 as the paper; rho_min = 0.05 as USB, -log 0.951: FixMatch's tau; T = 0.5 as USB.
+From a first loss of ln 10 (ten classes, untrained), the tenth stage's rho is 0.27, not yet rho_min: a short
+run trains on soft labels throughout. A pseudo-label that passes has max q >= exp(-rho_k), since its loss
+averages -log q over classes; with hard labels that is the whole rule.
 """
 import math
 
+import torch.nn.functional as F
+
+from .base import masked_cross_entropy, pseudo_label_distribution
 from .fixmatch import FixMatch
 
 C, GAMMA, RHO_MIN = 1.0001, 1.27, 0.05
@@ -21,6 +27,8 @@ def dash_threshold(rho_hat: float, stage: int) -> float:
 
 
 class Dash(FixMatch):
+    defaults = FixMatch.defaults | {"sharpen_temperature": 0.5}  # T of the soft labels
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.rho_hat, self.stage, self.y_labeled = None, 0, None
@@ -29,9 +37,13 @@ class Dash(FixMatch):
         self.stage, self.y_labeled = min(int(progress * STAGES), STAGES - 1), y_labeled  # what the rule reads
         return super().train_step(x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index)
 
-    def mask(self, q, unlabeled_index, p_l):
+    def unlabeled_loss(self, logits_weak, logits_strong, unlabeled_index, logits_x):
         if self.rho_hat is None:
-            self.rho_hat = float(-p_l.gather(1, self.y_labeled[:, None]).log().mean())
+            self.rho_hat = float(F.cross_entropy(logits_x.detach(), self.y_labeled))
         rho = dash_threshold(self.rho_hat, self.stage)
-        loss = -q.max(dim=-1).values.log()
-        return (loss <= rho).float(), {"dash_rho": rho, "dash_confidence": math.exp(-rho)}
+        weak = logits_weak.detach()
+        labels = weak.argmax(dim=-1)
+        targets = labels if rho == RHO_MIN else pseudo_label_distribution(weak, self.config.sharpen_temperature)
+        mask = (F.cross_entropy(weak, targets, reduction="none") <= rho).float()
+        monitors = {"dash_rho": rho, "dash_confidence": math.exp(-rho)}
+        return masked_cross_entropy(logits_strong, targets, mask), labels, mask, monitors

@@ -3,7 +3,7 @@ labeled embeddings, each calibrating the other.
 
 z = normalize(g(e(.))), (z_k, y_k) a memory of the EMA model's weak-view embeddings of labeled samples
 s^w = softmax_k(z_w . z_k / t),  s^s = softmax_k(z_s . z_k / t),  t = 0.1      (similarity to each memory item)
-p   = DA(softmax(f(weak(u))))                      (aligned to the labeled marginal, as AdaMatch and USB's)
+p   = DA(softmax(f(weak(u))))       (towards uniform over the last 32 batches' mean prediction, as USB's)
 q_k = s^w_k p_{y_k} / sum_j s^w_j p_{y_j}          (unfolding: the instance pseudo-label, scaled by the class's)
 p^_c = alpha p_c + (1 - alpha) sum_{k: y_k = c} s^w_k,  alpha = 0.9     (aggregation: the class pseudo-label)
 loss = CE(y, f(weak(x_l))) + lambda_u (1/muB) sum_u 1[max p^ >= tau] H(p^, f(strong(u)))
@@ -14,8 +14,8 @@ paper keeps one slot per labeled image, and a queue on ImageNet).
 import torch
 import torch.nn.functional as F
 
-from .adamatch import AdaMatch
 from .base import Algorithm, StepResult, masked_cross_entropy, queue
+from .comatch import CoMatch
 from .simclr import SimCLR
 
 SIMILARITY_TEMPERATURE = 0.1  # t
@@ -36,12 +36,12 @@ def unfold_and_aggregate(s_weak: torch.Tensor, p: torch.Tensor, memory_y: torch.
 class SimMatch(Algorithm):
     uses_ema = True
     heads = SimCLR.heads  # the projection g
-    align = AdaMatch.align  # the same distribution alignment, to the labeled batches' mean prediction
+    align = CoMatch.align  # the same distribution alignment, towards uniform
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.p_bar_l = self.p_bar_u = self.uniform()
         self.memory_z = self.memory_y = None
+        self.recent_predictions = torch.empty(0, self.num_classes, device=self.device)
 
     def project(self, network, embedding: torch.Tensor) -> torch.Tensor:
         return F.normalize(network.projection(embedding), dim=-1)
@@ -57,7 +57,7 @@ class SimMatch(Algorithm):
         _, z_weak, z_strong = self.project(self.model, embedding).split([len(x), len(u_weak), len(u_strong)])
         with torch.no_grad():
             self.remember(self.project(self.average, self.average.embed(x)), y_labeled)
-            p = self.align(logits_weak.detach().softmax(dim=-1), logits_x.detach().softmax(dim=-1))
+            p = self.align(logits_weak.detach().softmax(dim=-1))
             s_weak = (z_weak.detach() @ self.memory_z.T / SIMILARITY_TEMPERATURE).softmax(dim=-1)
             q, p_hat = unfold_and_aggregate(s_weak, p, self.memory_y)
             mask = (p_hat.max(dim=-1).values >= c.threshold).float()
