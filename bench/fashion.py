@@ -3,7 +3,7 @@
 Run: python -m bench.fashion [--device auto] [--seeds 0 1 2] [--steps 1200] [--workers 1] [--methods NAME ...] [--fp32]
 Reads Debian's dataset-fashion-mnist (or the set in the cache). Runs go to a pool of processes: on a GPU, many at
 once share it; on a CPU keep --workers 1, or the seconds measure the sharing. --fp32 turns CUDA's bf16 autocast
-off, so GPU figures compare with a CPU's. Prints the README's table (final accuracy on all 10 000 test images,
+off, so GPU figures compare with a CPU's. Prints bench/README.md's table (final accuracy on all 10 000 test images,
 mean and each seed, and seconds of training) and writes bench/results/fashion.json.
 """
 from __future__ import annotations

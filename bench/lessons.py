@@ -66,7 +66,7 @@ def main():
     parser.add_argument("--lessons", nargs="+", default=list(lessons.LESSONS), choices=list(lessons.LESSONS))
     parser.add_argument("--out", type=Path, default=lessons.SPREAD_FILE)
     parser.add_argument("--no-reference", action="store_true", help="skip the reference run")
-    parser.add_argument("--markdown", action="store_true", help="also print the README's table")
+    parser.add_argument("--markdown", action="store_true", help="also print bench/README.md's table")
     args = parser.parse_args()
     written = json.loads(args.out.read_text()) if args.out.exists() else {"lessons": {}}
     here = machine()

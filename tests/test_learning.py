@@ -50,7 +50,7 @@ def test_each_method_beats_supervised_on_digits_with_two_labels_per_class(runner
 
 def test_s4l_rotation_learns_its_pretext_without_hurting_the_classifier(runner, supervised):
     """On 8x8 digits rotation is a weak pretext: S4L lands level with supervised (0.816 against 0.800 over
-    3 seeds, README), so this checks what the method does learn: the rotation of strong views."""
+    3 seeds, bench/README.md), so this checks what the method does learn: the rotation of strong views."""
     run_id = runner.start(RunConfig(algorithm="s4l_rotation", dataset="digits", labels_per_class=2, seed=0))
     runner.wait(run_id)
     final = runner.store.final_scalars(run_id)

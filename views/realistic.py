@@ -93,7 +93,7 @@ def show_mismatch(group: str):
 
 sweeps = by_field(lambda config: config.mismatch is not None)
 if not sweeps:  # the page goes on to its second section
-    st.info("No sweep yet: press Sweep the share, or run `python -m bench.realistic` for the README's table.")
+    st.info("No sweep yet: press Sweep the share, or run `python -m bench.realistic` for the table in bench/README.md.")
 else:
     group = common.choose("Sweep", sweeps, "mismatch-group", "", query="sweep")
     st.fragment(run_every=common.live_every(*sweeps[group], seconds=common.SNAPSHOT_SECONDS))(show_mismatch)(group)
