@@ -105,7 +105,7 @@ def classroom(students: int, steps: int, limit: int, seconds: float) -> dict:
                     "feedback_median": statistics.median(feedback), "feedback_max": max(feedback),
                     "wait_median": statistics.median(waits) if waits else float("nan"),
                     "wait_max": max(waits) if waits else float("nan"),
-                    "train_median": statistics.median(run.seconds for run in runs if run.seconds),
+                    "train_median": statistics.median(run.wall_seconds for run in runs if run.wall_seconds),
                     "all_done": time.perf_counter() - pressed, "rss_before": before, "rss_peak": max(peak),
                     "rss_after": after, "exceptions": exceptions, "js_errors": len(errors),
                     "answered_after": answered, "server_cpu": server_cpu, "browsers_cpu": browsers_cpu,

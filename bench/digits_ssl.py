@@ -69,14 +69,14 @@ def main():
             run = runner.store.get_run(run_id)
             assert run.status == "finished", run.error
             final = runner.store.final_scalars(run_id)
-            results.setdefault(method, []).append((final["test_acc"], run.seconds))
+            results.setdefault(method, []).append((final["test_acc"], run.wall_seconds))
             if "knn_acc" in final:
                 knn.setdefault(method, []).append(final["knn_acc"])
             if method == "fixmatch":
                 curve = runner.store.scalars_by_step(run_id)
                 reached = curve[curve.test_acc >= 0.95]
                 fixmatch_time_to_95.append(reached.seconds.iloc[0] if len(reached) else float("nan"))
-            print(f"seed {seed} {method:14s} acc {results[method][-1][0]:.4f}  {run.seconds:6.1f} s", flush=True)
+            print(f"seed {seed} {method:14s} acc {results[method][-1][0]:.4f}  {run.wall_seconds:6.1f} s", flush=True)
 
     reference = np.mean([acc for acc, _ in results["LabelSpreading (sklearn)"]])
     print(f"\ndigits, 2 labels per class, {args.seeds} seeds, {args.steps} steps, "

@@ -19,6 +19,7 @@ import torch
 from sslengine.config import RunConfig
 from sslengine.runner import Runner
 from sslengine.store import Store
+from sslengine.train import CLOCKS
 
 METHODS = ("fixmatch", "flexmatch", "freematch", "softmatch", "adamatch", "fixmatch_simclr:U", "fixmatch_simclr:L",
            "supervised", "pseudo_label", "entmin", "pi_model", "mean_teacher", "s4l_rotation", "noisy_student",
@@ -29,13 +30,13 @@ def fingerprint(store: Store, run_id: str) -> dict:
     run = store.get_run(run_id)
     assert run.status == "finished", run.error
     frame = store.scalars(run_id)
-    digest = hashlib.sha256(frame[frame.key != "seconds"].to_csv(index=False).encode())
+    digest = hashlib.sha256(frame[~frame.key.isin(CLOCKS)].to_csv(index=False).encode())
     for step in store.snapshot_steps(run_id):
         for key, value in sorted(store.arrays(run_id, step).items()):
             digest.update(key.encode())
             digest.update(value.tobytes())
     return {"test_acc": store.final_scalars(run_id).get("test_acc"), "hash": digest.hexdigest()[:16],
-            "seconds": run.seconds}
+            "seconds": run.wall_seconds}
 
 
 def train(runner: Runner, method: str) -> dict[str, dict]:

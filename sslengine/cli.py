@@ -136,7 +136,7 @@ def cmd_run(args) -> int:
         runner.wait(run_id)
     summary = run_summary(runner.store, run_id)
     if args.json:
-        print(json.dumps({key: summary[key] for key in ("run_id", "status", "seconds", "metrics", "error")}))
+        print(json.dumps({key: summary[key] for key in ("run_id", "status", "wall_seconds", "metrics", "error")}))
     else:
         _print_summary(summary)
     return 0 if summary["status"] == "finished" else 1
@@ -228,7 +228,7 @@ def _train_sweep(store: Store, sweep_id: str, run_ids: list[str], args) -> int:
 
 def _print_summary(summary: dict):
     print(f"{summary['run_id']}  {summary['name']}  {summary['status']}"
-          + (f"  ({summary['seconds']:.1f} s on {summary['device']})" if summary["seconds"] else ""))
+          + (f"  ({summary['wall_seconds']:.1f} s on {summary['device']})" if summary["wall_seconds"] else ""))
     if summary["error"]:
         print(f"error: {summary['error']}")
     for key, value in sorted(summary["metrics"].items()):

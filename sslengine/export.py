@@ -40,7 +40,7 @@ def run_summary(store: Store, run_id: str, with_config: bool = False) -> dict:
     run = store.get_run(run_id)
     result = {"run_id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
               "status": run.status, "error": run.error, "device": run.device,
-              "seconds": None if run.seconds is None else round(run.seconds, 2),
+              "wall_seconds": None if run.wall_seconds is None else round(run.wall_seconds, 2),
               "metrics": finite(store.final_scalars(run.id))}
     if with_config:
         result["config"] = dataclasses.asdict(run.config)
@@ -101,9 +101,10 @@ def params(store: Store, run_id: str) -> dict[str, str | int | float | bool]:
 
 
 def timed_scalars(store: Store, run_id: str) -> pd.DataFrame:
-    """step, key, value, wall (Unix seconds): the `seconds` scalar dates each step after the run started."""
+    """step, key, value, wall (Unix seconds): the `wall_seconds` scalar (before it, `seconds`) dates each step
+    after the run started."""
     run, frame = store.get_run(run_id), store.scalars(run_id)
-    clock = frame[frame.key == "seconds"].dropna()
+    clock = frame[frame.key == ("wall_seconds" if (frame.key == "wall_seconds").any() else "seconds")].dropna()
     start = run.started or run.created
     if clock.empty:
         return frame.assign(wall=start)

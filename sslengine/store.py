@@ -68,7 +68,9 @@ class RunRecord:
         return turn(self.owner, self.address)
 
     @property
-    def seconds(self) -> float | None:
+    def wall_seconds(self) -> float | None:
+        """From the start of training to its end (or now), setup and measurement included: the `seconds` scalar
+        is the training time alone."""
         if self.started is None:
             return None
         return (self.finished or time.time()) - self.started

@@ -33,7 +33,7 @@ def test_run_json_prints_one_line_with_status_seconds_and_final_metrics(tmp_path
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
     result = json.loads(lines[0])
-    assert result["status"] == "finished" and result["seconds"] > 0
+    assert result["status"] == "finished" and result["wall_seconds"] > 0
     assert set(result["metrics"]) >= {"test_acc", "mask_rate", "pseudo_label_acc", "loss_x", "loss_u", "lr"}
     run = Store(str(path)).get_run(result["run_id"])
     assert run.algorithm == "pseudo_label" and run.config.threshold == 0.7

@@ -340,3 +340,26 @@ def test_a_flexmatch_runs_mask_rate_curve_is_the_share_its_loss_used_step_by_ste
     assert frame.mask_rate.dropna().tolist() == pytest.approx(used) and len(used) == QUICK["steps"]
     # at the first steps every class threshold is warmed down to ~0: all pass, while 0.95 passes few
     assert frame.mask_rate[1] == 1.0 and frame.mask_rate_at_tau[1] < 1.0
+
+
+def test_seconds_time_training_alone_the_clock_stopped_while_the_run_measures_itself(store, monkeypatch):
+    """Each of 20 log steps' test passes made 0.1 s slower, two seconds of measuring in all: `wall_seconds`
+    counts them, the training clock `seconds` does not, and stays near a plain run's."""
+    from sslengine.measure import Measurements
+    config = RunConfig(algorithm="supervised", dataset="moons", steps=40, log_every=2, n_samples=300)
+    runner = Runner(store)
+    plain = runner.start(config)
+    runner.wait(plain)
+    test = Measurements.test
+
+    def slower(self, step):
+        time.sleep(0.1)
+        return test(self, step)
+
+    monkeypatch.setattr(Measurements, "test", slower)
+    slowed = runner.start(config)
+    runner.wait(slowed)
+    plain_final, slowed_final = store.final_scalars(plain), store.final_scalars(slowed)
+    assert slowed_final["wall_seconds"] - slowed_final["seconds"] >= 20 * 0.1
+    assert plain_final["wall_seconds"] >= plain_final["seconds"] > 0
+    assert slowed_final["seconds"] < 2 * plain_final["seconds"] + 1.0  # none of the 2 s of measuring

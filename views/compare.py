@@ -9,6 +9,7 @@ import streamlit as st
 from views import _common as common
 from sslengine import plots
 from sslengine.probes import pseudo_label_stats
+from sslengine.train import CLOCKS
 
 st.write(
     "Lay up to four runs side by side: each keeps its color in every chart. The table lists their "
@@ -66,7 +67,7 @@ def show(run_ids: list[str]):
     if loss == "loss_x":
         st.caption("These runs train different methods, whose total losses add different terms: the loss chart "
                    "shows the labeled loss, which every one of them computes alike.")
-    learnt = {label: frame[frame.key != "seconds"].reset_index(drop=True) for label, frame in frames.items()}
+    learnt = {label: frame[~frame.key.isin(CLOCKS)].reset_index(drop=True) for label, frame in frames.items()}
     for first, second in itertools.combinations(frames, 2):
         if learnt[first].equals(learnt[second]):
             st.caption(common.plain(f"{first} and {second} logged the same values at every step (the same "

@@ -48,7 +48,7 @@ COLUMNS = {
     "labels/class": st.column_config.NumberColumn("labels", width=52, help="labels per class"),
     "status": st.column_config.TextColumn(width=74),
     "test accuracy": st.column_config.NumberColumn("test acc", format="%.3f", width=64),
-    "step": st.column_config.NumberColumn(width=50), "seconds": st.column_config.NumberColumn("s", width=50),
+    "step": st.column_config.NumberColumn(width=50), "wall_seconds": st.column_config.NumberColumn("s", width=50, help="wall time from the start of training"),
     "created": st.column_config.DatetimeColumn(format="MM-DD HH:mm", width=92),
     "error": st.column_config.TextColumn(width=90),
 }
@@ -71,10 +71,10 @@ def runs_table():
         "id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
         "labels/class": run.config.labels_per_class, "status": run.status,
         "test accuracy": store.final_scalars(run.id).get("test_acc"),
-        "step": store.last_step(run.id), "seconds": None if run.seconds is None else round(run.seconds, 1),
+        "step": store.last_step(run.id), "wall_seconds": None if run.wall_seconds is None else round(run.wall_seconds, 1),
         "created": pd.Timestamp(run.created, unit="s"), "error": run.error or "",
     } for run in shown], columns=["id", "name", "algorithm", "dataset", "labels/class", "status",
-                                  "test accuracy", "step", "seconds", "created", "error"])
+                                  "test accuracy", "step", "wall_seconds", "created", "error"])
     st.caption("Click a column header to sort.")
     event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
                          key="runs-table", column_config=COLUMNS)
