@@ -287,10 +287,10 @@ def test_served_to_a_class_a_student_changes_no_one_elses_run_and_a_killed_cli_r
         grid = student.get_by_test_id("stDataFrame").bounding_box()
         student.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's selection box
         student.get_by_role("button", name="Delete 1").click()
-        student.get_by_text("someone else's is not yours: a student deletes only the runs they started").wait_for()
+        student.get_by_text("delete: someone else's is not yours: a student may delete only the runs they started").wait_for()
         student.get_by_label("New name").fill("mine now")
         student.get_by_role("button", name="Rename").click()
-        student.get_by_text("name: this run is not yours").wait_for()
+        student.get_by_text("rename: someone else's is not yours").wait_for()
         student.get_by_text("Export someone").click()
         student.get_by_text("Sending to an MLflow server is for the instructor").wait_for()
         assert Store(str(path)).list_runs()[0].name == "someone else's"

@@ -807,10 +807,11 @@ def test_with_secrets_a_login_decides_the_role_and_a_student_changes_only_their_
     assert not app.exception and app.session_state["role"] == "student"
     select_rows(app, [0])
     [button for button in app.button if button.label.startswith("Delete")][0].click().run()
-    assert any("is not yours: a student deletes only the runs they started" in seen(e) for e in app.error)
+    assert any("delete: someone else's is not yours: a student may delete only the runs they started" in seen(e)
+               for e in app.error)
     app.text_input[0].input("mine now")
     [button for button in app.get("form_submit_button") if button.label == "Rename"][0].click().run()
-    assert any("name: this run is not yours" in seen(e) for e in app.error)
+    assert any("rename: someone else's is not yours" in seen(e) for e in app.error)
     assert page_store.get_run(others).name == "someone else's"
     assert "Sending to an MLflow server is for the instructor" in " ".join(c.value for c in app.caption)
 
@@ -991,3 +992,44 @@ def test_compare_says_when_two_runs_coincide_and_plots_only_the_loss_every_metho
     assert "labeled loss" in titles and "loss" not in titles
     app.multiselect(key="compare-runs").set_value(twins[:1] + [other]).run()
     assert "one line hides the other" not in " ".join(caption.value for caption in app.caption)
+
+
+def test_a_session_with_no_role_is_refused_everything_the_policy_decides(page_store):
+    """No role is what a visitor of a server bound beyond localhost has before a secret: every question to the
+    policy says no, each with a Refused naming what. (On localhost the gate gives the instructor's role,
+    explicitly: the other page tests run as it.)"""
+    run_to_end(page_store, algorithm="supervised", name="anyone's")
+
+    def script():
+        import streamlit as st
+
+        from sslengine.config import RunConfig
+        from sslengine.store import Store
+        from views import _policy as policy
+        run = Store().list_runs()[0]
+        questions = {"start": lambda: policy.check_start(Store(), [RunConfig()]),
+                     "stop": lambda: policy.check_change(run, "stop"),
+                     "rename": lambda: policy.check_change(run, "rename"),
+                     "delete": lambda: policy.check_change(run, "delete"),
+                     "sweep": lambda: policy.check_stop_sweep([run.id]),
+                     "mlflow_uri": lambda: policy.check_mlflow_uri("http://127.0.0.1:5000")}
+        for what, ask in questions.items():
+            try:
+                ask()
+                st.text(f"{what}: allowed")
+            except policy.Refused as refused:
+                st.text(f"refused {refused.field} · {refused}")
+        st.text(f"may change: {policy.may_change(run)}, may stop its sweep: {policy.may_stop_sweep([run.id])}")
+
+    app = AppTest.from_function(script, default_timeout=60).run()
+    assert not app.exception and "role" not in app.session_state
+    answers = [text.value for text in app.text]
+    assert answers[:6] == [f"refused {what} · {what}: {reason}" for what, reason in [
+        ("start", "this session has no role: enter the access secret"),
+        ("stop", "this session has no role: enter the access secret"),
+        ("rename", "this session has no role: enter the access secret"),
+        ("delete", "this session has no role: enter the access secret"),
+        ("sweep", "this session has no role: enter the access secret"),
+        ("mlflow_uri", "sending to MLflow is for the instructor; download the files instead")]]
+    assert answers[6] == "may change: False, may stop its sweep: False"
+    assert page_store.get_run(page_store.list_runs()[0].id).name == "anyone's"

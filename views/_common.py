@@ -295,7 +295,7 @@ def _runs_in_progress(at_page_run: tuple[tuple[str, str], ...]):
         st.button("Stop sweep", key=f"stop-sweep-{sweep_id}", on_click=stop_whole_sweep, args=(sweep_id,),
                   disabled=not mine, help="its queued runs stop at once, running ones at their next log step"
                   if mine else "a student stops only the sweeps they started")
-    if message := st.session_state.pop("sweep-error", None):
+    if message := st.session_state.pop("sidebar-refusal", None):
         st.error(plain(message), icon=":material/error:")
 
 
@@ -311,14 +311,20 @@ def stop_whole_sweep(sweep_id: str):
     """Stop a sweep's runs, if this session may (the button is disabled otherwise; asked again here)."""
     try:
         policy.check_stop_sweep(run.id for run in store().sweep_runs(sweep_id))
-    except ConfigError as error:
-        st.session_state["sweep-error"] = str(error)
+    except policy.Refused as error:
+        st.session_state["sidebar-refusal"] = str(error)
         return
     stop_sweep(store(), sweep_id)
     progress.clear()
 
 
 def stop(run_id: str):
+    """Stop a run, if this session may (its button is disabled otherwise; asked again here)."""
+    try:
+        policy.check_change(store().get_run(run_id), "stop")
+    except policy.Refused as error:
+        st.session_state["sidebar-refusal"] = str(error)
+        return
     runner().stop(run_id)
     progress.clear()  # the sidebar shows the stop at its next tick, not a second later
 
@@ -373,7 +379,7 @@ def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Call
         for config in configs:
             check_parent(store(), config, parent)
         policy.check_start(store(), configs)
-    except ConfigError as error:
+    except (ConfigError, policy.Refused) as error:
         st.session_state[f"{form}-errors"] = {error.field: str(error)}
         return
     on_started(remember([runner().start(config, parent, policy.starter()) for config in configs]))

@@ -1,10 +1,13 @@
 """Who may do what, in one place: every page asks here before it starts, stops, renames, deletes or exports.
 
-The role comes from `_access.gate` ("instructor" on localhost, else from the secret given). The instructor
-may do everything. A student starts runs, lessons and sweeps within the class's limits (`check_start`),
+The role comes from `_access.gate`: the instructor's on a server bound to localhost (given there, explicitly),
+else the one whose secret the visitor gave. A session with no role may do nothing. The instructor may do
+everything. A student starts runs, lessons and sweeps within the class's limits (`check_start`),
 and stops, renames and deletes only what their browser session started: a sweep is theirs when every one of
 its runs is. Sending runs to an MLflow server is the instructor's alone, and only to the URIs this server
-allows, so nothing a visitor types makes the server write files or reach another address.
+allows, so nothing a visitor types makes the server write files or reach another address. Every "no" is a
+`Refused`, which names what was refused and why, and every callback asks again: a button drawn enabled may be
+pressed after the rules changed, and a forged message may press one drawn disabled.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from sslengine.config import ConfigError, RunConfig
+from sslengine.config import RunConfig
 from sslengine.store import ACTIVE, RunRecord, Starter, Store
 from views import _access
 
@@ -26,11 +29,22 @@ MAX_BATCH_ENV = "SSL_EXPLORER_STUDENT_MAX_BATCH"
 MLFLOW_URIS_ENV = "SSL_EXPLORER_MLFLOW_URIS"
 STARTED = "started-runs"  # session state: the ids of the runs this browser session started
 STARTED_LESSONS = "started-lessons"  # and the groups of its lessons, whose later stages start without it
+NO_ROLE = "this session has no role: enter the access secret"
 
 
-def role() -> str:
-    """"instructor" (everything) or "student" (their own runs; no export to a server-side destination)."""
-    return st.session_state.get("role", "instructor")
+class Refused(Exception):
+    """This session may not do that: names what was refused (`field`, as a ConfigError names its field, so that
+    a form shows it under the same place) and why. Bad input is a ConfigError; this is permission."""
+
+    def __init__(self, what: str, reason: str):
+        super().__init__(f"{what}: {reason}")
+        self.field = what
+
+
+def role() -> str | None:
+    """"instructor" (everything), "student" (their own runs; no export to a server-side destination), or None:
+    no role given, which may do nothing."""
+    return st.session_state.get("role")
 
 
 def started() -> list[str]:
@@ -50,18 +64,35 @@ def record_lesson(group: str):
 def may_change(run: RunRecord) -> bool:
     """A student renames, stops and deletes only the runs this browser session started, a lesson's later
     stages included."""
-    return (role() == "instructor" or run.id in started()
-            or bool(run.config.lesson) and run.config.group in st.session_state.get(STARTED_LESSONS, []))
+    return role() == "instructor" or role() == "student" and (
+        run.id in started()
+        or bool(run.config.lesson) and run.config.group in st.session_state.get(STARTED_LESSONS, []))
+
+
+def check_change(run: RunRecord, action: str):
+    """`action` ("stop", "rename", "delete") of this run, if this session may."""
+    if not may_change(run):
+        raise Refused(action, f"{run.name} is not yours: a student may {action} only the runs they started"
+                      if role() == "student" else NO_ROLE)
+
+
+def refusal(run: RunRecord, action: str) -> str | None:
+    """Why this session may not `action` this run, or None: `check_change` for a page that says it in place."""
+    try:
+        check_change(run, action)
+    except Refused as refused:
+        return str(refused)
+    return None
 
 
 def may_stop_sweep(run_ids: Iterable[str]) -> bool:
     """A student stops a sweep only when every run of it (these ids) is theirs."""
-    return role() == "instructor" or set(run_ids) <= set(started())
+    return role() == "instructor" or role() == "student" and set(run_ids) <= set(started())
 
 
 def check_stop_sweep(run_ids: Iterable[str]):
     if not may_stop_sweep(run_ids):
-        raise ConfigError("sweep", "a student stops only the sweeps they started")
+        raise Refused("sweep", "a student stops only the sweeps they started" if role() == "student" else NO_ROLE)
 
 
 def starter() -> Starter:
@@ -86,34 +117,36 @@ def check_start(store: Store, configs: list[RunConfig]):
     - the whole queue at most $SSL_EXPLORER_MAX_QUEUE waiting runs (default 60, two for each of 30 students).
     Each refusal says which limit and writes nothing; the queue takes its runs in turns by student
     (`runner.admission_order`)."""
-    if role() != "student":
+    if role() == "instructor":
         return
+    if role() != "student":
+        raise Refused("start", NO_ROLE)
     steps, images = _limit(MAX_STEPS_ENV, 5000), _limit(MAX_BATCH_ENV, 1024)
     for config in configs:
         if config.steps > steps:
-            raise ConfigError("steps", f"a student's run trains at most {steps:,} steps on this server "
+            raise Refused("steps", f"a student's run trains at most {steps:,} steps on this server "
                                        f"(${MAX_STEPS_ENV}), got {config.steps:,}")
         per_step = config.batch_size * (1 + config.mu)
         if per_step > images:
-            raise ConfigError("batch_size", f"a student's run trains on at most {images:,} images a step on this "
+            raise Refused("batch_size", f"a student's run trains on at most {images:,} images a step on this "
                                             f"server (${MAX_BATCH_ENV}), got batch_size x (1 + mu) = {per_step:,}")
     new, me = len(configs), starter()
     active = [run for run in store.list_runs() if run.status in ACTIVE]
     limit = _limit(MAX_QUEUED_ENV, 4)
     mine = sum(run.owner == me.owner for run in active)
     if mine + new > limit:
-        raise ConfigError("queue", f"this login has {mine} run{'s' * (mine != 1)} waiting or training, asks for "
+        raise Refused("queue", f"this login has {mine} run{'s' * (mine != 1)} waiting or training, asks for "
                                    f"{new} more and may keep at most {limit}: stop one in the sidebar, or wait "
                                    "for one to end")
     limit = _limit(MAX_PER_ADDRESS_ENV, 8)
     theirs = sum(run.owner is not None and run.address == me.address for run in active)
     if theirs + new > limit:
-        raise ConfigError("queue", f"the logins from your address have {theirs} runs waiting or training, ask for "
+        raise Refused("queue", f"the logins from your address have {theirs} runs waiting or training, ask for "
                                    f"{new} more and may keep at most {limit} together: wait for one to end")
     limit = _limit(MAX_QUEUE_ENV, 60)
     waiting = sum(run.status == "queued" for run in active)
     if waiting + new > limit:
-        raise ConfigError("queue", f"the class's queue holds {waiting} waiting runs, and {new} more would pass "
+        raise Refused("queue", f"the class's queue holds {waiting} waiting runs, and {new} more would pass "
                                    f"its {limit}: wait for some to start")
 
 
@@ -123,11 +156,11 @@ def check_mlflow_uri(uri: str) -> str:
     server. The command line keeps every destination."""
     allowed = [entry.strip().rstrip("/") for entry in os.environ.get(MLFLOW_URIS_ENV, "").split(",") if entry.strip()]
     if role() != "instructor":
-        raise ConfigError("mlflow_uri", "sending to MLflow is for the instructor; download the files instead")
+        raise Refused("mlflow_uri", "sending to MLflow is for the instructor; download the files instead")
     if not uri.startswith(("http://", "https://")):
-        raise ConfigError("mlflow_uri", f"{uri!r} is not an http(s) tracking server: a folder or a sqlite: URI "
+        raise Refused("mlflow_uri", f"{uri!r} is not an http(s) tracking server: a folder or a sqlite: URI "
                                         "would be written on this server; use the command line's export")
     if uri.rstrip("/") not in allowed:
-        raise ConfigError("mlflow_uri", f"{uri!r} is not among this server's allowed tracking URIs "
+        raise Refused("mlflow_uri", f"{uri!r} is not among this server's allowed tracking URIs "
                                         f"(${MLFLOW_URIS_ENV}: {', '.join(allowed) or 'none set'})")
     return uri

@@ -29,7 +29,7 @@ def start(name: str):
         handle = lessons.start(common.runner(), name, seed, device, starter=policy.starter())
         common.remember(list(handle.runs.values()))
         policy.record_lesson(handle.group)
-    except lessons.ConfigError as error:
+    except (lessons.ConfigError, policy.Refused) as error:
         st.session_state[f"lesson-error-{name}"] = str(error)
     else:
         st.session_state.pop(f"lesson-error-{name}", None)

@@ -102,10 +102,10 @@ def actions(selected):
     c.button("Stop", disabled=not in_progress, on_click=stop_all, args=(in_progress,))
     if d.button(f"Delete {len(selected)}", type="secondary"):
         st.session_state["confirm-delete"] = ids
-    not_theirs = [run for run in selected if not policy.may_change(run)]
-    if st.session_state.get("confirm-delete") == ids and not_theirs:
-        st.error(f"delete: {', '.join(common.plain(run.name) for run in not_theirs)} "
-                 f"{'is' if len(not_theirs) == 1 else 'are'} not yours: a student deletes only the runs they started")
+    refusals = [policy.refusal(run, "delete") for run in selected]
+    if st.session_state.get("confirm-delete") == ids and any(refusals):
+        for refusal in filter(None, refusals):
+            st.error(common.plain(refusal))
     elif st.session_state.get("confirm-delete") == ids:
         if in_progress:
             st.warning("Stop these runs before deleting them: "
@@ -114,7 +114,8 @@ def actions(selected):
             st.warning(f"Delete {', '.join(common.plain(run.name) for run in selected)} and everything they logged? "
                        "This cannot be undone.")
             yes, no = st.columns(2)
-            if yes.button("Yes, delete", type="primary"):
+            if yes.button("Yes, delete", type="primary") and not any(policy.refusal(run, "delete")
+                                                                      for run in selected):  # asked again
                 for run_id in ids:
                     store.delete_run(run_id)
                 del st.session_state["confirm-delete"]
@@ -126,8 +127,8 @@ def actions(selected):
         with st.form("rename", border=False):
             name = st.text_input("New name", value=selected[0].name, max_chars=200)
             if st.form_submit_button("Rename"):
-                if not policy.may_change(selected[0]):
-                    st.error("name: this run is not yours: a student renames only the runs they started")
+                if refusal := policy.refusal(selected[0], "rename"):
+                    st.error(common.plain(refusal))
                 elif not name.strip():
                     st.error("name: must not be empty")
                 else:
@@ -170,7 +171,7 @@ def export_run(run):
                     where = export(store, run.id, "mlflow", uri,
                                    st.session_state["mlflow-experiment"].strip() or "ssl-explorer")
                 st.success(common.plain(f"Sent: {where}"))
-            except ConfigError as error:
+            except (ConfigError, policy.Refused) as error:
                 st.error(common.plain(str(error)))
 
 

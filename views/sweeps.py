@@ -47,7 +47,7 @@ def start_sweep():
         policy.check_start(store, planned.points)
         sweep_id, run_ids = create_sweep(store, planned, policy.starter())
         common.remember(run_ids)
-    except ConfigError as error:
+    except (ConfigError, policy.Refused) as error:
         st.session_state[f"{FORM}-errors"] = {error.field: str(error)}
         return
     log = Path(tempfile.gettempdir()) / f"ssl-explorer-sweep-{sweep_id}.log"  # a failure also marks its runs
