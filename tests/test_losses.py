@@ -667,8 +667,10 @@ def test_uda_anneals_the_labeled_signal_and_trains_the_strong_view_on_sharpened_
     from sslengine.algorithms.uda import tsa_threshold
     method = points_method("uda", 3, 4, weak_augment=False)
     method.strong = lambda x: x + 0.5  # a fixed "strong" view, to recompute by hand
+    with torch.no_grad():  # confident enough that some weak views pass beta and a labeled sample passes eta
+        [layer for layer in method.model.modules() if isinstance(layer, torch.nn.Linear)][-1].weight.mul_(20)
     torch.manual_seed(1)
-    x_l, y_l, x_u = torch.randn(3, 2) * 3, torch.tensor([0, 1, 2]), torch.randn(4, 2) * 3
+    x_l, y_l, x_u = torch.randn(3, 2) * 3, torch.tensor([0, 0, 2]), torch.randn(4, 2) * 3
     result = method.train_step(x_l, y_l, x_u, 0.5, torch.arange(4))
     with torch.no_grad():  # the same single pass over all views, so BatchNorm normalises alike
         logits = method.model(torch.cat([x_l, x_u, x_u + 0.5])).tolist()
@@ -684,7 +686,8 @@ def test_uda_anneals_the_labeled_signal_and_trains_the_strong_view_on_sharpened_
     loss_u /= 4
     assert result.terms["loss_x"].item() == pytest.approx(loss_x, rel=1e-4, abs=1e-6)
     assert result.terms["loss_u"].item() == pytest.approx(loss_u, rel=1e-4, abs=1e-6)
-    assert result.loss_mask.tolist() == [float(max(softmax_row(w)) >= 0.8) for w in weak]
+    assert result.loss_mask.tolist() == [float(max(softmax_row(w)) >= 0.8) for w in weak] == [1.0, 0.0, 1.0, 0.0]
+    assert result.monitors["tsa_kept"].item() == pytest.approx(2 / 3)  # the second labeled sample is past eta
     assert method.config.sharpen_temperature == 0.4 and method.config.threshold == 0.8  # UDA's own defaults
 
 
