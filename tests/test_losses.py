@@ -110,6 +110,16 @@ def test_pseudo_label_loss_trains_on_own_confident_argmax():
     assert result.loss_mask.tolist() == [float(max(softmax_row(row)) >= 0.9) for row in rows]
 
 
+def test_pseudo_label_adds_its_term_weighed_by_the_linear_ramp():
+    """alpha = lambda_u * min(t / 0.2, 1): at a tenth of training half of lambda_u = 3."""
+    method = points_method("pseudo_label", 3, 6, threshold=0.0, lambda_u=3.0, weak_augment=False)
+    result = method.train_step(torch.randn(2, 2), torch.tensor([0, 1]), torch.randn(6, 2) * 3, 0.1, torch.arange(6))
+    t = result.terms
+    assert t["loss_u"].item() > 0 and result.loss_mask.tolist() == [1.0] * 6
+    assert result.loss.item() == pytest.approx((t["loss_x"] + 1.5 * t["loss_u"]).item(), rel=1e-6)
+    assert result.loss_labels.tolist() == result.unlabeled_logits.argmax(dim=1).tolist()
+
+
 def test_entropy_loss_is_mean_shannon_entropy_in_nats():
     expected = sum(-sum(p * math.log(p) for p in softmax_row(row)) for row in WEAK) / len(WEAK)
     assert entropy_loss(torch.tensor(WEAK)).item() == pytest.approx(expected, rel=1e-5)
@@ -818,6 +828,19 @@ def test_simmatch_unfolds_instance_and_aggregates_class_pseudo_labels_by_hand():
     assert p_hat[0].tolist() == pytest.approx([ALPHA * 0.6 + (1 - ALPHA) * 0.5, ALPHA * 0.4 + (1 - ALPHA) * 0.5])
 
 
+def test_simmatch_similarities_and_instance_loss_by_hand():
+    from sslengine.algorithms.simmatch import SIMILARITY_TEMPERATURE, instance_loss, similarity
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    z = torch.tensor([[0.8, 0.6], [0.0, 1.0]])
+    q = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    logits = [[sum(a * b for a, b in zip(row, item)) / SIMILARITY_TEMPERATURE for item in memory.tolist()]
+              for row in z.tolist()]
+    assert similarity(z, memory).exp().tolist() == [pytest.approx(softmax_row(row)) for row in logits]
+    by_hand = -sum(sum(w * math.log(s) for w, s in zip(weights, softmax_row(row)))
+                   for weights, row in zip(q.tolist(), logits)) / 2
+    assert instance_loss(q, z, memory).item() == pytest.approx(by_hand, rel=1e-5) and SIMILARITY_TEMPERATURE == 0.1
+
+
 def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three_terms():
     from sslengine.algorithms.simclr import PROJECTION_DIM
     method = digits_method("simmatch", threshold=0.0)
@@ -829,3 +852,19 @@ def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three
     assert t["loss_in"].item() > 0 and result.loss_mask.tolist() == [1.0] * 8
     # aligned as USB's SimMatch: towards uniform by the recent batches' mean prediction (CoMatch's rule, tested there)
     assert torch.allclose(method.recent_predictions, result.unlabeled_logits.softmax(dim=1).mean(dim=0, keepdim=True))
+    method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert method.memory_y.tolist() == [0, 1, 2, 3] * 2 and method.memory_z.shape == (8, PROJECTION_DIM)  # a queue
+    assert method.memory_z.norm(dim=1).tolist() == pytest.approx([1.0] * 8)  # unit embeddings: cosine similarities
+
+
+def test_distill_trains_the_student_on_the_frozen_teachers_tempered_predictions_of_the_same_view():
+    method = digits_method("distill", distill_temperature=2.0, weak_augment=False)
+    teacher = build_model("small-cnn", (1, 8, 8), 10)
+    method.adopt(teacher)
+    u = torch.rand(8, 1, 8, 8)
+    result = method.train_step(u[:2], torch.arange(2), u, 0.5, torch.arange(8))
+    with torch.no_grad():
+        expected = distillation_loss(method.model(u), teacher(u), 2.0)
+    assert torch.equal(result.unlabeled_logits, teacher(u))  # what the snapshots show: the teacher's labels
+    assert result.loss.item() == pytest.approx(expected.item(), rel=1e-5) and result.terms["loss_u"] is result.loss
+    assert not teacher.training and all(not p.requires_grad for p in teacher.parameters())

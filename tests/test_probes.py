@@ -1,11 +1,13 @@
 """Probe-derived metrics against brute-force counting."""
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from sslengine.plots import accuracy_by_class
 from sslengine.probes import (boundary_grid, confusion, entropy, knn_accuracy, linear_probe_accuracy,
-                              pseudo_label_stats, quantity_quality, threshold_groups)
+                              pseudo_label_stats, quantity_quality, softmax, threshold_groups)
 
 
 @pytest.fixture
@@ -80,6 +82,16 @@ def test_confusion_counts_pairs():
 def test_entropy_of_uniform_and_certain_predictions():
     h = entropy(np.array([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]]))
     assert h == pytest.approx([np.log(4), 0.0], abs=1e-9)
+
+
+def test_softmax_and_entropy_at_a_temperature_by_hand():
+    """Rows of different scales, at T = 0.5: each row is softmax(logits / T) on its own (the max subtracted is
+    the row's), and the entropy is read from those, as the what-if's temperature slider draws them."""
+    logits = np.array([[2.0, 1.0, 0.0], [300.0, 299.0, 290.0]])
+    exps = [[math.exp((v - max(row)) / 0.5) for v in row] for row in logits.tolist()]
+    by_hand = [[e / sum(row) for e in row] for row in exps]
+    assert softmax(logits, 0.5) == pytest.approx(np.array(by_hand), rel=1e-9)
+    assert entropy(logits, 0.5) == pytest.approx([-sum(p * np.log(p) for p in row) for row in by_hand], rel=1e-9)
 
 
 def test_boundary_grid_covers_the_points_with_a_margin():

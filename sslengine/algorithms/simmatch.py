@@ -24,6 +24,16 @@ LAMBDA_IN = 1.0
 MEMORY = 256
 
 
+def similarity(z: torch.Tensor, memory_z: torch.Tensor) -> torch.Tensor:
+    """log s: log softmax_k(z . z_k / t) over the memory's embeddings."""
+    return (z @ memory_z.T / SIMILARITY_TEMPERATURE).log_softmax(dim=-1)
+
+
+def instance_loss(q: torch.Tensor, z_strong: torch.Tensor, memory_z: torch.Tensor) -> torch.Tensor:
+    """H(q, s^s): the strong view's similarities to the memory trained towards the unfolded pseudo-labels."""
+    return -(q * similarity(z_strong, memory_z)).sum(dim=-1).mean()
+
+
 def unfold_and_aggregate(s_weak: torch.Tensor, p: torch.Tensor, memory_y: torch.Tensor
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """q (instance pseudo-labels over the memory) and p^ (class pseudo-labels), each calibrated by the other."""
@@ -58,13 +68,12 @@ class SimMatch(Algorithm):
         with torch.no_grad():
             self.remember(self.project(self.average, self.average.embed(x)), y_labeled)
             p = self.align(logits_weak.detach().softmax(dim=-1))
-            s_weak = (z_weak.detach() @ self.memory_z.T / SIMILARITY_TEMPERATURE).softmax(dim=-1)
+            s_weak = similarity(z_weak.detach(), self.memory_z).exp()
             q, p_hat = unfold_and_aggregate(s_weak, p, self.memory_y)
             mask = (p_hat.max(dim=-1).values >= c.threshold).float()
         loss_x = F.cross_entropy(logits_x, y_labeled)
         loss_u = masked_cross_entropy(logits_strong, p_hat, mask)  # soft targets
-        log_s_strong = (z_strong @ self.memory_z.T / SIMILARITY_TEMPERATURE).log_softmax(dim=-1)
-        loss_in = -(q * log_s_strong).sum(dim=-1).mean()
+        loss_in = instance_loss(q, z_strong, self.memory_z)
         return StepResult(loss_x + c.lambda_u * loss_u + LAMBDA_IN * loss_in,
                           {"loss_x": loss_x, "loss_u": loss_u, "loss_in": loss_in}, logits_weak.detach(),
                           loss_labels=p_hat.argmax(dim=-1), loss_mask=mask)
