@@ -1033,3 +1033,49 @@ def test_a_session_with_no_role_is_refused_everything_the_policy_decides(page_st
         ("mlflow_uri", "sending to MLflow is for the instructor; download the files instead")]]
     assert answers[6] == "may change: False, may stop its sweep: False"
     assert page_store.get_run(page_store.list_runs()[0].id).name == "anyone's"
+
+
+@pytest.mark.slow
+def test_a_flood_of_one_students_fifteen_sessions_keeps_to_the_caps_and_a_classmate_goes_before_their_fifth(
+        page_store, monkeypatch):
+    """bench.flood's claims in one process: student A's 15 sessions from one address press Start 5 times each;
+    classmate B, from another address, presses once after A's first round. A's runs waiting or training never
+    pass A's address cap, the queue never passes its cap, and B's run starts before A's fifth (turns by who
+    started them, not first come, first served)."""
+    import threading
+    from sslengine.store import ACTIVE
+    caps = {"MAX_TRAINING": 1, "MAX_PER_ADDRESS": 5, "MAX_QUEUE": 6}
+    for name, value in caps.items():
+        monkeypatch.setenv(f"SSL_EXPLORER_{name}", str(value))
+    peak, done = {"a": 0, "queued": 0}, threading.Event()
+
+    def watch():
+        while not done.wait(0.05):
+            active = [run for run in page_store.list_runs() if run.status in ACTIVE]
+            peak["a"] = max(peak["a"], sum(run.address == "10.0.0.7" for run in active))
+            peak["queued"] = max(peak["queued"], sum(run.status == "queued" for run in active))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    sessions = [student_page("views/threshold.py") for _ in range(15)]
+    run = dict(dataset="moons", steps=3000)
+    for press in range(5):
+        sessions = [submit(session, "threshold-form", **run) for session in sessions]
+        if press == 0:
+            with monkeypatch.context() as elsewhere:
+                elsewhere.setattr("views._access.client_address", lambda: "10.0.0.8")
+                submit(student_page("views/threshold.py"), "threshold-form", **run)
+    runner = get_runner(page_store.url)
+    for recorded in page_store.list_runs():
+        runner.wait(recorded.id, timeout=600)
+    done.set()
+    watcher.join()
+    runs = page_store.list_runs()
+    a_runs = sorted((r for r in runs if r.address == "10.0.0.7"), key=lambda r: r.created)
+    (b_run,) = [r for r in runs if r.address == "10.0.0.8"]
+    assert all(r.status == "finished" for r in runs) and len(a_runs) >= 5
+    assert peak["a"] == caps["MAX_PER_ADDRESS"] and peak["queued"] <= caps["MAX_QUEUE"]  # A reached its cap
+    assert b_run.started < a_runs[4].started
+    place = sorted(r.started for r in runs).index(b_run.started) + 1
+    print(f"flood: {len(a_runs)} runs of A's 75 presses, A's peak {peak['a']} (cap 5), queue's peak "
+          f"{peak['queued']} (cap 6), B's run was number {place} of {len(runs)} to start")
