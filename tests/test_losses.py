@@ -204,6 +204,8 @@ def test_flexmatch_thresholds_warm_up_from_zero_while_most_samples_are_unseen():
     assert flexmatch_thresholds(memory, 2, 0.95).tolist() == pytest.approx([0.95 * beta / (2 - beta)] * 2)
     assert flexmatch_thresholds(torch.tensor([1, 1, 0, 1]), 2, 0.95).tolist() == pytest.approx(
         [0.95 * (1 / 3) / (2 - 1 / 3), 0.95])
+    assert flexmatch_thresholds(torch.tensor([0]), 2, 0.9).tolist() == pytest.approx([0.9, 0.0])  # one sample
+    assert flexmatch_thresholds(torch.tensor([], dtype=torch.long), 2, 0.9).tolist() == [0.0, 0.0]  # none: no 0/0
 
 
 def test_flexmatch_remembers_only_samples_above_the_fixed_threshold():
@@ -285,6 +287,14 @@ def test_enaet_adds_the_weighted_transformation_and_kl_terms_and_trains_its_head
     assert result.loss.item() == pytest.approx((terms["loss_x"] + 0.5 * terms["loss_u"]).item(), rel=1e-6)
     result.loss.backward()
     assert method.model.transformation_head[0].weight.grad.abs().sum() > 0
+    assert isinstance(method.model.transformation_head[1], torch.nn.ReLU)  # two layers, not one linear map
+    again = digits_method("enaet", lambda_u=0.5)  # the same seed: the run's generator draws the same maps,
+    torch.manual_seed(123)  # whatever torch's global generator holds
+    replay = again.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert replay.loss.item() == pytest.approx(result.loss.item(), rel=1e-6)
+    with torch.no_grad():  # the unlabeled logits it reports are the original views' (the snapshot's labels)
+        assert torch.allclose(result.unlabeled_logits, replay.unlabeled_logits)
+    assert result.unlabeled_logits.shape == (8, 10)
 
 
 def test_noisy_student_learns_from_labels_alone_then_from_a_frozen_teachers_argmax():
@@ -735,6 +745,15 @@ def test_dash_selects_by_the_weak_views_loss_on_soft_labels_then_hard_ones_under
     assert loss_u.item() == pytest.approx(cross_entropy(hard[0], strong[0].tolist()) / 4, rel=1e-5)
 
 
+@pytest.mark.parametrize("progress, stage", [(0.0, 0), (0.55, 5), (0.95, 9)])
+def test_dash_lowers_its_threshold_once_a_tenth_of_training(progress, stage):
+    method = digits_method("dash")
+    x = torch.rand(12, 1, 8, 8)
+    result = method.train_step(x[:4], torch.arange(4), x[4:], progress, torch.arange(8))
+    assert method.stage == stage
+    assert result.monitors["dash_rho"] == pytest.approx(max(1.0001 * 1.27 ** -stage * method.rho_hat, 0.05))
+
+
 def test_vat_power_iteration_finds_the_kl_hessians_direction_on_a_linear_model_by_hand():
     from sslengine.algorithms.vat import XI, adversarial_perturbation, kl_to, unit
     torch.manual_seed(0)
@@ -822,9 +841,11 @@ def test_simmatch_unfolds_instance_and_aggregates_class_pseudo_labels_by_hand():
     s = torch.tensor([[0.5, 0.3, 0.2]])  # similarity to three memory items, of classes 0, 1, 1
     p = torch.tensor([[0.6, 0.4]])
     memory_y = torch.tensor([0, 1, 1])
-    q, p_hat = unfold_and_aggregate(s, p, memory_y)
+    q, p_hat = unfold_and_aggregate(torch.cat([s, s.flip(1)]), torch.cat([p, p]), memory_y)  # two samples
     scaled = [0.5 * 0.6, 0.3 * 0.4, 0.2 * 0.4]
     assert q[0].tolist() == pytest.approx([v / sum(scaled) for v in scaled])
+    flipped = [0.2 * 0.6, 0.3 * 0.4, 0.5 * 0.4]
+    assert q[1].tolist() == pytest.approx([v / sum(flipped) for v in flipped])  # each row normalised on its own
     assert p_hat[0].tolist() == pytest.approx([ALPHA * 0.6 + (1 - ALPHA) * 0.5, ALPHA * 0.4 + (1 - ALPHA) * 0.5])
 
 
