@@ -4,10 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from views.kit import state
+
 # A local icon: a material one makes the browser fetch its SVG from an outside font server. Presenter mode folds
 # the sidebar for the projector: the state is sent when it changes, so a teacher may open it again meanwhile.
 st.set_page_config(page_title="SSL Explorer", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
-                   layout="wide", initial_sidebar_state="collapsed" if st.session_state.get("presenter") else "auto")
+                   layout="wide", initial_sidebar_state="collapsed" if state.presenting() else "auto")
 navigation = st.navigation([
     st.Page("views/lessons.py", title="Lessons", icon=":material/school:", default=True),
     st.Page("views/threshold.py", title="Pseudo-labels and threshold", icon=":material/tune:",
@@ -27,10 +29,11 @@ navigation = st.navigation([
 # cold server): the browser shows the page at once, the rest streams in as it is drawn.
 st.title(navigation.title)
 
-from views._access import gate  # noqa: E402
+from views.kit.access import gate  # noqa: E402
 
 gate()  # a refusal or a login, beyond localhost without a visitor's secret
-from views._common import layout_worker, sidebar  # noqa: E402
+from views.kit.engine import layout_worker  # noqa: E402
+from views.kit.sidebar import sidebar  # noqa: E402
 
 sidebar()
 layout_worker()  # starts compiling UMAP in the background

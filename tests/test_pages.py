@@ -26,7 +26,7 @@ SHORT = dict(dataset="moons", steps=40, log_every=5, n_samples=300)
 def page_store(tmp_path, monkeypatch):
     """The store the pages open, through $SSL_EXPLORER_STORE as a user would set it. AppTest has no websocket
     to ask a visitor's address: every visitor comes from 10.0.0.7."""
-    from views import _access
+    from views.kit import access as _access
     monkeypatch.setattr(_access, "client_address", lambda: "10.0.0.7")
     monkeypatch.setenv("SSL_EXPLORER_STORE", str(tmp_path / "runs.db"))
     return Store()
@@ -689,7 +689,7 @@ def test_the_sidebar_lists_a_few_queued_runs_of_others_and_counts_the_rest(page_
 
 
 def test_a_page_runs_again_at_once_for_its_own_runs_and_at_most_every_few_seconds_for_others():
-    from views._common import OTHERS_SECONDS, page_outdated
+    from views.kit.live import OTHERS_SECONDS, page_outdated
     drawn = (("a", "running"), ("b", "queued"))
     assert not page_outdated(drawn, drawn, {"a"}, 10 * OTHERS_SECONDS)
     assert page_outdated((("a", "finished"), ("b", "queued")), drawn, {"a"}, 0.5)
@@ -726,12 +726,12 @@ def test_a_class_limits_each_login_each_address_the_whole_queue_and_each_runs_si
     second = submit(submit(second, "threshold-form", **short), "threshold-form", **short)
     assert len(page_store.list_runs()) == 3
     assert "the logins from your address have 3 runs waiting or training, ask for 1 more" in refusal(second)
-    monkeypatch.setattr("views._access.client_address", lambda: "10.0.0.8")
+    monkeypatch.setattr("views.kit.access.client_address", lambda: "10.0.0.8")
     third = submit(student_page("views/threshold.py"), "threshold-form", steps=20_001, dataset="moons")
     assert "steps: a student's run trains at most 20,000 steps on this server" in refusal(third)
     third = submit(third, "threshold-form", **short)
     fourth = student_page("views/threshold.py")  # a third address
-    monkeypatch.setattr("views._access.client_address", lambda: "10.0.0.9")
+    monkeypatch.setattr("views.kit.access.client_address", lambda: "10.0.0.9")
     fourth = submit(fourth, "threshold-form", **short)
     assert "the class's queue holds 3 waiting runs, and 1 more would pass its 3" in refusal(fourth)
     assert len(page_store.list_runs()) == 4  # every refusal wrote nothing
@@ -779,7 +779,7 @@ def test_a_sweep_past_a_students_queue_is_refused_with_the_reason_and_nothing_is
 def served_to_a_class(monkeypatch):
     """The app bound beyond localhost, as `streamlit run app.py --server.address 0.0.0.0` does."""
     from streamlit import config
-    from views import _access
+    from views.kit import access as _access
     monkeypatch.setattr(_access, "ATTEMPTS", _access.Attempts())  # no wrong secret of another test counts
     config.set_option("server.address", "0.0.0.0")
     yield monkeypatch
@@ -817,7 +817,7 @@ def test_with_secrets_a_login_decides_the_role_and_a_student_changes_only_their_
 
 
 def test_guessing_from_one_address_is_answered_13_times_in_ten_minutes_then_every_five_whatever_the_session():
-    from views._access import Attempts
+    from views.kit.access import Attempts
     now = [0.0]
     attempts = Attempts(clock=lambda: now[0])
     answered = []
@@ -840,7 +840,7 @@ def test_guessing_from_one_address_is_answered_13_times_in_ten_minutes_then_ever
 
 def test_wrong_secrets_make_the_address_wait_even_for_the_right_one_and_are_logged_without_the_attempt(
         page_store, served_to_a_class, caplog):
-    from views import _access
+    from views.kit import access as _access
     now = [0.0]
     served_to_a_class.setattr(_access, "ATTEMPTS", _access.Attempts(clock=lambda: now[0]))
     served_to_a_class.setenv("SSL_EXPLORER_SECRET", "teach")
@@ -1005,7 +1005,7 @@ def test_a_session_with_no_role_is_refused_everything_the_policy_decides(page_st
 
         from sslengine.config import RunConfig
         from sslengine.store import Store
-        from views import _policy as policy
+        from views.kit import policy
         run = Store().list_runs()[0]
         questions = {"start": lambda: policy.check_start(Store(), [RunConfig()]),
                      "stop": lambda: policy.check_change(run, "stop"),
@@ -1063,7 +1063,7 @@ def test_a_flood_of_one_students_fifteen_sessions_keeps_to_the_caps_and_a_classm
         sessions = [submit(session, "threshold-form", **run) for session in sessions]
         if press == 0:
             with monkeypatch.context() as elsewhere:
-                elsewhere.setattr("views._access.client_address", lambda: "10.0.0.8")
+                elsewhere.setattr("views.kit.access.client_address", lambda: "10.0.0.8")
                 submit(student_page("views/threshold.py"), "threshold-form", **run)
     runner = get_runner(page_store.url)
     for recorded in page_store.list_runs():
@@ -1079,3 +1079,63 @@ def test_a_flood_of_one_students_fifteen_sessions_keeps_to_the_caps_and_a_classm
     place = sorted(r.started for r in runs).index(b_run.started) + 1
     print(f"flood: {len(a_runs)} runs of A's 75 presses, A's peak {peak['a']} (cap 5), queue's peak "
           f"{peak['queued']} (cap 6), B's run was number {place} of {len(runs)} to start")
+
+
+# Methods describe themselves: the pages render from each method's presentation -----------------------------
+def test_every_method_carries_its_own_presentation_naming_a_page_that_exists():
+    from sslengine.algorithms import ALGORITHMS
+    from sslengine.algorithms.base import Presentation
+    names = [method.presentation.name for method in ALGORITHMS.values()]
+    assert len(set(names)) == len(ALGORITHMS)  # none inherited from the method it extends (Dash is FixMatch's)
+    for name, method in ALGORITHMS.items():
+        shown = method.presentation
+        assert isinstance(shown, Presentation) and "presentation" in vars(method), name
+        assert shown.page is None or Path(f"views/{shown.page}.py").is_file(), name
+        assert shown.query in ("run", "group", "olu"), name
+        assert {series.chart for series in shown.series} <= {"curves", "per class", "weights"}, name
+        if shown.page == "threshold":  # the page shows the run's loss: LaTeX whose groups and delimiters close
+            formula = shown.formula
+            assert formula and formula.count("{") == formula.count("}"), name
+            assert formula.count(r"\left") == formula.count(r"\right"), name
+        if any(series.chart == "weights" for series in shown.series):
+            assert callable(getattr(method, "weights", None)), name
+
+
+def test_a_fixmatch_family_method_added_in_its_own_file_appears_on_the_threshold_page_with_no_page_edit(
+        page_store, monkeypatch):
+    """DESIGN.md's worked example: a method whose mask is max q >= tau / 2 and that logs its threshold, declared
+    here as its own file would declare it and added to the registry; no page is touched. The threshold page
+    offers it, starts it, draws its threshold beside the curves with its label and shows its formula; the Runs
+    page opens it there."""
+    from sslengine.algorithms import ALGORITHMS
+    from sslengine.algorithms.base import AT_TAU, Presentation, Series, passes
+    from sslengine.algorithms.fixmatch import FixMatch
+
+    class HalfMatch(FixMatch):
+        presentation = Presentation("HalfMatch", page="threshold",
+                                    formula=r"\mathbb{1}\!\left[\max q_b \ge \tau / 2\right]",
+                                    series=(AT_TAU, Series("halfmatch_tau", "curves", "HalfMatch's threshold")),
+                                    about="HalfMatch lets through every label half as confident as FixMatch's.")
+
+        def mask(self, q, unlabeled_index, p_l):
+            half = self.config.threshold / 2
+            return passes(q.max(dim=-1).values, half), {"halfmatch_tau": half}
+
+    monkeypatch.setitem(ALGORITHMS, "halfmatch", HalfMatch)
+    app = open_page("views/threshold.py")
+    assert "HalfMatch" in app.selectbox(key="threshold-form-algorithm").options  # its display name
+    app = submit(app, "threshold-form", algorithm="halfmatch", dataset="moons", steps=30)
+    assert not app.exception
+    (run,) = page_store.list_runs()
+    get_runner(page_store.url).wait(run.id)
+    app = open_page("views/threshold.py")
+    assert not app.exception
+    assert any("HalfMatch" in markdown.value for markdown in app.markdown)
+    assert any(r"\tau / 2" in latex.value for latex in app.latex)
+    curves = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")
+              if json.loads(chart.proto.spec)["layout"]["title"]["text"].startswith("Test accuracy, mask rate")]
+    assert [trace for trace in curves[0]["data"] if trace["name"] == "HalfMatch's threshold"]
+    assert "HalfMatch lets through" in " ".join(caption.value for caption in app.caption)
+    assert page_store.final_scalars(run.id)["halfmatch_tau"] == pytest.approx(0.475)
+    from views.kit.pickers import page_of  # the Runs page's Open
+    assert page_of(page_store.get_run(run.id)) == ("views/threshold.py", {"run": run.id})

@@ -3,12 +3,12 @@ adversarial perturbation beside them."""
 
 import streamlit as st
 
-from views import _common as common
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
+from views.kit import engine, forms, live, pickers, present, state
 
 FORM = "consistency-form"
-METHODS = {"pi_model": "Pi-Model", "mean_teacher": "Mean Teacher", "vat": "VAT"}
+METHODS = present.names(page="consistency")
 PI, TEACHER, STUDENT, VAT = plots.RUN_COLORS
 
 st.write(
@@ -34,50 +34,51 @@ st.latex(r"\text{VAT: } \ell = \mathrm{CE}\big(y, f(x)\big) + w(t)\,\lambda\,\fr
          r"\quad w(t) = \min(t / 0.4, 1)")
 st.latex(r"r_{adv} = \epsilon\,\frac{g}{\lVert g\rVert},\quad g = \nabla_d\,\mathrm{KL}\big(p(u)\,\Vert\,"
          r"p(u + \xi d)\big),\quad d \sim \mathcal{N}(0, I),\ \xi = 10^{-6}")
-common.glossary("ema", "lambda_u", "mu")
-store = common.store()
+present.glossary("ema", "lambda_u", "mu")
+store = engine.store()
 
 
 def form_configs() -> list[RunConfig]:
-    values = common.form_values(FORM, ("dataset", "labels_per_class", "lambda_u", "steps", "seed"))
-    alpha = st.session_state[f"{FORM}-ema_decay"]
-    return common.together(values, [("pi_model", METHODS["pi_model"], {}),
+    values = state.form_values(FORM, ("dataset", "labels_per_class", "lambda_u", "steps", "seed"))
+    alpha = state.form_value(FORM, "ema_decay")
+    return forms.together(values, [("pi_model", METHODS["pi_model"], {}),
                                     ("mean_teacher", METHODS["mean_teacher"], {"ema_decay": alpha}),
                                     ("vat", METHODS["vat"], {"lambda_u": RunConfig(algorithm="vat").lambda_u})],
                            f"alpha {alpha}")
 
 
 def select_started(run_ids: list[str]):
-    st.session_state["consistency-group"] = store.get_run(run_ids[0]).config.group
+    state.choose("consistency-group", store.get_run(run_ids[0]).config.group)
 
 
 mean_teacher = RunConfig(algorithm="mean_teacher")
-with st.expander("Run the three", expanded=not common.presenting()):
+with st.expander("Run the three", expanded=not present.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d, e, f = st.columns(6)
-        a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
-        common.field(b, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000, 2)
+        a.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=state.form_key(FORM, "dataset"))
+        forms.field(b, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000, 2)
         c.slider("Teacher EMA decay alpha", 0.5, 0.999, mean_teacher.ema_decay, 0.001, format="%.3f",
-                 key=f"{FORM}-ema_decay")
-        d.slider("Consistency weight lambda", 0.0, 50.0, mean_teacher.lambda_u, 0.5, key=f"{FORM}-lambda_u")
-        common.field(e, FORM, "steps", st.number_input, "Steps", 1, 100_000, 1000, step=100)
-        f.number_input("Seed", 0, 2**31 - 1, 0, key=f"{FORM}-seed")
-        common.other_errors(FORM, {"labels_per_class", "steps"})
+                 key=state.form_key(FORM, "ema_decay"))
+        d.slider("Consistency weight lambda", 0.0, 50.0, mean_teacher.lambda_u, 0.5,
+                 key=state.form_key(FORM, "lambda_u"))
+        forms.field(e, FORM, "steps", st.number_input, "Steps", 1, 100_000, 1000, step=100)
+        f.number_input("Seed", 0, 2**31 - 1, 0, key=state.form_key(FORM, "seed"))
+        forms.other_errors(FORM, {"labels_per_class", "steps"})
         st.form_submit_button("Run the three", type="primary", icon=":material/play_arrow:",
-                              on_click=common.start_runs, args=(FORM, form_configs, select_started))
+                              on_click=forms.start_runs, args=(FORM, form_configs, select_started))
 
-groups = {group: common.newest_by_method(runs) for group, runs in common.run_groups(METHODS).items()}
-group = common.choose("Comparison", groups, "consistency-group",
+groups = {group: pickers.newest_by_method(runs) for group, runs in pickers.run_groups(METHODS).items()}
+group = pickers.choose("Comparison", groups, "consistency-group",
                       "No comparison yet: press Run the three, or start `python -m sslengine run pi-model --group "
                       "G`, `python -m sslengine run mean-teacher --group G` and `python -m sslengine run vat --group "
                       "G`.", query="group")
 
 
-@st.fragment(run_every=common.live_every(*groups[group].values(), seconds=common.SNAPSHOT_SECONDS))
+@st.fragment(run_every=live.live_every(*groups[group].values(), seconds=live.SNAPSHOT_SECONDS))
 def show_group(run_ids: dict[str, str]):
     runs = {algorithm: store.get_run(run_id) for algorithm, run_id in run_ids.items()}
     for algorithm, run in runs.items():
-        common.run_status(run, METHODS[algorithm], progress=False)
+        present.run_status(run, METHODS[algorithm], progress=False)
     frames = {algorithm: store.scalars(run.id) for algorithm, run in runs.items()}
     pi, mt, vat = frames.get("pi_model"), frames.get("mean_teacher"), frames.get("vat")
     accuracy, ramp, losses = [], [], []
@@ -97,11 +98,11 @@ def show_group(run_ids: dict[str, str]):
         ramp.append(("VAT", vat, "consistency_weight", VAT, "dot"))
         losses += [("VAT, training (labeled)", vat, "loss_x", VAT, "dot"),
                    ("VAT, validation", vat, "test_loss", VAT, "solid")]
-    left, right = common.chart_columns(2)
-    common.chart(left, plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student, VAT"),
+    left, right = present.chart_columns(2)
+    present.chart(left, plots.series_over_steps(accuracy, "Test accuracy: Pi-Model, teacher and student, VAT"),
                       key="accuracy")
-    common.chart(right, plots.series_over_steps(losses, "Training against validation loss"), key="losses")
-    common.chart(st, plots.series_over_steps(ramp, "Consistency weight w(t) * lambda"), key="ramp")
+    present.chart(right, plots.series_over_steps(losses, "Training against validation loss"), key="losses")
+    present.chart(st, plots.series_over_steps(ramp, "Consistency weight w(t) * lambda"), key="ramp")
 
 
 show_group({algorithm: run.id for algorithm, run in groups[group].items()})

@@ -2,11 +2,10 @@
 computed from the run's own numbers."""
 import streamlit as st
 
-from views import _common as common
-from views import _policy as policy
 from sslengine import lessons, plots
 from sslengine.lessons import Lesson
 from sslengine.store import ACTIVE
+from views.kit import engine, forms, live, policy, present, state
 
 st.write(
     "Five observations the course makes, each as a card: what the course saw at CIFAR-10 scale on a GPU, what "
@@ -15,40 +14,40 @@ st.write(
     "run falls among them. The verdict under the charts is computed from the numbers of the run you trained, "
     "and says so when they do not show the effect."
 )
-store = common.store()
+store = engine.store()
 spreads = lessons.load_spread()
-seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key="lessons-seed",
+seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key=state.form_key("lessons", "seed"),
                        help="the presets were chosen on the bench's seeds 0-9; any other seed shows how they hold")
 
 
 def start(name: str):
     try:
-        seed, device = st.session_state["lessons-seed"], common.device_choice()
+        seed, device = state.form_value("lessons", "seed"), state.device()
         configs = lessons.configs(name, seed, device)
         policy.check_start(store, [configs[role.name] for role in lessons.lesson(name).stages[0]])
-        handle = lessons.start(common.runner(), name, seed, device, starter=policy.starter())
-        common.remember(list(handle.runs.values()))
+        handle = lessons.start(engine.runner(), name, seed, device, starter=policy.starter())
+        forms.remember(list(handle.runs.values()))
         policy.record_lesson(handle.group)
     except (lessons.ConfigError, policy.Refused) as error:
-        st.session_state[f"lesson-error-{name}"] = str(error)
+        state.set_lesson_error(name, str(error))
     else:
-        st.session_state.pop(f"lesson-error-{name}", None)
+        state.set_lesson_error(name, None)
 
 
 def chart_pseudo_labels(runs: dict[str, str]):
     frame = store.scalars_by_step(runs["fixmatch"])
     steps = store.get_run(runs["fixmatch"]).config.steps
-    common.chart(st, plots.pseudo_label_gap(frame, max(steps // 10, 1)), key="lesson-a")
+    present.chart(st, plots.pseudo_label_gap(frame, max(steps // 10, 1)), key="lesson-a")
 
 
 def chart_views(runs: dict[str, str]):
     roles = [role for role in ("U", "O", "L") if role in runs]
-    left, right = common.chart_columns(2)
-    common.chart(left, plots.final_accuracies(
+    left, right = present.chart_columns(2)
+    present.chart(left, plots.final_accuracies(
         roles, [lessons.final(store, runs[role]) for role in roles],
         [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles],
         [plots.ROLE_COLORS[role] for role in roles], "Final test accuracy and seconds"), key="lesson-b-final")
-    common.chart(right, plots.series_over_steps(
+    present.chart(right, plots.series_over_steps(
         [(role, store.scalars(runs[role]), "test_acc", plots.ROLE_COLORS[role], "solid") for role in roles],
         "Test accuracy over steps (the EMA model)"), key="lesson-b-curves")
 
@@ -57,31 +56,31 @@ def chart_overfitting(runs: dict[str, str]):
     semi = next(role for role in runs if role != "supervised")
     frames = {role: store.scalars(run_id) for role, run_id in runs.items()}
     sup_color, semi_color = plots.RUN_COLORS[0], plots.RUN_COLORS[1]
-    left, right = common.chart_columns(2)
+    left, right = present.chart_columns(2)
     figure = plots.series_over_steps(
         [("supervised, training", frames["supervised"], "loss_x", sup_color, "dot"),
          ("supervised, validation", frames["supervised"], "test_loss", sup_color, "solid"),
          (f"{semi}, training (labeled)", frames[semi], "loss_x", semi_color, "dot"),
          (f"{semi}, validation", frames[semi], "test_loss", semi_color, "solid")],
         "Training and validation loss (log scale)")
-    common.chart(left, figure.update_yaxes(type="log"), key="lesson-c-loss")
-    common.chart(right, plots.series_over_steps(
+    present.chart(left, figure.update_yaxes(type="log"), key="lesson-c-loss")
+    present.chart(right, plots.series_over_steps(
         [("supervised", frames["supervised"], "test_acc", sup_color, "solid"),
          (semi, frames[semi], "test_acc", semi_color, "solid")], "Test accuracy"), key="lesson-c-acc")
 
 
 def chart_entropy(runs: dict[str, str]):
-    columns = common.chart_columns(2)
+    columns = present.chart_columns(2)
     for column, role in zip(columns, ("supervised", "entmin")):
         if role not in runs:
             continue
         steps = store.snapshot_steps(runs[role])
         if not steps:
             continue
-        last, first = (common.snapshot(store.url, runs[role], step) for step in (steps[-1], 0))
+        last, first = (engine.snapshot(store.url, runs[role], step) for step in (steps[-1], 0))
         title = (f"{'EntMin' if role == 'entmin' else 'Supervised'}: test {lessons.final(store, runs[role]):.1%}, "
                  f"{lessons.near_in(first, last):.1%} of points near its boundary")
-        common.chart(column, plots.decision_boundary(last, first, title, height=420), key=f"lesson-d-{role}")
+        present.chart(column, plots.decision_boundary(last, first, title, height=420), key=f"lesson-d-{role}")
     st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: the "
                "labeled points; dots: unlabeled points by their hidden true class. \"Near\" is within "
                f"{lessons.NEAR_MARGIN} of the line: a boundary in the gap has almost none.")
@@ -90,7 +89,7 @@ def chart_entropy(runs: dict[str, str]):
 def chart_distill(runs: dict[str, str]):
     names = {"simclr": "SimCLR (linear probe)", "teacher": "teacher (fine-tuned)", "student": "student (distilled)"}
     roles = [role for role in names if role in runs]
-    common.chart(st, plots.final_accuracies(
+    present.chart(st, plots.final_accuracies(
         [names[role] for role in roles], [lessons.final(store, runs[role]) for role in roles],
         [f" · {lessons.seconds(store, runs[role]):.0f} s" for role in roles], list(plots.RUN_COLORS[:len(roles)]),
         "Final test accuracy by stage"), key="lesson-e")
@@ -129,7 +128,7 @@ def card(lesson: Lesson):
         seed_run = next(iter(current.values())).config.seed if current else None
         if spread:
             st.markdown(f"**Here** (this preset): {lessons.here(lesson, spread)}")
-            common.chart(st, plots.effect_spread(spread.effects, spread.outcomes, spread.seeds, lesson.effect_label,
+            present.chart(st, plots.effect_spread(spread.effects, spread.outcomes, spread.seeds, lesson.effect_label,
                                                  spread.machine,
                                                  (seed_run, verdict.figures[lesson.effect]) if verdict else None,
                                                  lesson.no_effect, log_x=lesson.ratio),
@@ -141,17 +140,17 @@ def card(lesson: Lesson):
                   disabled=any(run.status in ACTIVE for run in current.values()))
         if seed_run is not None and seed_run != seed:
             st.caption(f"Shown below: this card's newest training, on seed {seed_run}; the button trains seed {seed}.")
-        if message := st.session_state.get(f"lesson-error-{lesson.name}"):
-            st.error(common.plain(message), icon=":material/error:")
+        if message := state.lesson_error(lesson.name):
+            st.error(present.plain(message), icon=":material/error:")
         if not runs:
             st.caption("Not trained in this store yet.")
             return
 
-        @st.fragment(run_every=common.live_every(*current.values(), seconds=2 * common.LIVE_SECONDS))
+        @st.fragment(run_every=live.live_every(*current.values(), seconds=2 * live.LIVE_SECONDS))
         def progress_and_charts():
             for role, run_id in runs.items():
                 run = store.get_run(run_id)
-                common.run_status(run, f"The {role} run", progress=run.status not in ("finished", "failed"))
+                present.run_status(run, f"The {role} run", progress=run.status not in ("finished", "failed"))
             CHARTS[lesson.name](runs)
 
         progress_and_charts()

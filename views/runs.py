@@ -5,39 +5,16 @@ import os
 import pandas as pd
 import streamlit as st
 
-from views import _common as common
-from views import _policy as policy
 from sslengine import plots
 from sslengine.errors import ConfigError
 from sslengine.export import as_zip, available, export
 from sslengine.store import ACTIVE, RunRecord
+from views.kit import engine, live, pickers, policy, present, sidebar, state
 
-# The page that shows a run best, by algorithm, and how it is picked there: by its id or by the group it was
-# started with. Runs of no such page, or outside a group, open alone in Compare.
-BY_RUN = {"fixmatch": "views/threshold.py", "pseudo_label": "views/threshold.py",
-          "flexmatch": "views/threshold.py", "freematch": "views/threshold.py", "softmatch": "views/threshold.py",
-          "adamatch": "views/threshold.py", "comatch": "views/threshold.py", "dash": "views/threshold.py",
-          "uda": "views/threshold.py", "simmatch": "views/threshold.py", "simclr": "views/embeddings.py",
-          "byol": "views/embeddings.py", "mocov3": "views/embeddings.py"}
-BY_GROUP = {"supervised": ("views/entropy.py", "group"), "entmin": ("views/entropy.py", "group"),
-            "pi_model": ("views/consistency.py", "group"), "mean_teacher": ("views/consistency.py", "group"),
-            "vat": ("views/consistency.py", "group"),
-            "finetune": ("views/pipeline.py", "group"), "distill": ("views/pipeline.py", "group"),
-            "fixmatch_simclr": ("views/pipeline.py", "olu")}
-
-
-def page_of(run: RunRecord) -> tuple[str, dict[str, str]]:
-    """Where the Open button takes a run: the page, and the query that picks the run there."""
-    if run.algorithm in BY_RUN:
-        return BY_RUN[run.algorithm], {"run": run.id}
-    if run.algorithm in BY_GROUP and run.config.group:
-        page, query = BY_GROUP[run.algorithm]
-        return page, {query: run.config.group}
-    return "views/compare.py", {"runs": run.id}
 
 st.write("Every run in the store, started here or with `python -m sslengine run ...`. Select rows to open, "
          "compare, stop, rename, delete or export them (files, TensorBoard, MLflow).")
-store = common.store()
+store = engine.store()
 
 
 # Widths that fit every column in a 1 400 px window beside the sidebar; a long name or error shows whole on
@@ -48,13 +25,14 @@ COLUMNS = {
     "labels/class": st.column_config.NumberColumn("labels", width=52, help="labels per class"),
     "status": st.column_config.TextColumn(width=74),
     "test accuracy": st.column_config.NumberColumn("test acc", format="%.3f", width=64),
-    "step": st.column_config.NumberColumn(width=50), "wall_seconds": st.column_config.NumberColumn("s", width=50, help="wall time from the start of training"),
+    "step": st.column_config.NumberColumn(width=50),
+    "wall_seconds": st.column_config.NumberColumn("s", width=50, help="wall time from the start of training"),
     "created": st.column_config.DatetimeColumn(format="MM-DD HH:mm", width=92),
     "error": st.column_config.TextColumn(width=90),
 }
 
 
-@st.fragment(run_every=common.live_every(*store.list_runs()))
+@st.fragment(run_every=live.live_every(*store.list_runs()))
 def runs_table():
     runs = store.list_runs()
     if not runs:
@@ -71,7 +49,8 @@ def runs_table():
         "id": run.id, "name": run.name, "algorithm": run.algorithm, "dataset": run.dataset,
         "labels/class": run.config.labels_per_class, "status": run.status,
         "test accuracy": store.final_scalars(run.id).get("test_acc"),
-        "step": store.last_step(run.id), "wall_seconds": None if run.wall_seconds is None else round(run.wall_seconds, 1),
+        "step": store.last_step(run.id),
+        "wall_seconds": None if run.wall_seconds is None else round(run.wall_seconds, 1),
         "created": pd.Timestamp(run.created, unit="s"), "error": run.error or "",
     } for run in shown], columns=["id", "name", "algorithm", "dataset", "labels/class", "status",
                                   "test accuracy", "step", "wall_seconds", "created", "error"])
@@ -81,54 +60,54 @@ def runs_table():
     selected = [shown[i] for i in event.selection.rows]
     if selected:
         actions(selected)
-    common.chart(st, plots.accuracy_by_run(table), key="accuracy-by-run")
+    present.chart(st, plots.accuracy_by_run(table), key="accuracy-by-run")
 
 
 def stop_all(run_ids: list[str]):
     for run_id in run_ids:
-        common.stop(run_id)
+        sidebar.stop(run_id)
 
 
 def actions(selected):
     ids = [run.id for run in selected]
     a, b, c, d = st.columns(4)
     if a.button("Open", disabled=len(selected) != 1, help="in the page that shows this method"):
-        page, query = page_of(selected[0])
+        page, query = pickers.page_of(selected[0])
         st.switch_page(page, query_params=query)
-    if b.button("Compare", disabled=not 2 <= len(selected) <= common.COMPARE_MAX,
-                help=f"2 to {common.COMPARE_MAX} runs"):
+    if b.button("Compare", disabled=not 2 <= len(selected) <= pickers.COMPARE_MAX,
+                help=f"2 to {pickers.COMPARE_MAX} runs"):
         st.switch_page("views/compare.py", query_params={"runs": ",".join(ids)})
     in_progress = [run.id for run in selected if run.status in ACTIVE and policy.may_change(run)]
     c.button("Stop", disabled=not in_progress, on_click=stop_all, args=(in_progress,))
     if d.button(f"Delete {len(selected)}", type="secondary"):
-        st.session_state["confirm-delete"] = ids
+        state.ask_delete(ids)
     refusals = [policy.refusal(run, "delete") for run in selected]
-    if st.session_state.get("confirm-delete") == ids and any(refusals):
+    if state.delete_asked() == ids and any(refusals):
         for refusal in filter(None, refusals):
-            st.error(common.plain(refusal))
-    elif st.session_state.get("confirm-delete") == ids:
+            st.error(present.plain(refusal))
+    elif state.delete_asked() == ids:
         if in_progress:
             st.warning("Stop these runs before deleting them: "
-                       f"{', '.join(common.plain(run.name) for run in selected if run.id in in_progress)}")
+                       f"{', '.join(present.plain(run.name) for run in selected if run.id in in_progress)}")
         else:
-            st.warning(f"Delete {', '.join(common.plain(run.name) for run in selected)} and everything they logged? "
+            st.warning(f"Delete {', '.join(present.plain(run.name) for run in selected)} and everything they logged? "
                        "This cannot be undone.")
             yes, no = st.columns(2)
             if yes.button("Yes, delete", type="primary") and not any(policy.refusal(run, "delete")
                                                                       for run in selected):  # asked again
                 for run_id in ids:
                     store.delete_run(run_id)
-                del st.session_state["confirm-delete"]
+                state.forget_delete()
                 st.rerun()
             if no.button("Cancel"):
-                del st.session_state["confirm-delete"]
+                state.forget_delete()
                 st.rerun()
     if len(selected) == 1:
         with st.form("rename", border=False):
             name = st.text_input("New name", value=selected[0].name, max_chars=200)
             if st.form_submit_button("Rename"):
                 if refusal := policy.refusal(selected[0], "rename"):
-                    st.error(common.plain(refusal))
+                    st.error(present.plain(refusal))
                 elif not name.strip():
                     st.error("name: must not be empty")
                 else:
@@ -140,7 +119,7 @@ def actions(selected):
 def export_run(run):
     """The run for the tools people keep runs in: files and TensorBoard event files as downloads, or a run
     sent to an MLflow tracking server."""
-    with st.expander(f"Export {common.plain(run.name)}"):
+    with st.expander(f"Export {present.plain(run.name)}"):
         if run.status in ACTIVE:
             st.info(f"This run is {run.status}: it can be exported once it has ended.")
             return
@@ -159,20 +138,21 @@ def export_run(run):
             return
         with st.form("export-mlflow", border=False):
             uri, experiment = st.columns(2)
-            uri.text_input("MLflow tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""), key="mlflow-uri",
+            uri.text_input("MLflow tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""),
+                           key=state.form_key("mlflow", "uri"),
                            placeholder="http://host:5000, one of $SSL_EXPLORER_MLFLOW_URIS")
-            experiment.text_input("Experiment", "ssl-explorer", key="mlflow-experiment")
+            experiment.text_input("Experiment", "ssl-explorer", key=state.form_key("mlflow", "experiment"))
             sent = st.form_submit_button("Send to MLflow", disabled=not available("mlflow"),
                                          help=extra if not available("mlflow") else None)
         if sent:
             try:
-                uri = policy.check_mlflow_uri(st.session_state["mlflow-uri"].strip())
+                uri = policy.check_mlflow_uri(state.form_value("mlflow", "uri").strip())
                 with st.spinner("Sending to MLflow..."):
                     where = export(store, run.id, "mlflow", uri,
-                                   st.session_state["mlflow-experiment"].strip() or "ssl-explorer")
-                st.success(common.plain(f"Sent: {where}"))
+                                   state.form_value("mlflow", "experiment").strip() or "ssl-explorer")
+                st.success(present.plain(f"Sent: {where}"))
             except (ConfigError, policy.Refused) as error:
-                st.error(common.plain(str(error)))
+                st.error(present.plain(str(error)))
 
 
 runs_table()

@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from views import _common as common
-from views import _policy as policy
 from sslengine import plots
 from sslengine.algorithms import ALGORITHMS
 from sslengine.config import DATASETS, ConfigError, RunConfig
 from sslengine.store import ACTIVE
 from sslengine.sweeps import create_sweep, parse_grid, plan
+from views.kit import engine, forms, live, pickers, policy, present, sidebar, state
 
 FORM = "sweep-form"
 # The settings the form offers to sweep (the command line takes any of sweeps.SWEEPABLE).
@@ -31,46 +30,47 @@ st.write(
 )
 st.latex(r"\text{cell}(a, b) = \frac{1}{S}\sum_{s=1}^{S} \text{acc}(a, b, s)\ \pm\ "
          r"\sqrt{\tfrac{1}{S-1}\textstyle\sum_s (\text{acc}(a, b, s) - \overline{\text{acc}})^2}")
-store = common.store()
+store = engine.store()
 
 
 def start_sweep():
     """Record the sweep (every point checked first), then train it in a process of its own: Ray's workers
     and driver stay out of the web server."""
-    values = st.session_state
-    st.session_state[f"{FORM}-errors"] = {}
+    values = {field: state.form_value(FORM, field) for field in
+              ("algorithm", "dataset", "steps", "seeds", "axis1", "values1", "axis2", "values2")}
+    state.set_form_errors(FORM, {})
     try:
-        grid = parse_grid([f"{values[f'{FORM}-axis{i}']}={values[f'{FORM}-values{i}']}" for i in (1, 2)])
-        base = RunConfig(algorithm=values[f"{FORM}-algorithm"], dataset=values[f"{FORM}-dataset"],
-                         steps=values[f"{FORM}-steps"], device=common.device_choice())
-        planned = plan(base, grid, values[f"{FORM}-seeds"])
+        grid = parse_grid([f"{values[f'axis{i}']}={values[f'values{i}']}" for i in (1, 2)])
+        base = RunConfig(algorithm=values["algorithm"], dataset=values["dataset"],
+                         steps=values["steps"], device=state.device())
+        planned = plan(base, grid, values["seeds"])
         policy.check_start(store, planned.points)
         sweep_id, run_ids = create_sweep(store, planned, policy.starter())
-        common.remember(run_ids)
+        forms.remember(run_ids)
     except (ConfigError, policy.Refused) as error:
-        st.session_state[f"{FORM}-errors"] = {error.field: str(error)}
+        state.set_form_errors(FORM, {error.field: str(error)})
         return
     log = Path(tempfile.gettempdir()) / f"ssl-explorer-sweep-{sweep_id}.log"  # a failure also marks its runs
     with open(log, "w") as output:
         subprocess.Popen([sys.executable, "-m", "sslengine", "sweep-resume", sweep_id, "--store", store.url],
                          stdout=output, stderr=subprocess.STDOUT)
-    st.session_state["sweep"] = sweep_id
+    state.choose("sweep", sweep_id)
 
 
 # Open at first, and whenever the last Start was refused: its reason is inside.
-with st.expander("Start a sweep", expanded=not store.list_sweeps() or bool(st.session_state.get(f"{FORM}-errors"))):
+with st.expander("Start a sweep", expanded=not store.list_sweeps() or bool(state.form_errors(FORM))):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
         methods = [name for name in ALGORITHMS if ALGORITHMS[name].has_classifier and not ALGORITHMS[name].parent_must]
-        a.selectbox("Method", methods, index=methods.index("fixmatch"), key=f"{FORM}-algorithm")
-        b.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=f"{FORM}-dataset")
-        c.number_input("Steps per run", 1, 100_000, 300, step=100, key=f"{FORM}-steps")
-        d.number_input("Seeds", 1, 10, 2, key=f"{FORM}-seeds")
+        a.selectbox("Method", methods, index=methods.index("fixmatch"), key=state.form_key(FORM, "algorithm"))
+        b.selectbox("Dataset", DATASETS, index=DATASETS.index("digits"), key=state.form_key(FORM, "dataset"))
+        c.number_input("Steps per run", 1, 100_000, 300, step=100, key=state.form_key(FORM, "steps"))
+        d.number_input("Seeds", 1, 10, 2, key=state.form_key(FORM, "seeds"))
         for i, (axis, default) in enumerate((("threshold", "0.7,0.95"), ("labels_per_class", "1,4")), 1):
             name, values = st.columns([1, 2])
-            name.selectbox(f"Setting {i}", AXES, index=AXES.index(axis), key=f"{FORM}-axis{i}")
-            values.text_input("Its values, comma-separated", default, key=f"{FORM}-values{i}")
-        common.other_errors(FORM, set())
+            name.selectbox(f"Setting {i}", AXES, index=AXES.index(axis), key=state.form_key(FORM, f"axis{i}"))
+            values.text_input("Its values, comma-separated", default, key=state.form_key(FORM, f"values{i}"))
+        forms.other_errors(FORM, set())
         has_ray = importlib.util.find_spec("ray") is not None
         if not has_ray:
             st.info("Sweeps train on Ray, the optional extra: `pip install -r requirements-scale.txt`, then reload.")
@@ -78,7 +78,7 @@ with st.expander("Start a sweep", expanded=not store.list_sweeps() or bool(st.se
                               disabled=not has_ray)
 
 sweeps = {sweep["id"]: sweep for sweep in store.list_sweeps()}
-sweep_id = common.choose("Sweep", sweeps, "sweep",
+sweep_id = pickers.choose("Sweep", sweeps, "sweep",
                          "No sweep yet: press Start, or run `python -m sslengine sweep fixmatch --grid "
                          "threshold=0.7,0.95 --grid labels-per-class=1,4 --seeds 2` and reload.",
                          format_func=lambda i: f"{sweeps[i]['name']} · {i}", query="sweep")
@@ -107,11 +107,11 @@ def progress(runs: pd.DataFrame, sweep_id: str) -> int:
                  + f" · {active} queued or running")
     mine = policy.may_stop_sweep(runs.run_id)
     button.button("Stop sweep", icon=":material/stop:", disabled=not active or not mine, key="stop-sweep",
-                  on_click=common.stop_whole_sweep, args=(sweep_id,),
+                  on_click=sidebar.stop_whole_sweep, args=(sweep_id,),
                   help="Queued runs stop at once, running ones at their next log step, wherever they train."
                   if mine else "A student stops only the sweeps they started.")
     for _, run in runs[runs.status == "failed"].iterrows():
-        st.error(f"Run {run.run_id} failed: {common.plain(store.get_run(run.run_id).error)}")
+        st.error(f"Run {run.run_id} failed: {present.plain(store.get_run(run.run_id).error)}")
     return active
 
 
@@ -143,17 +143,17 @@ def cells_of(runs: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
                                     run_ids=("run_id", list)).reset_index()
 
 
-@st.fragment(run_every=common.live_every(*store.sweep_runs(sweep_id), seconds=2 * common.LIVE_SECONDS))
+@st.fragment(run_every=live.live_every(*store.sweep_runs(sweep_id), seconds=2 * live.LIVE_SECONDS))
 def show(sweep_id: str):
     runs, axes = cell_table(sweeps[sweep_id])
     active = progress(runs, sweep_id)
     runs, x, y = map_axes(runs, axes)
     cells = cells_of(runs, x, y)
     if (runs.status == "finished").any():
-        left, right = common.chart_columns(2)
-        common.chart(left, plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over "
+        left, right = present.chart_columns(2)
+        present.chart(left, plots.sweep_heatmap(cells, x, y, "test_acc", "Final test accuracy, mean ± std over "
                                                                        "seeds"), key="sweep-test")
-        common.chart(right, plots.sweep_heatmap(cells, x, y, "pseudo_label_acc",
+        present.chart(right, plots.sweep_heatmap(cells, x, y, "pseudo_label_acc",
                                                "Final pseudo-label accuracy (all argmax labels)"), key="sweep-pl")
     elif active:
         st.info("No run of this sweep has finished yet: the heat maps show final accuracies, so they fill in as "
@@ -161,7 +161,7 @@ def show(sweep_id: str):
     else:
         st.info("No run of this sweep finished, so there is no final accuracy to map. Open its runs in Compare "
                 "to see how far they got.")
-    most = common.COMPARE_MAX
+    most = pickers.COMPARE_MAX
     cells["open"] = ["/compare?runs=" + ",".join(ids[:most]) for ids in cells.run_ids]
     if (cells.run_ids.str.len() > most).any():
         st.caption(f"Compare lays out at most {most} runs: a cell with more opens its first {most} seeds.")

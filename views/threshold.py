@@ -5,20 +5,22 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from views import _common as common
 from sslengine import plots
-from sslengine.algorithms.softmatch import softmatch_weights
+from sslengine.algorithms import ALGORITHMS
+from sslengine.algorithms.base import AT_TAU
 from sslengine.config import DATASETS, RunConfig
 from sslengine.datasets import class_names
 from sslengine.probes import (confidence_and_prediction, confusion, passing, pseudo_label_stats,
                               threshold_groups)
 from sslengine.store import RunRecord
+from views.kit import engine, forms, live, pickers, present, state
 
 FORM = "threshold-form"
-METHODS = {"fixmatch": "FixMatch", "pseudo_label": "Pseudo-Label", "flexmatch": "FlexMatch", "freematch": "FreeMatch",
-           "softmatch": "SoftMatch", "adamatch": "AdaMatch", "dash": "Dash", "uda": "UDA", "simmatch": "SimMatch",
-           "comatch": "CoMatch"}
-FIXED_TAU = ("fixmatch", "pseudo_label")  # whose loss counts exactly the labels with max q >= tau
+# The methods this page shows: those whose presentation names it (a new one appears here by itself), FixMatch
+# first, whose rule the others change.
+METHODS = {name: method.presentation.name
+           for name, method in sorted(ALGORITHMS.items(), key=lambda item: item[0] != "fixmatch")
+           if method.presentation.page == "threshold"}
 
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "
@@ -32,54 +34,63 @@ st.write(
 st.latex(r"\ell_u = \frac{1}{\mu B}\sum_{b=1}^{\mu B} \mathbb{1}\!\left[\max q_b \ge \tau\right]"
          r"\,\mathrm{CE}\!\left(\arg\max q_b,\; f(\mathcal{A}(u_b))\right),\quad "
          r"q_b = \mathrm{softmax}\!\left(f(\alpha(u_b)) / T\right)")
-common.glossary("threshold", "temperature", "mu", "lambda_u", "mask rate", "probe set")
-store = common.store()
+present.glossary("threshold", "temperature", "mu", "lambda_u", "mask rate", "probe set")
+store = engine.store()
 
 
 def form_config() -> list[RunConfig]:
-    values = common.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "threshold", "temperature",
+    values = state.form_values(FORM, ("algorithm", "dataset", "labels_per_class", "threshold", "temperature",
                                        "lambda_u", "mu", "steps", "seed"))
-    return [RunConfig(**values, device=common.device_choice(),
+    return [RunConfig(**values, device=state.device(),
                       name=f"{METHODS[values['algorithm']]} {values['dataset']} tau={values['threshold']}")]
 
 
 def select_started(run_ids: list[str]):
-    st.session_state["threshold-run"] = run_ids[0]
+    state.choose("threshold-run", run_ids[0])
 
 
 defaults = RunConfig()
-with st.expander("Start a run", expanded=not common.presenting()):
+with st.expander("Start a run", expanded=not present.presenting()):
     with st.form(FORM, border=False):
         a, b, c, d = st.columns(4)
-        a.selectbox("Method", list(METHODS), format_func=METHODS.get, key=f"{FORM}-algorithm")
-        common.field(b, FORM, "dataset", st.selectbox, "Dataset", DATASETS, index=DATASETS.index(defaults.dataset))
-        common.field(c, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000,
+        a.selectbox("Method", list(METHODS), format_func=METHODS.get, key=state.form_key(FORM, "algorithm"))
+        forms.field(b, FORM, "dataset", st.selectbox, "Dataset", DATASETS, index=DATASETS.index(defaults.dataset))
+        forms.field(c, FORM, "labels_per_class", st.number_input, "Labels per class", 1, 1000,
                      defaults.labels_per_class)
-        common.field(d, FORM, "steps", st.number_input, "Steps", 1, 100_000, defaults.steps, step=100)
+        forms.field(d, FORM, "steps", st.number_input, "Steps", 1, 100_000, defaults.steps, step=100)
         a, b, c, d, e = st.columns(5)
-        a.slider("Threshold tau", 0.0, 1.0, defaults.threshold, 0.01, key=f"{FORM}-threshold")
-        b.slider("Temperature T", 0.1, 5.0, defaults.temperature, 0.1, key=f"{FORM}-temperature")
-        c.slider("Unlabeled weight lambda_u", 0.0, 5.0, defaults.lambda_u, 0.1, key=f"{FORM}-lambda_u")
-        d.number_input("mu (unlabeled per labeled)", 1, 32, defaults.mu, key=f"{FORM}-mu")
-        e.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=f"{FORM}-seed")
-        common.other_errors(FORM, {"dataset", "labels_per_class", "steps"})
+        a.slider("Threshold tau", 0.0, 1.0, defaults.threshold, 0.01, key=state.form_key(FORM, "threshold"))
+        b.slider("Temperature T", 0.1, 5.0, defaults.temperature, 0.1, key=state.form_key(FORM, "temperature"))
+        c.slider("Unlabeled weight lambda_u", 0.0, 5.0, defaults.lambda_u, 0.1, key=state.form_key(FORM, "lambda_u"))
+        d.number_input("mu (unlabeled per labeled)", 1, 32, defaults.mu, key=state.form_key(FORM, "mu"))
+        e.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=state.form_key(FORM, "seed"))
+        forms.other_errors(FORM, {"dataset", "labels_per_class", "steps"})
         st.form_submit_button("Start", type="primary", icon=":material/play_arrow:",
-                              on_click=common.start_runs, args=(FORM, form_config, select_started))
+                              on_click=forms.start_runs, args=(FORM, form_config, select_started))
 
-picked = common.choose_run(METHODS, "threshold-run",
+picked = pickers.choose_run(METHODS, "threshold-run",
                            f"No pseudo-labelling run ({', '.join(METHODS.values())}) in the store yet: press "
                            "Start, or run `python -m sslengine run fixmatch --dataset digits`.",
                            lesson="pseudo-label-quality")
+if picked.algorithm != "fixmatch":  # the rule this run's loss used
+    st.markdown(f"This run's method, **{METHODS[picked.algorithm]}**, in place of FixMatch's loss above:")
+    st.latex(ALGORITHMS[picked.algorithm].presentation.formula)
 
 
 def live_curves(run: RunRecord, scalars: pd.DataFrame):
+    """Test accuracy, mask rate and pseudo-label accuracy, with the series the run's method logs beside them
+    as its presentation says (a fixed tau's share beside an adaptive rule, class thresholds, a weight curve)."""
+    method = ALGORITHMS[run.algorithm]
+    series, charts = method.presentation.series, {series.chart: series for series in method.presentation.series}
     ema, unseen = ("student_test_acc" in set(scalars.key)), ("unseen_pass_rate" in set(scalars.key))
-    adaptive = run.algorithm not in FIXED_TAU  # its loss's mask is not max q >= tau: show that one beside it
+    adaptive = AT_TAU in series  # its loss's mask is not max q >= tau: show that one beside it
     curves = plots.curves_over_steps(
         scalars, ["test_acc", *["student_test_acc"] * ema, "mask_rate", *["mask_rate_at_tau"] * adaptive,
-                  "pseudo_label_acc", "pseudo_label_acc_passing", *["unseen_pass_rate"] * unseen],
+                  "pseudo_label_acc", "pseudo_label_acc_passing", *["unseen_pass_rate"] * unseen,
+                  *[line.key for line in series if line.chart == "curves" and line != AT_TAU]],
         "Test accuracy, mask rate and pseudo-label accuracy over steps",
-        names={"test_acc": "test accuracy, EMA model"} if ema else None)
+        names={line.key: line.label for line in series if line.label} | ({"test_acc": "test accuracy, EMA model"}
+                                                                           if ema else {}))
     st.caption("The mask rate and the accuracy of the labels passing are those of the mask (or weight) "
                f"{METHODS[run.algorithm]}'s loss used at each step"
                + (", and the grey line is the share a fixed tau would have passed, for comparison."
@@ -89,39 +100,26 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
                    "the one that makes the pseudo-labels. Test accuracy is given for it and for the EMA of its "
                    f"weights (decay {run.config.ema_decay}), which FixMatch evaluates and which lags the training "
                    "model at first.")
-    if scalars.key.str.startswith("threshold_").any():  # FlexMatch, FreeMatch: thresholds adapt per class
-        left, right = common.chart_columns(2)
-        common.chart(left, curves, key="curves")
-        common.chart(right, plots.class_thresholds(scalars, run.config.threshold), key="class-thresholds")
-    elif "dash_confidence" in set(scalars.key):  # Dash: one threshold that falls as training goes
-        common.chart(st, plots.curves_over_steps(
-            scalars, ["test_acc", "mask_rate", "mask_rate_at_tau", "pseudo_label_acc", "pseudo_label_acc_passing",
-                      "dash_confidence"], "Test accuracy, mask rate, pseudo-label accuracy and Dash's threshold",
-            names={"test_acc": "test accuracy, EMA model"}), key="curves")
-        st.caption("Dash keeps a pseudo-label while the weak view's loss against it is below rho, which starts at "
-                   "the labeled loss and is divided by 1.27 each tenth of training (never below 0.05, FixMatch's "
-                   "0.95). Its labels are soft, softmax(logits / 0.5), until rho reaches 0.05, hard after. Drawn as "
-                   "the confidence exp(-rho) a passing label reaches at least: loose at first, tighter later.")
-    elif "softmatch_mu" in set(scalars.key):  # SoftMatch: a weight for every pseudo-label instead of a mask
-        left, right = common.chart_columns(2)
-        common.chart(left, curves, key="curves")
+    if "per class" in charts:  # FlexMatch, FreeMatch: thresholds adapt per class
+        left, right = present.chart_columns(2)
+        present.chart(left, curves, key="curves")
+        present.chart(right, plots.class_thresholds(scalars, run.config.threshold), key="class-thresholds")
+    elif "weights" in charts:  # SoftMatch: a weight for every pseudo-label instead of a mask
+        left, right = present.chart_columns(2)
+        present.chart(left, curves, key="curves")
         last = scalars[scalars.step == scalars.step.max()].set_index("key").value
         confidence = torch.linspace(0, 1, 201)
-        weights = softmatch_weights(confidence, torch.tensor(last["softmatch_mu"]),
-                                    torch.tensor(last["softmatch_sigma"] ** 2))
-        common.chart(right, plots.confidence_weights(
-            confidence.numpy(), weights.numpy(), run.config.threshold,
-            f"Weight against confidence at step {scalars.step.max()} (mean {last['softmatch_mu']:.2f}, "
-            f"sigma {last['softmatch_sigma']:.2f})"), key="confidence-weights")
-        right.caption("SoftMatch trains on every pseudo-label, weighed by w = exp(-(max q - mu)^2 / (2 sigma^2 / 4)) "
-                      "below the running mean confidence mu and 1 above it, after aligning the predictions to a "
-                      "uniform class marginal (the label is the raw prediction's argmax): none is dropped, the "
-                      "doubtful ones count less. Its mask rate is the mean weight.")
+        present.chart(right, plots.confidence_weights(
+            confidence.numpy(), method.weights(confidence, last).numpy(), run.config.threshold,
+            f"Weight against confidence at step {scalars.step.max()} ({charts['weights'].label.format(**last)})"),
+            key="confidence-weights")
     else:
-        common.chart(st, curves, key="curves")
+        present.chart(st, curves, key="curves")
+    if method.presentation.about:
+        st.caption(method.presentation.about)
 
 
-@st.fragment(run_every=common.live_every(picked, seconds=common.SNAPSHOT_SECONDS))
+@st.fragment(run_every=live.live_every(picked, seconds=live.SNAPSHOT_SECONDS))
 def what_if(run_id: str, was_live: bool):
     run = store.get_run(run_id)
     steps = store.snapshot_steps(run_id)
@@ -132,12 +130,11 @@ def what_if(run_id: str, was_live: bool):
     left, right = st.columns([3, 1])
     follow = right.toggle("Follow the newest snapshot", value=True, key=f"follow-{run_id}",
                           disabled=not was_live) and was_live
-    followed = st.session_state.get(f"followed-{run_id}", False)  # the run ended while followed: to its end
-    st.session_state[f"followed-{run_id}"] = follow
-    chosen = st.session_state.get(f"step-{run_id}")
-    if follow or followed or chosen not in steps:
-        st.session_state[f"step-{run_id}"] = steps[-1]
-    step = left.select_slider("Snapshot at step", options=steps, key=f"step-{run_id}", disabled=follow)
+    followed = state.followed(run_id)  # the run ended while followed: to its end
+    state.set_followed(run_id, follow)
+    if follow or followed or state.chosen(state.step_key(run_id)) not in steps:
+        state.choose(state.step_key(run_id), steps[-1])
+    step = left.select_slider("Snapshot at step", options=steps, key=state.step_key(run_id), disabled=follow)
     a, b, c = st.columns([2, 2, 1])
     threshold = a.slider("Threshold tau (what-if)", 0.0, 1.0, float(run.config.threshold), 0.01,
                          key=f"tau-{run_id}")
@@ -145,7 +142,7 @@ def what_if(run_id: str, was_live: bool):
                            key=f"temperature-{run_id}")
     log_y = c.toggle("Log counts", value=True, key="log-y")
 
-    arrays = common.snapshot(store.url, run_id, step)
+    arrays = engine.snapshot(store.url, run_id, step)
     logits, target = arrays["logits"], arrays["target"]
     stats = pseudo_label_stats(logits, target, threshold, temperature)
     columns = st.columns(4 if "unseen_pass_rate" in stats else 3)
@@ -157,18 +154,18 @@ def what_if(run_id: str, was_live: bool):
         columns[3].metric("Unseen-class samples passing", f"{stats['unseen_pass_rate']:.1%}",
                           help="samples of the classes held out of the labeled data: every one that passes is "
                                "trained on a wrong label")
-    a, b, c = common.chart_columns(3)
-    common.chart(a, plots.quantity_quality_curve(logits, target, threshold, temperature), key="qq")
-    common.chart(b, plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
+    a, b, c = present.chart_columns(3)
+    present.chart(a, plots.quantity_quality_curve(logits, target, threshold, temperature), key="qq")
+    present.chart(b, plots.confidence_histogram(logits, target, threshold, temperature, log_y), key="hist")
     confidence, prediction = confidence_and_prediction(logits, temperature)
     passed = passing(confidence, threshold)
     seen = passed & (target < logits.shape[1])  # the confusion has rows for the model's classes only
     counts = confusion(target[seen], prediction[seen], logits.shape[1])
-    common.chart(c, plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passed.sum()} of {len(passed)}"),
+    present.chart(c, plots.confusion_heatmap(counts, f"Pseudo-labels passing: {passed.sum()} of {len(passed)}"),
                    key="confusion")
-    common.chart(st, plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
+    present.chart(st, plots.accuracy_by_class(counts, "Accuracy of the passing pseudo-labels, by class"),
                     key="accuracy-by-class")
-    first = common.snapshot(store.url, run_id, 0)
+    first = engine.snapshot(store.url, run_id, 0)
     if "probe_images" in first:
         image_grid(first["probe_images"], logits, target, threshold, temperature,
                    class_names(run.dataset, max(logits.shape[1], int(target.max()) + 1)))
@@ -199,6 +196,6 @@ def image_grid(images: np.ndarray, logits: np.ndarray, target: np.ndarray, thres
                  caption=[f"{names[prediction[i]]} {confidence[i]:.1%} · true {names[target[i]]}" for i in shown])
 
 
-was_live = common.live_every(picked) is not None
-common.follow(picked, live_curves)
+was_live = live.live_every(picked) is not None
+live.follow(picked, live_curves)
 what_if(picked.id, was_live)

@@ -9,11 +9,19 @@ adaptation); the averages use FreeMatch's momentum.
 """
 import torch
 
+from .base import AT_TAU, Presentation
 from .fixmatch import FixMatch
 from .freematch import MOMENTUM
 
 
 class AdaMatch(FixMatch):
+    presentation = Presentation("AdaMatch", page="threshold",
+                                formula=r"\mathbb{1}\!\left[\max \tilde q_b \ge \tau\,\frac{1}{B}\sum_{l} \max "
+                                        r"p_l\right],\quad \tilde q_b = \mathrm{normalize}\!\left(q_b\,\bar "
+                                        r"p_{\text{labeled}} / \bar p_{\text{unlabeled}}\right)",
+                                series=(AT_TAU,),
+                                about="The threshold is relative: tau times the model's mean confidence on the labeled "
+                                      "batch, so it is low while the model is unsure even of what it was taught.")
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.p_bar_l = self.p_bar_u = self.uniform()

@@ -22,6 +22,34 @@ if TYPE_CHECKING:
     from ..config import RunConfig
 
 
+@dataclass(frozen=True)
+class Series:
+    """A monitor a method logs (`StepResult.monitors`) and the chart the pages draw it in: "curves", a line
+    beside test accuracy and the mask rate; "per class", one line a class (the key holds {c}); "weights", the
+    weight the method gives a pseudo-label against its confidence, from its `weights(confidence, last)` over
+    the monitors of the newest step."""
+    key: str
+    chart: str
+    label: str = ""  # its name in a legend (empty: the chart's own), or a "weights" chart's, over the step's monitors
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """What the pages show of a method, so that they render from it and adding a method touches no page: its
+    display name, the page that shows one run of it (`views/<page>.py`; None: Compare) and how that page picks
+    the run (`query`: "run" by its id, "group" or "olu" by the group it was started with), its loss in LaTeX,
+    the monitors it logs with their charts, and a caption on what those charts show."""
+    name: str
+    page: str | None = None
+    query: str = "run"
+    formula: str = ""
+    series: tuple[Series, ...] = ()
+    about: str = ""
+
+
+AT_TAU = Series("mask_rate_at_tau", "curves")  # beside an adaptive rule's mask rate: what a fixed tau would pass
+
+
 @dataclass
 class StepResult:
     loss: torch.Tensor
@@ -104,6 +132,7 @@ class Algorithm:
     parent_must = None  # "learn a representation" or "classify": the method starts from such a run's weights
     width_factor = 1.0  # of the model's width
     teacher: nn.Module | None = None  # the network whose predictions the model learns from; None: the model's own
+    presentation: Presentation  # each method's own (tests/test_presentation.py)
 
     def __init__(self, model: nn.Module, config: RunConfig, generator: torch.Generator, num_classes: int,
                  num_unlabeled: int, labeled_marginal: torch.Tensor | None = None, average: nn.Module | None = None):

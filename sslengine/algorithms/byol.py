@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import augment
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 from .simclr import PROJECTION_DIM, SimCLR, projection_head
 
 
@@ -29,6 +29,7 @@ def predictor_head(width: int) -> nn.Sequential:
 
 
 class BYOL(Algorithm):
+    presentation = Presentation("BYOL", page="embeddings")
     # SimCLR's batch and views; a target that follows the online network quickly enough for 1000 steps.
     defaults = SimCLR.defaults | {"ema_decay": 0.99, "ema_schedule": "cosine"}  # as BYOL's and MoCo v3's papers
     uses_ema = True  # the loop's average is the target network, and the representation scored and kept

@@ -15,7 +15,7 @@ smooth each other's pseudo-labels. The memory smooths once it is full.
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, queue
+from .base import AT_TAU, Algorithm, Presentation, StepResult, queue
 from .simclr import SimCLR
 
 ALPHA = 0.9  # weight of the model's own prediction in the smoothed pseudo-label
@@ -44,6 +44,13 @@ def graph_contrastive_loss(q: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor
 
 
 class CoMatch(Algorithm):
+    presentation = Presentation("CoMatch", page="threshold",
+                                formula=r"\ell_u = \frac{1}{\mu B}\sum_b \mathbb{1}\!\left[\max q_b \ge \tau\right] "
+                                        r"H(q_b, f(\mathcal{A}(u_b))) + \lambda_c H(W^q_b, W^z_b),\quad q_b = \alpha "
+                                        r"p_b + (1 - \alpha)\sum_k \mathrm{softmax}_k(z_b \cdot z_k / t)\, p_k",
+                                series=(AT_TAU,),
+                                about="CoMatch smooths each pseudo-label with those of its neighbours in the "
+                                      "embedding: its mask is read from the smoothed label.")
     uses_ema = True
     heads = SimCLR.heads  # the projection g that gives the embeddings z
 

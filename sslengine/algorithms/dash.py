@@ -15,7 +15,7 @@ import math
 
 import torch.nn.functional as F
 
-from .base import masked_cross_entropy, pseudo_label_distribution
+from .base import AT_TAU, Presentation, Series, masked_cross_entropy, pseudo_label_distribution
 from .fixmatch import FixMatch
 
 C, GAMMA, RHO_MIN = 1.0001, 1.27, 0.05
@@ -27,6 +27,17 @@ def dash_threshold(rho_hat: float, stage: int) -> float:
 
 
 class Dash(FixMatch):
+    presentation = Presentation("Dash", page="threshold",
+                                formula=r"\mathbb{1}\!\left[\mathrm{CE}\!\left(q_b, f(\alpha(u_b))\right) \le "
+                                        r"\rho_k\right],\quad \rho_k = \max\!\left(C\,\gamma^{-k}\hat\rho,\ "
+                                        r"\rho_{\min}\right),\ k\text{ the tenth of training}",
+                                series=(AT_TAU, Series("dash_confidence", "curves",
+                                                       "Dash's threshold, as a confidence exp(-rho)")),
+                                about="Dash keeps a pseudo-label while the weak view's loss against it is below rho, "
+                                      "which starts at the labeled loss and is divided by 1.27 each tenth of training "
+                                      "(never below 0.05, FixMatch's 0.95). Its labels are soft, softmax(logits / "
+                                      "0.5), until rho reaches 0.05, hard after. Drawn as the confidence exp(-rho) a "
+                                      "passing label reaches at least: loose at first, tighter later.")
     defaults = FixMatch.defaults | {"sharpen_temperature": 0.5}  # T of the soft labels
 
     def __init__(self, *args, **kwargs):

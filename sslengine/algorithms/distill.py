@@ -6,7 +6,7 @@ the teacher frozen, the student half its width. No labels enter the loss.
 """
 import torch
 
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float):
@@ -16,6 +16,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 class Distill(Algorithm):
+    presentation = Presentation("Distillation", page="pipeline", query="group")
     parent_must = "classify"
     width_factor = 0.5
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import augment
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 
 IDENTITY = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -34,6 +34,7 @@ def prediction_kl(logits_original: torch.Tensor, logits_transformed: torch.Tenso
 
 
 class EnAET(Algorithm):
+    presentation = Presentation("EnAET")
     # Measured on digits: 0.3 gave 0.924, 1 gave 0.905, 3 gave 0.870 (the KL term overpowers the labels).
     defaults = Algorithm.defaults | {"lambda_u": 0.3}
 

@@ -5,7 +5,7 @@ loss = CE(y, f(x_l)) + lambda * (1/muB) sum_u H(p_u),  H(p) = -sum_k p_k log p_k
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 
 
 def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -14,6 +14,7 @@ def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
 
 
 class EntMin(Algorithm):
+    presentation = Presentation("EntMin", page="entropy", query="group")
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_u = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)

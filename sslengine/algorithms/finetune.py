@@ -8,7 +8,7 @@ and h; "linear" freezes e and g_1, BatchNorm statistics included: a linear probe
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 
 
 class Frozen(nn.Module):
@@ -26,6 +26,7 @@ class Frozen(nn.Module):
 
 
 class FineTune(Algorithm):
+    presentation = Presentation("Fine-tune", page="pipeline", query="group")
     # Pretrained features need a gentle step: digits from a 300-step SimCLR run, full fine-tuning on 20
     # labels reached 0.828 at lr 0.1, 0.943 at 0.01, 0.937 at 0.003.
     defaults = Algorithm.defaults | {"lr": 0.01}

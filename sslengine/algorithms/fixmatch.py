@@ -10,10 +10,14 @@ the labeled batch's predictions p_l, for rules relative to them (AdaMatch).
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, masked_cross_entropy, passes, pseudo_label_distribution
+from .base import Algorithm, Presentation, StepResult, masked_cross_entropy, passes, pseudo_label_distribution
 
 
 class FixMatch(Algorithm):
+    presentation = Presentation("FixMatch", page="threshold",
+                                formula=r"\ell_u = \frac{1}{\mu B}\sum_{b=1}^{\mu B} \mathbb{1}\!\left[\max q_b \ge "
+                                        r"\tau\right]\,\mathrm{CE}\!\left(\arg\max q_b,\; f(\mathcal{A}(u_b))\right),"
+                                        r"\quad q_b = \mathrm{softmax}\!\left(f(\alpha(u_b)) / T\right)")
     uses_ema = True
     labels_from_aligned = True  # argmax of the aligned predictions, else of q as it is
 

@@ -8,12 +8,13 @@ strong views FixMatch already draws are the pair, so variant U costs no extra fo
 import torch
 import torch.nn.functional as F
 
-from .base import StepResult
+from .base import Presentation, StepResult
 from .fixmatch import FixMatch
 from .simclr import SimCLR, nt_xent
 
 
 class FixMatchSimCLR(FixMatch):
+    presentation = Presentation("FixMatch + SimCLR", page="pipeline", query="olu")
     learns_representation = True
 
     heads = SimCLR.heads  # its projection head on the shared embedding

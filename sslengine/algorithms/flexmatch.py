@@ -7,6 +7,7 @@ mask     = 1[max q_u >= T(argmax q_u)]                                     (FixM
 """
 import torch
 
+from .base import AT_TAU, Presentation, Series
 from .fixmatch import FixMatch
 
 UNSEEN = -1
@@ -21,6 +22,14 @@ def flexmatch_thresholds(latest_passing: torch.Tensor, num_classes: int, tau: fl
 
 
 class FlexMatch(FixMatch):
+    presentation = Presentation("FlexMatch", page="threshold",
+                                formula=r"\mathbb{1}\!\left[\max q_b \ge \mathcal{T}(\hat y_b)\right],\quad "
+                                        r"\mathcal{T}(c) = \tau\,\frac{\beta(c)}{2 - \beta(c)},\quad \beta(c) = "
+                                        r"\frac{\sigma(c)}{\max\left(\max_{c'} \sigma(c'),\; N_{\text{unused}}\right)}",
+                                series=(AT_TAU, Series("threshold_{c}", "per class")),
+                                about="Each class's threshold rises as more unlabeled samples are confidently "
+                                      "predicted as that class (sigma(c)): a class the model has not learned yet gets "
+                                      "a lower bar, so it is not starved of labels.")
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.latest_passing = torch.full((self.num_unlabeled,), UNSEEN, device=self.device)  # per unlabeled sample

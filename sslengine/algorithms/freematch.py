@@ -8,6 +8,7 @@ mask     = 1[max q_u >= T_t(argmax q_u)]                         (FixMatch's los
 """
 import torch
 
+from .base import AT_TAU, Presentation, Series
 from .fixmatch import FixMatch
 
 # The paper's 0.999 suits a million steps; over our thousand, 0.99 averages a comparable share of training.
@@ -22,6 +23,14 @@ def freematch_update(global_tau, class_p, probs, momentum=MOMENTUM):
 
 
 class FreeMatch(FixMatch):
+    presentation = Presentation("FreeMatch", page="threshold",
+                                formula=r"\mathbb{1}\!\left[\max q_b \ge \tau_t(\hat y_b)\right],\quad \tau_t(c) = "
+                                        r"\tau_t\,\frac{\tilde p_t(c)}{\max_{c'} \tilde p_t(c')},\quad \tau_t = m\,"
+                                        r"\tau_{t-1} + (1 - m)\,\frac{1}{\mu B}\sum_b \max q_b",
+                                series=(AT_TAU, Series("threshold_{c}", "per class")),
+                                about="The global threshold is the model's running mean confidence, so it starts near "
+                                      "1/C and climbs as the model grows sure; each class scales it by how often that "
+                                      "class is predicted.")
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.global_tau, self.class_p = torch.tensor(1 / self.num_classes, device=self.device), self.uniform()

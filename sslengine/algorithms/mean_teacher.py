@@ -8,11 +8,12 @@ teacher is the loop's EMA of the student.
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, sigmoid_rampup, softmax_mse
+from .base import Algorithm, Presentation, StepResult, sigmoid_rampup, softmax_mse
 from .pi_model import RAMP_UP
 
 
 class MeanTeacher(Algorithm):
+    presentation = Presentation("Mean Teacher", page="consistency", query="group")
     # A fast teacher for short runs: 0.95 reached 0.902 on digits, 0.99 0.842, 0.999 0.744 (seed 0).
     defaults = Algorithm.defaults | {"lambda_u": 10.0, "ema_decay": 0.95}
     uses_ema = True  # the loop keeps the teacher, evaluates it as test_acc and the student as student_test_acc

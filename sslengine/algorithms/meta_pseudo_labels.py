@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .base import Algorithm, StepResult, cosine_decay, masked_cross_entropy
+from .base import Algorithm, Presentation, StepResult, cosine_decay, masked_cross_entropy
 
 
 class MetaPseudoLabels(Algorithm):
+    presentation = Presentation("Meta Pseudo Labels")
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         c = self.config

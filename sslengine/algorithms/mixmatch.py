@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import betaincinv
 
-from .base import Algorithm, StepResult, linear_rampup
+from .base import Algorithm, Presentation, StepResult, linear_rampup
 
 RAMP_UP = 0.4  # share of training over which w rises linearly from 0 to 1
 
@@ -35,6 +35,7 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 
 
 class MixMatch(Algorithm):
+    presentation = Presentation("MixMatch")
     # The paper's lambda_u for CIFAR-10 (the squared error is averaged over classes, so it is small);
     # T 0.5 sharpens; the EMA is what the paper evaluates.
     defaults = Algorithm.defaults | {"lambda_u": 75.0, "sharpen_temperature": 0.5, "augmentations": 2}

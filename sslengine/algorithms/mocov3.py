@@ -9,6 +9,7 @@ factor is the paper's, keeping the gradient's scale apart from the temperature.
 import torch
 import torch.nn.functional as F
 
+from .base import Presentation
 from .byol import BYOL
 
 
@@ -20,5 +21,6 @@ def moco_contrastive_loss(query: torch.Tensor, key: torch.Tensor, temperature: f
 
 
 class MoCoV3(BYOL):
+    presentation = Presentation("MoCo v3", page="embeddings")
     def pair_loss(self, prediction, target):
         return moco_contrastive_loss(prediction, target, self.config.contrastive_temperature)

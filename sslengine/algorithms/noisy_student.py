@@ -15,12 +15,13 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 
 ROUNDS = 3  # teacher-to-student hand-overs after the first, labels-only teacher
 
 
 class NoisyStudent(Algorithm):
+    presentation = Presentation("Noisy Student")
     round = 0  # round 0: the labels alone, no teacher yet
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):

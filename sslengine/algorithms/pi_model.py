@@ -5,12 +5,13 @@ A and A' two independent draws of the augmentation, w(t) a sigmoid-shaped ramp-u
 """
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, sigmoid_rampup, softmax_mse
+from .base import Algorithm, Presentation, StepResult, sigmoid_rampup, softmax_mse
 
 RAMP_UP = 0.4  # share of training over which w rises from 0 to 1
 
 
 class PiModel(Algorithm):
+    presentation = Presentation("Pi-Model", page="consistency", query="group")
     # Softmax MSE averaged over classes is small: it needs a weight near 10 (measured on digits).
     defaults = Algorithm.defaults | {"lambda_u": 10.0}
 

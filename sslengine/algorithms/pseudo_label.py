@@ -5,12 +5,16 @@ p_u = softmax(f(x_u) / T), with alpha(t) ramped up linearly over the first part 
 """
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, linear_rampup, masked_cross_entropy, pseudo_labels
+from .base import Algorithm, Presentation, StepResult, linear_rampup, masked_cross_entropy, pseudo_labels
 
 RAMP_UP = 0.2  # share of training over which alpha rises from 0 to lambda_u
 
 
 class PseudoLabel(Algorithm):
+    presentation = Presentation("Pseudo-Label", page="threshold",
+                                formula=r"\ell_u = \alpha(t)\,\frac{1}{\mu B}\sum_b \mathbb{1}\!\left[\max p_b \ge "
+                                        r"\tau\right]\,\mathrm{CE}\!\left(\arg\max p_b,\; f(u_b)\right),\quad p_b = "
+                                        r"\mathrm{softmax}\!\left(f(u_b) / T\right),\ \alpha(t)\text{ ramped up}")
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         c = self.config
         logits_x, logits_u = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))

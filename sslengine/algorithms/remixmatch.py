@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import augment
-from .base import StepResult, linear_rampup
+from .base import Presentation, StepResult, linear_rampup
 from .mixmatch import RAMP_UP, MixMatch, sharpen, soft_cross_entropy
 from .s4l_rotation import S4LRotation
 
@@ -23,6 +23,7 @@ LAMBDA_U1, LAMBDA_ROTATION = 0.5, 0.5  # the paper's weights of the un-mixed str
 
 
 class ReMixMatch(MixMatch):
+    presentation = Presentation("ReMixMatch")
     defaults = MixMatch.defaults | {"lambda_u": 1.5}
     heads = S4LRotation.heads  # the rotation head on the shared embedding
 

@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import augment
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 
 
 class S4LRotation(Algorithm):
+    presentation = Presentation("S4L-Rotation")
     @classmethod
     def heads(cls, model, config):
         width = model.head.in_features

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import augment
-from .base import Algorithm, StepResult
+from .base import Algorithm, Presentation, StepResult
 
 PROJECTION_DIM = 64
 
@@ -33,6 +33,7 @@ def projection_head(width: int, layers: int) -> nn.Sequential:
 
 
 class SimCLR(Algorithm):
+    presentation = Presentation("SimCLR", page="embeddings")
     # Measured on digits: batch 256 and T 0.2 give kNN 0.98 within 400 steps.
     defaults = Algorithm.defaults | {"batch_size": 256, "mu": 1}
     learns_representation = True

@@ -14,7 +14,7 @@ paper keeps one slot per labeled image, and a queue on ImageNet).
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, masked_cross_entropy, queue
+from .base import AT_TAU, Algorithm, Presentation, StepResult, masked_cross_entropy, queue
 from .comatch import CoMatch
 from .simclr import SimCLR
 
@@ -44,6 +44,13 @@ def unfold_and_aggregate(s_weak: torch.Tensor, p: torch.Tensor, memory_y: torch.
 
 
 class SimMatch(Algorithm):
+    presentation = Presentation("SimMatch", page="threshold",
+                                formula=r"\ell_u = \frac{1}{\mu B}\sum_b \mathbb{1}\!\left[\max \hat p_b \ge "
+                                        r"\tau\right] H(\hat p_b, f(\mathcal{A}(u_b))) + \lambda_{in} H(q_b, s^s_b),"
+                                        r"\quad \hat p_c = \alpha p_c + (1 - \alpha)\!\sum_{k: y_k = c}\! s^w_k",
+                                series=(AT_TAU,),
+                                about="SimMatch blends the classifier's pseudo-label with the labels of the labeled "
+                                      "embeddings most similar to the sample: its mask is read from the blend.")
     uses_ema = True
     heads = SimCLR.heads  # the projection g
     align = CoMatch.align  # the same distribution alignment, towards uniform

@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from .base import AT_TAU, Presentation, Series
 from .fixmatch import FixMatch
 from .freematch import MOMENTUM  # the paper's 0.999 suits a million steps, as FreeMatch's does
 
@@ -24,6 +25,17 @@ def softmatch_weights(confidence: torch.Tensor, mu: torch.Tensor, var: torch.Ten
 
 
 class SoftMatch(FixMatch):
+    presentation = Presentation("SoftMatch", page="threshold",
+                                formula=r"\ell_u = \frac{1}{\mu B}\sum_b w(q_b)\,\mathrm{CE}\!\left(\arg\max p_b,\; "
+                                        r"f(\mathcal{A}(u_b))\right),\quad w(q) = \begin{cases} e^{-(\max q - "
+                                        r"\mu_t)^2 / (2\sigma_t^2 / 4)} & \max q < \mu_t \\ 1 & \text{else}\end{cases}",
+                                series=(AT_TAU, Series("softmatch_mu", "weights",
+                                                       "mean {softmatch_mu:.2f}, sigma {softmatch_sigma:.2f}")),
+                                about="SoftMatch trains on every pseudo-label, weighed by w = exp(-(max q - mu)^2 / (2 "
+                                      "sigma^2 / 4)) below the running mean confidence mu and 1 above it, after "
+                                      "aligning the predictions to a uniform class marginal (the label is the raw "
+                                      "prediction's argmax): none is dropped, the doubtful ones count less. Its mask "
+                                      "rate is the mean weight.")
     labels_from_aligned = False
 
     def __init__(self, *args, **kwargs):
@@ -31,6 +43,12 @@ class SoftMatch(FixMatch):
         self.p_bar = self.uniform()
         self.mu = torch.tensor(1 / self.num_classes, device=self.device)
         self.var = torch.tensor(1.0, device=self.device)
+
+    @staticmethod
+    def weights(confidence: torch.Tensor, last: dict[str, float]) -> torch.Tensor:
+        """The weight of a pseudo-label of each confidence under the monitors of one step (the page's chart)."""
+        mu, sigma = torch.tensor(last["softmatch_mu"]), torch.tensor(last["softmatch_sigma"])
+        return softmatch_weights(confidence, mu, sigma ** 2)
 
     def align(self, q, p_l):
         self.p_bar = MOMENTUM * self.p_bar + (1 - MOMENTUM) * q.mean(dim=0)

@@ -13,7 +13,7 @@ largest probability instead); the mean is over the whole batch, as USB's.
 import torch
 import torch.nn.functional as F
 
-from .base import Algorithm, StepResult, masked_cross_entropy
+from .base import AT_TAU, Algorithm, Presentation, StepResult, masked_cross_entropy
 
 
 def tsa_threshold(progress: float, num_classes: int) -> float:
@@ -22,6 +22,14 @@ def tsa_threshold(progress: float, num_classes: int) -> float:
 
 
 class UDA(Algorithm):
+    presentation = Presentation("UDA", page="threshold",
+                                formula=r"\ell_u = \frac{1}{\mu B}\sum_b \mathbb{1}\!\left[\max p_b \ge \beta\right]\,"
+                                        r"H\!\left(\mathrm{softmax}\!\left(f(\alpha(u_b)) / T\right),\; "
+                                        r"f(\mathcal{A}(u_b))\right),\quad T = 0.4",
+                                series=(AT_TAU,),
+                                about="UDA trains the strong view on the weak view's sharpened prediction, a soft "
+                                      "target, wherever the weak view is confident; the labeled loss drops samples the "
+                                      "model already fits (TSA).")
     defaults = Algorithm.defaults | {"sharpen_temperature": 0.4, "threshold": 0.8}
     uses_ema = True
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Algorithm, StepResult, linear_rampup
+from .base import Algorithm, Presentation, StepResult, linear_rampup
 from .entmin import entropy_loss
 
 XI = 1e-3
@@ -75,6 +75,7 @@ def adversarial_perturbation(model: nn.Module, u: torch.Tensor, p: torch.Tensor,
 
 
 class VAT(Algorithm):
+    presentation = Presentation("VAT", page="consistency", query="group")
     defaults = Algorithm.defaults | {"lambda_u": 0.3}
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):

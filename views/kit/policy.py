@@ -1,6 +1,6 @@
 """Who may do what, in one place: every page asks here before it starts, stops, renames, deletes or exports.
 
-The role comes from `_access.gate`: the instructor's on a server bound to localhost (given there, explicitly),
+The role comes from `access.gate`: the instructor's on a server bound to localhost (given there, explicitly),
 else the one whose secret the visitor gave. A session with no role may do nothing. The instructor may do
 everything. A student starts runs, lessons and sweeps within the class's limits (`check_start`),
 and stops, renames and deletes only what their browser session started: a sweep is theirs when every one of
@@ -12,14 +12,11 @@ pressed after the rules changed, and a forged message may press one drawn disabl
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable
-
-import streamlit as st
 
 from sslengine.config import RunConfig
 from sslengine.store import ACTIVE, RunRecord, Starter, Store
-from views import _access
+from views.kit import access, state
 
 MAX_QUEUED_ENV = "SSL_EXPLORER_MAX_QUEUED"
 MAX_PER_ADDRESS_ENV = "SSL_EXPLORER_MAX_PER_ADDRESS"
@@ -27,8 +24,6 @@ MAX_QUEUE_ENV = "SSL_EXPLORER_MAX_QUEUE"
 MAX_STEPS_ENV = "SSL_EXPLORER_STUDENT_MAX_STEPS"
 MAX_BATCH_ENV = "SSL_EXPLORER_STUDENT_MAX_BATCH"
 MLFLOW_URIS_ENV = "SSL_EXPLORER_MLFLOW_URIS"
-STARTED = "started-runs"  # session state: the ids of the runs this browser session started
-STARTED_LESSONS = "started-lessons"  # and the groups of its lessons, whose later stages start without it
 NO_ROLE = "this session has no role: enter the access secret"
 
 
@@ -44,21 +39,22 @@ class Refused(Exception):
 def role() -> str | None:
     """"instructor" (everything), "student" (their own runs; no export to a server-side destination), or None:
     no role given, which may do nothing."""
-    return st.session_state.get("role")
+    return state.role()
 
 
 def started() -> list[str]:
-    return st.session_state.get(STARTED, [])
+    """The runs this browser session started."""
+    return state.started_runs()
 
 
 def record(run_ids: Iterable[str]):
-    st.session_state[STARTED] = [*started(), *run_ids]
+    state.add_started_runs(run_ids)
 
 
 def record_lesson(group: str):
     """A lesson this session started: its later stages (distill's teacher and student), which its thread starts
     as the stage before ends, are the session's too."""
-    st.session_state[STARTED_LESSONS] = [*st.session_state.get(STARTED_LESSONS, []), group]
+    state.add_started_lesson(group)
 
 
 def may_change(run: RunRecord) -> bool:
@@ -66,7 +62,7 @@ def may_change(run: RunRecord) -> bool:
     stages included."""
     return role() == "instructor" or role() == "student" and (
         run.id in started()
-        or bool(run.config.lesson) and run.config.group in st.session_state.get(STARTED_LESSONS, []))
+        or bool(run.config.lesson) and run.config.group in state.started_lessons())
 
 
 def check_change(run: RunRecord, action: str):
@@ -100,7 +96,7 @@ def starter() -> Starter:
     start, dropped when the login ends) and address; nobody in particular for the instructor."""
     if role() != "student":
         return Starter()
-    return Starter(st.session_state.setdefault("login-token", uuid.uuid4().hex[:16]), _access.client_address())
+    return Starter(state.login_token(), access.client_address())
 
 
 def _limit(env: str, default: int) -> int:

@@ -21,6 +21,8 @@ import time
 
 import streamlit as st
 
+from views.kit import state
+
 LOCAL = ("127.0.0.1", "localhost", "::1")
 ROLES = {"instructor": "SSL_EXPLORER_SECRET", "student": "SSL_EXPLORER_STUDENT_SECRET"}
 IDLE_ENV, IDLE_MINUTES = "SSL_EXPLORER_IDLE_MINUTES", 180.0  # a lesson and its breaks
@@ -82,18 +84,17 @@ def secret(role: str) -> str | None:
 def gate() -> str:
     """This visitor's role, or a refusal or login drawn and the script stopped."""
     secrets = {role: secret(role) for role in ROLES}
-    if "role" in st.session_state:
-        ended = ended_login(st.session_state["role"], secrets)
+    if state.role() is not None:
+        ended = ended_login(state.role(), secrets)
         if not ended:
-            st.session_state["seen"] = time.monotonic()
-            return st.session_state["role"]
-        for key in ("role", "secret-digest", "seen", "login-token"):
-            st.session_state.pop(key, None)
+            state.seen()
+            return state.role()
+        state.log_out()
         st.info(ended)
     address = st.get_option("server.address") or "0.0.0.0"  # Streamlit's default: every interface
     if not any(secrets.values()):
         if address in LOCAL:
-            st.session_state["role"] = "instructor"
+            state.log_in("instructor")  # the one trusted user: explicitly, not by default
             return "instructor"
         st.error(f"This server listens on {address} and has no access secret, so it serves no one: set "
                  f"{ROLES['instructor']} (and {ROLES['student']} for a class) before starting it, or serve "
@@ -110,12 +111,12 @@ def gate() -> str:
 def ended_login(role: str, secrets: dict[str, str | None]) -> str | None:
     """Why this session's login has ended, or None. A session given its role without a secret (localhost, the
     tests) has no digest and never ends."""
-    if "secret-digest" not in st.session_state:
+    if state.secret_digest() is None:
         return None
-    if secrets[role] is None or not hmac.compare_digest(digest(secrets[role]), st.session_state["secret-digest"]):
+    if secrets[role] is None or not hmac.compare_digest(digest(secrets[role]), state.secret_digest()):
         return "The access secret changed: enter the new one."
     idle = float(os.environ.get(IDLE_ENV, IDLE_MINUTES))
-    if time.monotonic() - st.session_state.get("seen", time.monotonic()) > 60 * idle:
+    if state.idle_seconds() > 60 * idle:
         return f"Logged out after {idle:g} minutes without a page run: enter the secret again."
     return None
 
@@ -136,8 +137,7 @@ def log_in(given: str, secrets: dict[str, str | None]):
     for role, expected in secrets.items():
         if expected and hmac.compare_digest(given.encode(), expected.encode()):
             ATTEMPTS.succeeded(address)
-            st.session_state["secret-digest"], st.session_state["seen"] = digest(expected), time.monotonic()
-            st.session_state["role"] = role
+            state.log_in(role, digest(expected))
             st.rerun()
     count = ATTEMPTS.failed(address)
     log.warning("%s: wrong access secret from %s, %d in a row", time.strftime("%Y-%m-%d %H:%M:%S"), address, count)
