@@ -121,11 +121,11 @@ def _config(args) -> RunConfig:
 def cmd_run(args) -> int:
     config = _config(args)
     algorithm = config.algorithm
-    check(config)  # before the store is opened: bad input leaves no trace
+    checked = check(config)  # before the store is opened: bad input leaves no trace
     if args.parent:  # a parent run lives in a store that exists: do not create one to look for it
         Store(args.store, must_exist=True)
     runner = get_runner(args.store)
-    run_id = runner.start(config, parent=args.parent)
+    run_id = runner.start(checked, parent=args.parent)
     try:
         with tqdm(total=config.steps, desc=f"{algorithm} {run_id}", disable=args.json, unit="step") as bar:
             while not runner.wait(run_id, timeout=0.25):
@@ -236,9 +236,9 @@ def _print_summary(summary: dict):
 
 
 def cmd_lesson(args) -> int:
-    lessons.configs(args.name, args.seed, args.device)  # before the store is opened: bad input leaves no trace
+    checked = lessons.configs(args.name, args.seed, args.device)  # before the store is opened: no trace of bad input
     runner = get_runner(args.store)
-    handle = lessons.start(runner, args.name, args.seed, args.device)
+    handle = lessons.start(runner, args.name, args.seed, args.device, checked=checked)
     try:
         runs = handle.wait()
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ from .config import ConfigError, RunConfig
 from .data import load_split
 from .models import small_cnn_width
 from .probes import near_boundary_share, pseudo_label_stats
-from .runner import Runner, check
+from .runner import Checked, Runner, check
 from .store import Starter, Store
 
 
@@ -396,7 +396,7 @@ def lesson(name: str) -> Lesson:
 
 
 def configs(name: str, seed: int, device: str = "auto", group: str | None = None,
-            steps: int | None = None) -> dict[str, RunConfig]:
+            steps: int | None = None) -> dict[str, Checked]:
     """Every role's config, checked (a role that starts from another is checked without its parent); `steps`
     replaces every role's, for a smoke test of the path (bench/gpu.py --smoke)."""
     chosen = lesson(name)
@@ -405,9 +405,7 @@ def configs(name: str, seed: int, device: str = "auto", group: str | None = None
                                   device=device, lesson=name, role=role.name, group=group,
                                   name=f"lesson {name} · {role.name} · seed {seed}")
              for stage in chosen.stages for role in stage}
-    for config in built.values():
-        check(config)
-    return built
+    return {role: check(config) for role, config in built.items()}
 
 
 class LessonRun:
@@ -415,10 +413,10 @@ class LessonRun:
     rest by a thread as the runs they start from finish."""
 
     def __init__(self, runner: Runner, name: str, seed: int, device: str, steps: int | None = None,
-                 starter: Starter | None = None):
+                 starter: Starter | None = None, checked: dict[str, Checked] | None = None):
         self.runner, self.lesson, self.starter = runner, lesson(name), starter
-        self.configs = configs(name, seed, device, steps=steps)
-        self.group = next(iter(self.configs.values())).group
+        self.configs = checked or configs(name, seed, device, steps=steps)
+        self.group = next(iter(self.configs.values())).config.group
         self.runs: dict[str, str] = {}
         self.failed: str | None = None  # the first role that did not finish, once the lesson stopped there
         self._start_stage(self.lesson.stages[0])
@@ -451,8 +449,9 @@ class LessonRun:
 
 
 def start(runner: Runner, name: str, seed: int = 0, device: str = "auto", steps: int | None = None,
-          starter: Starter | None = None) -> LessonRun:
-    return LessonRun(runner, name, seed, device, steps, starter)
+          starter: Starter | None = None, checked: dict[str, Checked] | None = None) -> LessonRun:
+    """Train a lesson; `checked`: its configs as `configs` gave them, when the caller checked them first."""
+    return LessonRun(runner, name, seed, device, steps, starter, checked)
 
 
 def judge(store: Store, name: str, runs: dict[str, str]) -> Verdict:
@@ -562,7 +561,7 @@ DATA_WORDS = {"digits": "scikit-learn's 8x8 grey digits", "moons": "two moons (2
 
 def trains(lesson_: Lesson) -> str:
     """What the preset trains, from its configs: the data, how many labels, the model, each role's steps."""
-    built = configs(lesson_.name, seed=0)
+    built = {role: checked.config for role, checked in configs(lesson_.name, seed=0).items()}
     first = next(iter(built.values()))
     split = load_split(first)
     side = split.x_labeled.shape[-1]

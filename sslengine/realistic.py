@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
-from .runner import Runner, check
+from .runner import Checked, Runner, check
 from .store import RunRecord, Store
 
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
 UNSEEN_TAIL = 0.2  # the unseen pass rate of a run: its mean over the last fifth of training, batches being noisy
 
 
-def mismatch_configs(base: dict, methods: tuple[str, ...], shares=SHARES) -> list[RunConfig]:
+def mismatch_configs(base: dict, methods: tuple[str, ...], shares=SHARES) -> list[Checked]:
     """The sweep's configs, checked, under one group: supervised at the first share, each method at each."""
     group = f"mismatch {base.get('dataset', 'digits')} {base.get('labels_per_class', 2)}/class seed " \
             f"{base.get('seed', 0)} {time.strftime('%H:%M:%S')}"

@@ -4,6 +4,7 @@ Everything a run produces goes to the store; callers (pages, the CLI) watch the 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -22,12 +23,22 @@ from .train import train
 MAX_TRAINING_ENV = "SSL_EXPLORER_MAX_TRAINING"
 
 
-def check(config: RunConfig) -> RunConfig:
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """A config that passed every check of its own (`check`). The runner starts these as they are and checks
+    only a plain RunConfig, so a run's input is validated once, where its caller first asks: a form before
+    the policy, the command line before it opens the store, a lesson for all its stages at once."""
+    config: RunConfig
+
+
+def check(config: RunConfig | Checked) -> Checked:
     """Every check a run's input gets, with no side effect: raises ConfigError naming the field."""
+    if isinstance(config, Checked):
+        return config
     config.validate()
     resolve_device(config.device)
     load_split(config)  # the label budget against the classes' sizes
-    return config
+    return Checked(config)
 
 
 def check_parent(store: Store, config: RunConfig, parent: str | None) -> str | None:
@@ -138,18 +149,21 @@ class Runner:
         self._lock = threading.Lock()
         self.torch_threads = configure_threads()  # shown by the pages; set once, not on every redraw
 
-    def start(self, config: RunConfig, parent: str | None = None, starter: Starter | None = None) -> str:
-        """Validate, record the run as queued, start its thread when a slot is free, and return its id at once.
+    def start(self, config: RunConfig | Checked, parent: str | None = None, starter: Starter | None = None) -> str:
+        """Validate (unless `check` has), record the run as queued, start its thread when a slot is free, and
+        return its id at once.
 
         Raises ConfigError, before anything is written, for bad input.
         """
         return self.start_together([(config, parent)], starter)[0]
 
-    def start_together(self, jobs: list[tuple[RunConfig, str | None]], starter: Starter | None = None) -> list[str]:
+    def start_together(self, jobs: list[tuple[RunConfig | Checked, str | None]],
+                       starter: Starter | None = None) -> list[str]:
         """Runs (config, parent) that take one slot and train at once, as a lesson's stage, whose verdict
         compares them: serialised, its three runs took three times as long. All are checked before any is
         recorded."""
-        checked = [(check(config), check_parent(self.store, config, parent)) for config, parent in jobs]
+        configs = [check(config).config for config, _ in jobs]
+        checked = [(config, check_parent(self.store, config, parent)) for config, (_, parent) in zip(configs, jobs)]
         run_ids = [self.store.create_run(config, parent, starter=starter) for config, parent in checked]
         self.store.beat(run_ids, "queued")
         with self._lock:

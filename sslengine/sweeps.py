@@ -65,7 +65,7 @@ class Plan:
 
 def plan(base: RunConfig, grid: dict[str, list], seeds: int) -> Plan:
     """Expand and check every point, touching nothing: raises ConfigError naming the field."""
-    return Plan(base, grid, seeds, [check(config) for config in expand(base, grid, seeds)])
+    return Plan(base, grid, seeds, [check(config).config for config in expand(base, grid, seeds)])
 
 
 def create_sweep(store: Store, sweep: Plan, starter: Starter | None = None) -> tuple[str, list[str]]:

@@ -363,3 +363,22 @@ def test_seconds_time_training_alone_the_clock_stopped_while_the_run_measures_it
     assert slowed_final["wall_seconds"] - slowed_final["seconds"] >= 20 * 0.1
     assert plain_final["wall_seconds"] >= plain_final["seconds"] > 0
     assert slowed_final["seconds"] < 2 * plain_final["seconds"] + 1.0  # none of the 2 s of measuring
+
+
+def test_a_run_is_validated_once_where_its_caller_first_checks_it(store, monkeypatch):
+    """`check` gives a Checked config that the runner starts as it is; a plain RunConfig it checks itself."""
+    from sslengine.runner import check
+    validated = []
+    validate = RunConfig.validate
+    monkeypatch.setattr(RunConfig, "validate", lambda config: validated.append(config) or validate(config))
+    runner = Runner(store)
+    config = RunConfig(dataset="moons", steps=3, n_samples=200, log_every=3)
+    checked = check(config)
+    assert check(checked) is checked and len(validated) == 1  # a Checked passes through
+    runner.wait(runner.start(checked))
+    assert len(validated) == 1
+    runner.wait(runner.start(dataclasses.replace(config, seed=1)))
+    assert len(validated) == 2
+    with pytest.raises(ConfigError, match="threshold"):
+        runner.start(RunConfig(dataset="moons", threshold=1.5))
+    assert len(store.list_runs()) == 2

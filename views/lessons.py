@@ -24,8 +24,8 @@ def start(name: str):
     try:
         seed, device = state.form_value("lessons", "seed"), state.device()
         configs = lessons.configs(name, seed, device)
-        policy.check_start(store, [configs[role.name] for role in lessons.lesson(name).stages[0]])
-        handle = lessons.start(engine.runner(), name, seed, device, starter=policy.starter())
+        policy.check_start(store, [configs[role.name].config for role in lessons.lesson(name).stages[0]])
+        handle = lessons.start(engine.runner(), name, seed, device, starter=policy.starter(), checked=configs)
         forms.remember(list(handle.runs.values()))
         policy.record_lesson(handle.group)
     except (lessons.ConfigError, policy.Refused) as error:

@@ -7,11 +7,11 @@ from typing import Callable
 import streamlit as st
 
 from sslengine.config import ConfigError, RunConfig
-from sslengine.runner import check, check_parent
+from sslengine.runner import Checked, check, check_parent
 from views.kit import engine, policy, present, state
 
 
-def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Callable[[list[str]], None],
+def start_runs(form: str, build: Callable[[], list[RunConfig | Checked]], on_started: Callable[[list[str]], None],
                parent: str | None = None):
     """A form's submit callback: check every config (and the parent run they start from) first, start them
     all only if all pass.
@@ -20,14 +20,14 @@ def start_runs(form: str, build: Callable[[], list[RunConfig]], on_started: Call
     """
     state.set_form_errors(form, {})
     try:
-        configs = [check(config) for config in build()]
-        for config in configs:
-            check_parent(engine.store(), config, parent)
-        policy.check_start(engine.store(), configs)
+        checked = [check(config) for config in build()]
+        for run in checked:  # every parent before any run is recorded
+            check_parent(engine.store(), run.config, parent)
+        policy.check_start(engine.store(), [run.config for run in checked])
     except (ConfigError, policy.Refused) as error:
         state.set_form_errors(form, {error.field: str(error)})
         return
-    on_started(remember([engine.runner().start(config, parent, policy.starter()) for config in configs]))
+    on_started(remember([engine.runner().start(run, parent, policy.starter()) for run in checked]))
 
 
 def remember(run_ids: list[str]) -> list[str]:
