@@ -3,7 +3,7 @@
 Run: python -m bench.digits_ssl [--seeds 3] [--steps N] [--methods NAME ...]
 Prints test accuracy (mean and spread) and seconds per method, the ratio of each to LabelSpreading, and the
 time at which FixMatch first reaches 95 % test accuracy. LabelSpreading and SelfTrainingClassifier see
-exactly the same labeled, unlabeled and test points (sslengine.data.load_split). The self-supervised methods'
+exactly the same labeled, unlabeled and test points (sslengine.splits.load_split). The self-supervised methods'
 test accuracy is their linear probe on the labeled images, beside the same probe on raw pixels; their kNN
 accuracy is printed too.
 """
@@ -20,9 +20,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from sslengine.config import RunConfig
-from sslengine.data import load_split
-from sslengine.probes import pixel_probe_accuracy
+from sslengine.metrics import pixel_probe_accuracy
 from sslengine.runner import Runner
+from sslengine.splits import load_split
 from sslengine.store import Store
 
 METHODS = ("supervised", "pseudo_label", "entmin", "fixmatch", "pi_model", "mean_teacher", "vat", "uda", "flexmatch",

@@ -28,9 +28,9 @@ import torch
 
 from bench.browser import ROOT, chromium, serve
 from sslengine.config import RunConfig
-from sslengine.data import load_split
-from sslengine.probes import knn_accuracy
+from sslengine.metrics import knn_accuracy
 from sslengine.runner import Runner
+from sslengine.splits import load_split
 from sslengine.store import Store
 
 FIRST_CALL = """

@@ -32,10 +32,10 @@ from bench.throughput import fast_step, matmul_peak, step_flops, synchronize, ti
 from sslengine import lessons  # noqa: E402
 from sslengine.algorithms.vat import adversarial_perturbation  # noqa: E402
 from sslengine.config import RunConfig  # noqa: E402
-from sslengine.data import as_float, load_split  # noqa: E402
 from sslengine.device import resolve_device  # noqa: E402
 from sslengine.models import build_model  # noqa: E402
 from sslengine.runner import Runner  # noqa: E402
+from sslengine.splits import as_float, load_split  # noqa: E402
 from sslengine.store import Store  # noqa: E402
 from sslengine.train import autocast, cpu_has_bf16  # noqa: E402
 

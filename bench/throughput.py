@@ -26,14 +26,14 @@ from PIL import Image, ImageEnhance, ImageOps
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torch.utils.flop_counter import FlopCounterMode
 
-from sslengine import datasets
+from sslengine import image_sets
 from sslengine.algorithms import ALGORITHMS
 from sslengine.algorithms.base import masked_cross_entropy, pseudo_labels
 from sslengine.algorithms.simclr import nt_xent
 from sslengine.config import RunConfig
-from sslengine.data import as_float
 from sslengine.device import resolve_device
 from sslengine.models import build_model
+from sslengine.splits import as_float
 from sslengine.train import autocast
 
 LABELED, UNLABELED, SIMCLR_BATCH = 64, 448, 512
@@ -232,9 +232,9 @@ def matmul_peak(device: torch.device, dtype: torch.dtype | None = None, n: int |
 
 def cifar_images() -> tuple[np.ndarray, np.ndarray, str]:
     try:
-        images = datasets.load("cifar10")
+        images = image_sets.load("cifar10")
         return images.x_train, images.y_train, "CIFAR-10"
-    except datasets.DataError:
+    except image_sets.DataError:
         rng = np.random.default_rng(0)
         return (rng.integers(0, 256, (10_000, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 10_000),
                 "random images of CIFAR-10's shape (CIFAR-10 is not downloaded)")

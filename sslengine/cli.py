@@ -15,7 +15,7 @@ from typing import Callable
 from sqlalchemy.exc import DatabaseError
 from tqdm import tqdm
 
-from . import datasets, lessons, sweeps
+from . import image_sets, lessons, sweeps
 from .algorithms import ALGORITHMS
 from .algorithms.base import Algorithm
 from .config import FIELD_TYPES, ConfigError, RunConfig
@@ -107,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     delete = command("delete", "delete a run and everything it logged")
     delete.add_argument("run_id")
     download = commands.add_parser("download", help="fetch image sets from their official addresses into "
-                                                     f"${datasets.DATA_ENV} (default ~/.cache/ssl-explorer)")
+                                                     f"${image_sets.DATA_ENV} (default ~/.cache/ssl-explorer)")
     download.add_argument("names", nargs="+", metavar="NAME",
-                          help=f"one or more of {', '.join(datasets.IMAGE_SETS)}")
+                          help=f"one or more of {', '.join(image_sets.IMAGE_SETS)}")
     return parser
 
 
@@ -307,7 +307,7 @@ def cmd_delete(args) -> int:
 
 def cmd_download(args) -> int:
     for name in args.names:
-        print(f"{name}: {datasets.download(name)}")
+        print(f"{name}: {image_sets.download(name)}")
     return 0
 
 

@@ -12,8 +12,8 @@ import typing
 from dataclasses import dataclass
 
 from .algorithms import ALGORITHMS
-from .datasets import IMAGE_SETS
 from .errors import ConfigError
+from .image_sets import IMAGE_SETS
 from .models import MODELS
 
 # Sizes past which a run would not fit this kind of machine (or be a typo): refused before it is recorded.

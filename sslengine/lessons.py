@@ -26,10 +26,10 @@ import numpy as np
 
 from .algorithms import ALGORITHMS
 from .config import ConfigError, RunConfig
-from .data import load_split
+from .metrics import near_boundary_share, pseudo_label_stats
 from .models import small_cnn_width
-from .probes import near_boundary_share, pseudo_label_stats
 from .runner import Checked, Runner, check
+from .splits import load_split
 from .store import Starter, Store
 
 

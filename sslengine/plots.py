@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .probes import confidence_and_prediction, entropy, quantity_quality
+from .metrics import confidence_and_prediction, entropy, quantity_quality
 
 CORRECT, WRONG = "#2a9d8f", "#e76f51"
 # One color per run wherever runs are shown side by side (Okabe-Ito, readable for color-blind viewers).

@@ -14,9 +14,9 @@ from collections.abc import Hashable
 
 from .algorithms import ALGORITHMS
 from .config import ConfigError, RunConfig
-from .data import load_split
 from .device import configure_threads, resolve_device
 from .errors import Diverged
+from .splits import load_split
 from .store import HEARTBEAT_SECONDS, Starter, Store, UnknownRun, resolve_url
 from .train import train
 

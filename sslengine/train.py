@@ -17,11 +17,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .algorithms import ALGORITHMS
 from .algorithms.base import Algorithm, cosine_decay
 from .config import RunConfig
-from .data import Split, as_float, load_split
 from .device import resolve_device
 from .errors import Diverged
-from .measure import Measurements
+from .evaluation import Measurements
 from .models import build_model
+from .splits import Split, as_float, load_split
 from .store import Store
 
 # Weight initialisation draws from torch's global generator, which all run threads share.

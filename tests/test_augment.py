@@ -57,7 +57,7 @@ def test_weak_view_mirrors_about_half_the_photos_and_never_a_digit(g):
 
 
 def test_only_photo_sets_are_mirrored():
-    from sslengine.datasets import mirrored
+    from sslengine.image_sets import mirrored
     assert [name for name in ("digits", "moons", "cifar10", "cifar100", "svhn", "stl10", "mnist", "fashion-mnist")
             if mirrored(name)] == ["cifar10", "cifar100", "stl10"]
 

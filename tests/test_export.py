@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from sslengine.cli import main
-from sslengine.export import as_zip
 from sslengine.config import RunConfig
+from sslengine.export import as_zip
 from sslengine.store import Store
 
 mlflow = pytest.importorskip("mlflow", reason="the scale extra (requirements-scale.txt) is not installed")

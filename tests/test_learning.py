@@ -2,7 +2,7 @@
 import pytest
 
 from sslengine.config import RunConfig
-from sslengine.probes import pixel_probe_accuracy
+from sslengine.metrics import pixel_probe_accuracy
 from sslengine.runner import Runner
 
 pytestmark = pytest.mark.slow

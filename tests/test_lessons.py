@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from sslengine import lessons, probes
+from sslengine import lessons, metrics
 from sslengine.cli import main
 from sslengine.config import ConfigError, RunConfig
-from sslengine.data import load_split
 from sslengine.runner import Runner
+from sslengine.splits import load_split
 
 # One worker trains the presets (`trained`) once: spread over two, each would train them all.
 pytestmark = pytest.mark.xdist_group("lessons")
@@ -79,13 +79,13 @@ def test_views_verdict_orders_u_o_l_and_its_effect_is_u_minus_o(store):
 
 
 def test_near_boundary_share_against_the_distance_to_a_straight_boundary():
-    grid = probes.boundary_grid(np.array([[-1.0, -1.0], [1.0, 1.0]]), resolution=201, margin=0.0)
+    grid = metrics.boundary_grid(np.array([[-1.0, -1.0], [1.0, 1.0]]), resolution=201, margin=0.0)
     p_one = (grid[:, 0] >= 0.3).astype(float)  # the boundary is the line x = 0.3
     points = np.random.default_rng(0).uniform(-1, 1, (500, 2))
     brute_force = (np.abs(points[:, 0] - 0.3) < 0.2).mean()
-    share = probes.near_boundary_share(points, grid, p_one, 0.2)
+    share = metrics.near_boundary_share(points, grid, p_one, 0.2)
     assert abs(share - brute_force) <= 0.01  # the grid puts the line within half a cell (0.005) of x = 0.3
-    assert probes.near_boundary_share(points, grid, np.zeros(len(grid)), 0.2) == 0.0  # no boundary on the grid
+    assert metrics.near_boundary_share(points, grid, np.zeros(len(grid)), 0.2) == 0.0  # no boundary on the grid
 
 
 def test_entropy_verdict_needs_entmin_in_the_gap_and_no_loss_of_accuracy(store, monkeypatch):

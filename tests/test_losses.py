@@ -20,8 +20,8 @@ from sslengine.algorithms.mixmatch import mixup, sharpen
 from sslengine.algorithms.mocov3 import moco_contrastive_loss
 from sslengine.algorithms.simclr import nt_xent
 from sslengine.config import RunConfig
-from sslengine.data import as_float, load_split
 from sslengine.models import build_model
+from sslengine.splits import as_float, load_split
 
 
 def softmax_row(row, temperature=1.0):

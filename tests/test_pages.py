@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from sslengine import lessons
 from sslengine.config import RunConfig
 from sslengine.layouts import fill_layouts
-from sslengine.probes import pseudo_label_stats, softmax
+from sslengine.metrics import pseudo_label_stats, softmax
 from sslengine.runner import Runner, get_runner
 from sslengine.store import Store
 

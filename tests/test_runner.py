@@ -121,14 +121,14 @@ def test_same_seed_gives_the_same_run_even_when_runs_share_the_process(store):
 
 def test_before_the_last_step_the_test_set_is_scored_on_a_fixed_sample_and_at_the_end_on_all_of_it(store,
                                                                                                 monkeypatch):
-    from sslengine import measure, train
-    from sslengine.probes import evaluate
-    assert measure.fixed_sample(100, 200, 0, "cpu") == slice(None)
-    sample = measure.fixed_sample(1000, 7, 3, "cpu")
+    from sslengine import evaluation, train
+    from sslengine.metrics import evaluate
+    assert evaluation.fixed_sample(100, 200, 0, "cpu") == slice(None)
+    sample = evaluation.fixed_sample(1000, 7, 3, "cpu")
     assert sample.tolist() == sorted(set(sample.tolist())) and len(sample) == 7
-    assert sample.tolist() == measure.fixed_sample(1000, 7, 3, "cpu").tolist()  # the same sample every time
+    assert sample.tolist() == evaluation.fixed_sample(1000, 7, 3, "cpu").tolist()  # the same sample every time
 
-    monkeypatch.setattr(measure, "EVAL_SAMPLE", 7)
+    monkeypatch.setattr(evaluation, "EVAL_SAMPLE", 7)
     runner = Runner(store)
     run_id = runner.start(RunConfig(algorithm="fixmatch", **QUICK))
     runner.wait(run_id, timeout=60)
@@ -154,7 +154,7 @@ def test_probe_snapshots_agree_with_the_pseudo_label_curves_at_every_snapshot(st
     """The what-if reads the probe snapshots, the curves the training batches: both come from the network that
     pseudo-labels (FixMatch's training model, Mean Teacher's teacher) as it labels in training, so they agree
     within the batch's sampling noise from the first snapshot on, and snapshots fall on logged steps."""
-    from sslengine.probes import pseudo_label_stats
+    from sslengine.metrics import pseudo_label_stats
     runner = Runner(store)
     run_id = runner.start(RunConfig(algorithm=algorithm, dataset="digits", steps=150, log_every=5,
                                     max_snapshots=16))
@@ -173,7 +173,7 @@ def test_every_weight_is_drawn_under_the_init_lock_so_concurrent_runs_match_seri
     """Runs in threads share torch's global generator: a method's own head drawn outside the lock took numbers
     another run's seeding had moved (FixMatch + SimCLR's L variant: 0.931 beside two runs, 0.874 alone)."""
     from sslengine import train
-    from sslengine.data import load_split
+    from sslengine.splits import load_split
     original = torch.nn.init.kaiming_uniform_
 
     def drawn(*args, **kwargs):
@@ -345,7 +345,7 @@ def test_a_flexmatch_runs_mask_rate_curve_is_the_share_its_loss_used_step_by_ste
 def test_seconds_time_training_alone_the_clock_stopped_while_the_run_measures_itself(store, monkeypatch):
     """Each of 20 log steps' test passes made 0.1 s slower, two seconds of measuring in all: `wall_seconds`
     counts them, the training clock `seconds` does not, and stays near a plain run's."""
-    from sslengine.measure import Measurements
+    from sslengine.evaluation import Measurements
     config = RunConfig(algorithm="supervised", dataset="moons", steps=40, log_every=2, n_samples=300)
     runner = Runner(store)
     plain = runner.start(config)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from sslengine import plots
-from sslengine.probes import pseudo_label_stats
+from sslengine.metrics import pseudo_label_stats
 from sslengine.train import CLOCKS
 from views.kit import engine, live, pickers, present, state
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from sslengine import plots
 from sslengine.config import DATASETS, RunConfig
-from sslengine.probes import pixel_probe_accuracy
+from sslengine.metrics import pixel_probe_accuracy
 from sslengine.store import ACTIVE, RunRecord
 from views.kit import engine, forms, live, pickers, present, state
 

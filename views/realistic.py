@@ -5,7 +5,7 @@ import streamlit as st
 
 from sslengine import plots, realistic
 from sslengine.config import RunConfig
-from sslengine.probes import confidence_and_prediction, confusion
+from sslengine.metrics import confidence_and_prediction, confusion
 from sslengine.store import RunRecord
 from views.kit import engine, forms, live, pickers, present, state
 

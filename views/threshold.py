@@ -9,8 +9,8 @@ from sslengine import plots
 from sslengine.algorithms import ALGORITHMS
 from sslengine.algorithms.base import AT_TAU
 from sslengine.config import DATASETS, RunConfig
-from sslengine.datasets import class_names
-from sslengine.probes import (confidence_and_prediction, confusion, passing, pseudo_label_stats,
+from sslengine.image_sets import class_names
+from sslengine.metrics import (confidence_and_prediction, confusion, passing, pseudo_label_stats,
                               threshold_groups)
 from sslengine.store import RunRecord
 from views.kit import engine, forms, live, pickers, present, state

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import augment
-from ..datasets import mirrored
+from ..image_sets import mirrored
 
 if TYPE_CHECKING:
     from ..config import RunConfig

@@ -3,7 +3,7 @@
 loss = 1/2N sum_i -log( exp(sim(z_i, z_j(i)) / T) / sum_{k != i} exp(sim(z_i, z_k) / T) ),
 z = g(e(view(x))) for 2N views of N images, j(i) the other view of i's image, sim the cosine, g a 2- or
 3-layer projection head (SimCLRv2) on the backbone embedding e. No labels: the run's accuracy is that of a
-linear probe on e, trained on the labeled images alone, and a kNN monitor (sslengine.probes).
+linear probe on e, trained on the labeled images alone, and a kNN monitor (sslengine.metrics).
 """
 import torch
 import torch.nn.functional as F

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 import streamlit as st
 
-from sslengine import datasets
+from sslengine import image_sets
 from sslengine.device import available_devices, resolve_device
 from sslengine.runner import admission_order
 from sslengine.store import ACTIVE, RunRecord
@@ -113,14 +113,14 @@ def _image_sets():
     """The downloadable image sets and their state, read from the cache folder (so any server sees it)."""
     with st.expander("Image sets"):
         st.caption(f"Downloaded on request from their official addresses, checked against their MD5 sums, "
-                   f"into `{datasets.cache_root()}`; Fashion-MNIST is also read where Debian's "
+                   f"into `{image_sets.cache_root()}`; Fashion-MNIST is also read where Debian's "
                    "dataset-fashion-mnist package installs it (`apt-get install dataset-fashion-mnist`).")
-        for name in datasets.IMAGE_SETS:
-            where = datasets.state(name)
+        for name in image_sets.IMAGE_SETS:
+            where = image_sets.state(name)
             shown = where if where.startswith(("downloaded", "installed")) else where.split(":")[0]
             st.markdown(f"**{name}** · {present.plain(shown)}")
             if where.startswith(("not downloaded", "failed")):
                 st.button(f"Download {name}", key=f"download-{name}", icon=":material/download:",
-                          on_click=datasets.download_in_background, args=(name,))
+                          on_click=image_sets.download_in_background, args=(name,))
             if where.startswith("failed"):
                 st.error(where, icon=":material/error:")

@@ -1,4 +1,4 @@
-"""What a run measures besides its loss, derived from stored logits and the hidden true labels.
+"""The metrics: pure functions of logits, embeddings and the hidden true labels, live or stored.
 
 The training loop stores raw logits of a fixed probe set; everything here is a pure function of those, so a
 page can ask "what if the threshold were 0.8, the temperature 2?" of any snapshot with no retraining.
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
 from .algorithms.base import confidence_and_labels, passes
-from .data import as_float, load_split
+from .splits import as_float, load_split
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""What a run measures besides its loss, built once from its config, data and networks: test accuracy at log
-steps, the probe snapshots, and for methods that learn a representation kNN and linear-probe accuracy.
+"""What the training loop evaluates at its log steps, built once from the run's config, split and networks:
+test accuracy, the probe snapshots, and for methods that learn a representation kNN and linear-probe
+accuracy, each computed with `metrics`.
 
 The loop calls it and writes what it returns; nothing here trains or touches the store.
 """
@@ -11,8 +12,8 @@ from torch import nn
 
 from .algorithms.base import Algorithm, StepResult
 from .config import RunConfig
-from .data import Split, as_float
-from .probes import (boundary_grid, embeddings, evaluate, knn_accuracy, labelling_logits, linear_probe_accuracy,
+from .splits import Split, as_float
+from .metrics import (boundary_grid, embeddings, evaluate, knn_accuracy, labelling_logits, linear_probe_accuracy,
                      predict_logits, pseudo_label_stats, weighted_label_stats)
 
 # Before the last step, test accuracy is scored on a fixed sample of the test set and kNN accuracy against a

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sslengine.plots import accuracy_by_class
-from sslengine.probes import (boundary_grid, confusion, entropy, knn_accuracy, linear_probe_accuracy,
+from sslengine.metrics import (boundary_grid, confusion, entropy, knn_accuracy, linear_probe_accuracy,
                               pseudo_label_stats, quantity_quality, softmax, threshold_groups)
 
 
@@ -164,8 +164,8 @@ def test_the_what_if_at_a_runs_own_tau_and_t_is_the_mask_fixmatchs_loss_used_ste
     20 training steps whose confidences move through tau."""
     from sslengine.algorithms import ALGORITHMS
     from sslengine.config import RunConfig
+    from sslengine.metrics import pseudo_label_stats, threshold_groups
     from sslengine.models import build_model
-    from sslengine.probes import pseudo_label_stats, threshold_groups
     torch.manual_seed(0)
     config = RunConfig(algorithm="fixmatch", dataset="digits", threshold=0.6, temperature=0.7)
     model = build_model("auto", (1, 8, 8), 10)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from sslengine import datasets
-from sslengine.datasets import DataError, Images, Remote, md5sum
+from sslengine import image_sets
+from sslengine.image_sets import DataError, Images, Remote, md5sum
 
 
 def _tar(path: Path, members: dict[str, bytes]):
@@ -61,7 +61,7 @@ def _svhn(folder: Path, rng) -> Images:
 
 
 def _stl10(folder: Path, rng) -> Images:
-    side = datasets.STL_SIDE
+    side = image_sets.STL_SIDE
     column_major = lambda x: x.transpose(0, 1, 3, 2).tobytes()  # as the official files store each channel
     train, test, unlabeled = _images(rng, 3, 3, side), _images(rng, 2, 3, side), _images(rng, 4, 3, side)
     y_train, y_test = np.array([1, 10, 5], np.uint8), np.array([2, 3], np.uint8)
@@ -94,7 +94,7 @@ WRITERS = {"cifar10": lambda f, r: _cifar(f, r, hundred=False), "cifar100": lamb
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """Write a dataset's files into a 'server' folder and point its Remotes there with their real MD5s."""
-    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(image_sets.DATA_ENV, str(tmp_path / "cache"))
 
     def serve(name: str, extra_urls: tuple[str, ...] = ()) -> Images:
         server = tmp_path / "server" / name
@@ -102,9 +102,9 @@ def served(tmp_path, monkeypatch):
         written = WRITERS[name](server, np.random.default_rng(0))
         files = tuple(Remote(remote.filename, md5sum(server / remote.filename),
                              extra_urls + ((server / remote.filename).as_uri(),))
-                      for remote in datasets.IMAGE_SETS[name].files)
-        monkeypatch.setitem(datasets.IMAGE_SETS, name,
-                            dataclasses.replace(datasets.IMAGE_SETS[name], files=files))
+                      for remote in image_sets.IMAGE_SETS[name].files)
+        monkeypatch.setitem(image_sets.IMAGE_SETS, name,
+                            dataclasses.replace(image_sets.IMAGE_SETS[name], files=files))
         return written
 
     return serve
@@ -113,9 +113,9 @@ def served(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", list(WRITERS))
 def test_download_then_load_reads_every_pixel_and_label_where_the_official_format_puts_it(served, name):
     written = served(name)
-    target = datasets.download(name, progress=False)
-    assert target == datasets.folder(name)
-    loaded = datasets.load(name)
+    target = image_sets.download(name, progress=False)
+    assert target == image_sets.folder(name)
+    loaded = image_sets.load(name)
     for field in ("x_train", "y_train", "x_test", "y_test", "x_unlabeled"):
         expected, got = getattr(written, field), getattr(loaded, field)
         if expected is None:
@@ -123,12 +123,12 @@ def test_download_then_load_reads_every_pixel_and_label_where_the_official_forma
             continue
         assert got.dtype == (np.uint8 if field.startswith("x") else np.int64), field
         np.testing.assert_array_equal(got, expected, err_msg=field)
-    assert loaded.y_train.max() < datasets.IMAGE_SETS[name].num_classes and loaded.y_train.min() >= 0
+    assert loaded.y_train.max() < image_sets.IMAGE_SETS[name].num_classes and loaded.y_train.min() >= 0
 
 
 def test_every_image_set_has_an_official_address_and_md5():
-    assert set(datasets.IMAGE_SETS) == set(WRITERS)
-    for image_set in datasets.IMAGE_SETS.values():
+    assert set(image_sets.IMAGE_SETS) == set(WRITERS)
+    for image_set in image_sets.IMAGE_SETS.values():
         for remote in image_set.files:
             assert len(remote.md5) == 32 and int(remote.md5, 16) >= 0
             assert remote.urls and all(url.startswith(("http://", "https://")) for url in remote.urls)
@@ -137,62 +137,62 @@ def test_every_image_set_has_an_official_address_and_md5():
 def test_a_dataset_not_downloaded_says_how_to_get_it(served, tmp_path):
     served("cifar10")
     with pytest.raises(DataError, match=r"dataset: cifar10 is not downloaded .*python -m sslengine download cifar10"):
-        datasets.load("cifar10")
+        image_sets.load("cifar10")
 
 
 def test_a_corrupt_file_in_the_cache_is_named_and_not_read(served):
     served("mnist")
-    target = datasets.download("mnist", progress=False)
+    target = image_sets.download("mnist", progress=False)
     damaged = target / "t10k-labels-idx1-ubyte.gz"
     damaged.write_bytes(damaged.read_bytes()[:-3])  # cut short, as an interrupted copy
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz is corrupt .*download mnist again"):
-        datasets.load("mnist")
-    datasets.download("mnist", progress=False)  # fetches the damaged file again
-    assert datasets.load("mnist").y_test.shape == (7,)
+        image_sets.load("mnist")
+    image_sets.download("mnist", progress=False)  # fetches the damaged file again
+    assert image_sets.load("mnist").y_test.shape == (7,)
 
 
 def test_a_download_that_does_not_match_its_checksum_is_refused_and_not_kept(served, monkeypatch):
     served("svhn")
-    image_set = datasets.IMAGE_SETS["svhn"]
+    image_set = image_sets.IMAGE_SETS["svhn"]
     wrong = (dataclasses.replace(image_set.files[0], md5="0" * 32),) + image_set.files[1:]
-    monkeypatch.setitem(datasets.IMAGE_SETS, "svhn", dataclasses.replace(image_set, files=wrong))
+    monkeypatch.setitem(image_sets.IMAGE_SETS, "svhn", dataclasses.replace(image_set, files=wrong))
     with pytest.raises(DataError, match=r"train_32x32.mat.*checksum mismatch \(expected MD5 0{32}\)"):
-        datasets.download("svhn", progress=False)
-    assert not list(datasets.folder("svhn").glob("train_32x32.mat*"))
+        image_sets.download("svhn", progress=False)
+    assert not list(image_sets.folder("svhn").glob("train_32x32.mat*"))
 
 
 def test_offline_tries_each_mirror_then_says_what_to_do(served, monkeypatch):
     from bench.browser import free_port
     closed = f"http://127.0.0.1:{free_port()}/"  # nothing listens there: refused as when offline
     served("fashion-mnist")
-    image_set = datasets.IMAGE_SETS["fashion-mnist"]
+    image_set = image_sets.IMAGE_SETS["fashion-mnist"]
     only_closed = tuple(dataclasses.replace(r, urls=(closed + r.filename,)) for r in image_set.files)
-    monkeypatch.setitem(datasets.IMAGE_SETS, "fashion-mnist", dataclasses.replace(image_set, files=only_closed))
+    monkeypatch.setitem(image_sets.IMAGE_SETS, "fashion-mnist", dataclasses.replace(image_set, files=only_closed))
     with pytest.raises(DataError, match=r"could not download fashion-mnist's .*Offline\? Copy the file"):
-        datasets.download("fashion-mnist", progress=False)
+        image_sets.download("fashion-mnist", progress=False)
 
 
 def test_a_mirror_is_tried_when_the_first_address_fails(served):
     from bench.browser import free_port
     served("mnist", extra_urls=(f"http://127.0.0.1:{free_port()}/gone",))
-    datasets.download("mnist", progress=False)
-    assert datasets.load("mnist").x_train.shape == (7, 1, 28, 28)
+    image_sets.download("mnist", progress=False)
+    assert image_sets.load("mnist").x_train.shape == (7, 1, 28, 28)
 
 
 def test_files_with_matching_checksums_but_the_wrong_content_are_reported_unreadable(served, monkeypatch):
     served("stl10")
-    target = datasets.download("stl10", progress=False)
+    target = image_sets.download("stl10", progress=False)
     _tar(target / "stl10_binary.tar.gz", {"stl10_binary/readme.txt": b"not the images"})
-    image_set = datasets.IMAGE_SETS["stl10"]
+    image_set = image_sets.IMAGE_SETS["stl10"]
     rewritten = (dataclasses.replace(image_set.files[0], md5=md5sum(target / "stl10_binary.tar.gz")),)
-    monkeypatch.setitem(datasets.IMAGE_SETS, "stl10", dataclasses.replace(image_set, files=rewritten))
+    monkeypatch.setitem(image_sets.IMAGE_SETS, "stl10", dataclasses.replace(image_set, files=rewritten))
     with pytest.raises(DataError, match="cannot be read as stl10"):
-        datasets.load("stl10")
+        image_sets.load("stl10")
 
 
 def test_an_unknown_image_set_is_named():
     with pytest.raises(DataError, match="'imagenet' is not a downloadable image set; known: cifar10"):
-        datasets.download("imagenet")
+        image_sets.download("imagenet")
 
 
 @pytest.fixture
@@ -201,13 +201,13 @@ def fake_stl(monkeypatch):
     rng = np.random.default_rng(0)
     images = Images(_images(rng, 40, 3, 32), np.repeat(np.arange(10), 4), _images(rng, 20, 3, 32),
                     np.repeat(np.arange(10), 2), x_unlabeled=_images(rng, 15, 3, 32))
-    monkeypatch.setattr(datasets, "load", lambda name: images)
+    monkeypatch.setattr(image_sets, "load", lambda name: images)
     return images
 
 
 def test_an_image_set_keeps_its_own_test_split_and_stays_uint8(fake_stl):
     from sslengine.config import RunConfig
-    from sslengine.data import load_split
+    from sslengine.splits import load_split
     split = load_split(RunConfig(dataset="stl10", labels_per_class=3, seed=1))
     assert split.x_labeled.dtype == np.uint8 and split.kind == "image" and split.num_classes == 10
     assert np.bincount(split.y_labeled).tolist() == [3] * 10
@@ -221,7 +221,7 @@ def test_an_image_set_keeps_its_own_test_split_and_stays_uint8(fake_stl):
 
 def test_more_labels_per_class_than_an_image_set_has_is_refused(fake_stl):
     from sslengine.config import ConfigError, RunConfig
-    from sslengine.data import load_split
+    from sslengine.splits import load_split
     with pytest.raises(ConfigError, match="labels_per_class: must be at most 3 for stl10"):
         load_split(RunConfig(dataset="stl10", labels_per_class=4))
 
@@ -247,43 +247,43 @@ def test_a_run_trains_on_a_uint8_image_set_whose_unlabeled_part_has_unknown_labe
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_background_download_leaves_its_state_in_the_cache_folder(served, monkeypatch):
     served("mnist")
-    assert datasets.state("mnist") == "not downloaded"
-    datasets.download_in_background("mnist").join(30)
-    assert datasets.state("mnist") == f"downloaded: into {datasets.folder('mnist')}"
+    assert image_sets.state("mnist") == "not downloaded"
+    image_sets.download_in_background("mnist").join(30)
+    assert image_sets.state("mnist") == f"downloaded: into {image_sets.folder('mnist')}"
     served("cifar10")
-    image_set = datasets.IMAGE_SETS["cifar10"]
+    image_set = image_sets.IMAGE_SETS["cifar10"]
     wrong = (dataclasses.replace(image_set.files[0], md5="0" * 32),)
-    monkeypatch.setitem(datasets.IMAGE_SETS, "cifar10", dataclasses.replace(image_set, files=wrong))
-    datasets.download_in_background("cifar10").join(30)
-    assert datasets.state("cifar10").startswith("failed: dataset: could not download cifar10's")
-    assert not list(datasets.folder("cifar10").glob("*.part"))
+    monkeypatch.setitem(image_sets.IMAGE_SETS, "cifar10", dataclasses.replace(image_set, files=wrong))
+    image_sets.download_in_background("cifar10").join(30)
+    assert image_sets.state("cifar10").startswith("failed: dataset: could not download cifar10's")
+    assert not list(image_sets.folder("cifar10").glob("*.part"))
 
 
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
     """Fashion-MNIST's four files written as a system package would install them, recompressed (gzip level 1,
     so no archive matches the official MD5s), with the SHA-256s of their decompressed bytes allowed."""
-    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(image_sets.DATA_ENV, str(tmp_path / "cache"))
     package = tmp_path / "usr-share-datasets"
     package.mkdir()
     written = _mnist(package, np.random.default_rng(3))
     for path in package.iterdir():
         path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
     content = {name: hashlib.sha256(gzip.decompress((package / name).read_bytes())).hexdigest()
-               for name in datasets.MNIST_NAMES}
-    image_set = datasets.IMAGE_SETS["fashion-mnist"]
-    monkeypatch.setitem(datasets.IMAGE_SETS, "fashion-mnist", dataclasses.replace(
-        image_set, installed=datasets.Installed("dataset-fashion-mnist", package, content)))
+               for name in image_sets.MNIST_NAMES}
+    image_set = image_sets.IMAGE_SETS["fashion-mnist"]
+    monkeypatch.setitem(image_sets.IMAGE_SETS, "fashion-mnist", dataclasses.replace(
+        image_set, installed=image_sets.Installed("dataset-fashion-mnist", package, content)))
     return package, written
 
 
 def test_a_set_a_package_installed_is_read_from_its_folder_and_the_panel_says_so(installed):
     package, written = installed
-    assert datasets.state("fashion-mnist") == f"installed: by Debian's dataset-fashion-mnist package, in {package}"
-    loaded = datasets.load("fashion-mnist")
+    assert image_sets.state("fashion-mnist") == f"installed: by Debian's dataset-fashion-mnist package, in {package}"
+    loaded = image_sets.load("fashion-mnist")
     for field in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(loaded, field), getattr(written, field), err_msg=field)
-    assert not datasets.folder("fashion-mnist").exists()  # nothing was copied into the cache
+    assert not image_sets.folder("fashion-mnist").exists()  # nothing was copied into the cache
 
 
 def test_an_installed_file_whose_content_is_not_the_official_one_is_named_and_not_read(installed):
@@ -295,14 +295,14 @@ def test_an_installed_file_whose_content_is_not_the_official_one_is_named_and_no
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz does not hold the official fashion-mnist file "
                                         r"\(the SHA-256 of its decompressed bytes is not [0-9a-f]{64}\): reinstall "
                                         r"dataset-fashion-mnist"):
-        datasets.load("fashion-mnist")
+        image_sets.load("fashion-mnist")
 
 
 def test_a_downloaded_copy_in_the_cache_comes_before_the_installed_one(installed, served):
     written = served("fashion-mnist")
-    datasets.download("fashion-mnist", progress=False)
-    assert datasets.state("fashion-mnist").startswith("downloaded")
-    np.testing.assert_array_equal(datasets.load("fashion-mnist").y_test, written.y_test)
+    image_sets.download("fashion-mnist", progress=False)
+    assert image_sets.state("fashion-mnist").startswith("downloaded")
+    np.testing.assert_array_equal(image_sets.load("fashion-mnist").y_test, written.y_test)
 
 
 def test_a_set_neither_downloaded_nor_installed_names_the_package_to_install(installed):
@@ -310,16 +310,16 @@ def test_a_set_neither_downloaded_nor_installed_names_the_package_to_install(ins
     for path in package.iterdir():
         path.unlink()
     with pytest.raises(DataError, match=r"fashion-mnist is not downloaded .*apt-get install dataset-fashion-mnist"):
-        datasets.load("fashion-mnist")
+        image_sets.load("fashion-mnist")
 
 
-DEBIAN = datasets.IMAGE_SETS["fashion-mnist"].installed
+DEBIAN = image_sets.IMAGE_SETS["fashion-mnist"].installed
 
 
 @pytest.mark.skipif(not DEBIAN.present(), reason=f"Debian's {DEBIAN.package} is not installed ({DEBIAN.folder}); "
                                                    ".ci/run installs it")
 def test_debians_fashion_mnist_holds_the_official_content():
-    images = datasets.load("fashion-mnist")
+    images = image_sets.load("fashion-mnist")
     assert images.x_train.shape == (60_000, 1, 28, 28) and images.x_test.shape == (10_000, 1, 28, 28)
     assert np.bincount(images.y_train).tolist() == [6_000] * 10
     assert np.bincount(images.y_test).tolist() == [1_000] * 10

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sslengine.config import ConfigError, RunConfig
-from sslengine.data import load_split
+from sslengine.splits import load_split
 
 
 @pytest.mark.parametrize("dataset", ["moons", "circles", "gap", "digits"])

@@ -4,15 +4,15 @@ import pytest
 import torch
 
 from sslengine.config import RunConfig
-from sslengine.data import load_split
-from sslengine.measure import Measurements, snapshot_schedule
-from sslengine.probes import pseudo_label_stats
+from sslengine.evaluation import Measurements, snapshot_schedule
+from sslengine.metrics import pseudo_label_stats
+from sslengine.splits import load_split
 from sslengine.train import build
 
 
 def measured(monkeypatch, **config):
-    from sslengine import measure
-    monkeypatch.setattr(measure, "EVAL_SAMPLE", 50)
+    from sslengine import evaluation
+    monkeypatch.setattr(evaluation, "EVAL_SAMPLE", 50)
     config = RunConfig(**config)
     data = load_split(config).to(torch.device("cpu"))
     model, method, _ = build(config, data, torch.device("cpu"), torch.Generator().manual_seed(0), None, None)

@@ -1,4 +1,4 @@
-"""Datasets and the labeled / unlabeled / test split.
+"""A run's labeled / unlabeled / test split, from the toy sets, digits or an image set (`image_sets`).
 
 The split is a pure function of the config (dataset, size, noise, labels per class, seed), computed in numpy
 so that the scikit-learn references in bench/ see exactly the same points. The unlabeled part keeps its true
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn import datasets as skdatasets
 
-from . import datasets
+from . import image_sets
 from .config import ConfigError, RunConfig
 
 TEST_FRACTION = 0.3
@@ -85,8 +85,8 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
 def load_split(config: RunConfig) -> Split:
     """Split by seed: a stratified test part (or the dataset's own), then `labels_per_class` labeled points per
     class."""
-    if config.dataset in datasets.IMAGE_SETS:
-        return _official_split(config, datasets.load(config.dataset))
+    if config.dataset in image_sets.IMAGE_SETS:
+        return _official_split(config, image_sets.load(config.dataset))
     x, y, kind = _load_arrays(config)
     y = y.astype(np.int64)
     rng = np.random.default_rng(config.seed)
@@ -106,10 +106,10 @@ def load_split(config: RunConfig) -> Split:
                  kind=kind)
 
 
-def _official_split(config: RunConfig, images: datasets.Images) -> Split:
+def _official_split(config: RunConfig, images: image_sets.Images) -> Split:
     rng = np.random.default_rng(config.seed)
     members = [rng.permutation(np.flatnonzero(images.y_train == c)) for c in np.unique(images.y_train)]
-    known = known_classes(config, datasets.IMAGE_SETS[config.dataset].num_classes)
+    known = known_classes(config, image_sets.IMAGE_SETS[config.dataset].num_classes)
     labeled, unlabeled = _labeled_and_unlabeled(config, members, rng)
     x_unlabeled, y_unlabeled = images.x_train[unlabeled], images.y_train[unlabeled]
     if images.x_unlabeled is not None:
