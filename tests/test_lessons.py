@@ -42,7 +42,7 @@ def test_the_pseudo_label_verdict_needs_the_gap_the_rise_and_a_probe_that_agrees
                            ({"late_all": 0.65}, False),  # a rise of 0.05
                            ({"early_passing": 0.7}, False),  # a gap of 0.1
                            ({"snapshot_gap": 0.2}, False)):  # the probe disagrees with the curve
-        monkeypatch.setattr(lessons, "pseudo_label_phases", lambda store, run_id: good | changed)
+        monkeypatch.setattr(lessons.pseudo_label_quality, "pseudo_label_phases", lambda store, run_id: good | changed)
         assert lessons.judge_pseudo_labels(store, {"fixmatch": "any"}).holds == holds, changed
 
 
@@ -91,7 +91,7 @@ def test_near_boundary_share_against_the_distance_to_a_straight_boundary():
 def test_entropy_verdict_needs_entmin_in_the_gap_and_no_loss_of_accuracy(store, monkeypatch):
     runs = {role: fake_run(store, {100: {"test_acc": acc}}) for role, acc in (("supervised", 0.9), ("entmin", 1.0))}
     near = {runs["supervised"]: 0.10, runs["entmin"]: 0.004}
-    monkeypatch.setattr(lessons, "near_boundary", lambda store, run_id: near[run_id])
+    monkeypatch.setattr(lessons.entropy_boundary, "near_boundary", lambda store, run_id: near[run_id])
     verdict = lessons.judge_entropy(store, runs)
     assert verdict.holds and verdict.figures["near_drop"] == pytest.approx(0.096)
     near[runs["entmin"]] = 0.02  # off the data no longer

@@ -25,13 +25,13 @@ MEMORY = 256
 
 
 def similarity(z: torch.Tensor, memory_z: torch.Tensor) -> torch.Tensor:
-    """log s: log softmax_k(z . z_k / t) over the memory's embeddings."""
-    return (z @ memory_z.T / SIMILARITY_TEMPERATURE).log_softmax(dim=-1)
+    """z . z_k / t over the memory's embeddings: s = softmax_k of it."""
+    return z @ memory_z.T / SIMILARITY_TEMPERATURE
 
 
 def instance_loss(q: torch.Tensor, z_strong: torch.Tensor, memory_z: torch.Tensor) -> torch.Tensor:
     """H(q, s^s): the strong view's similarities to the memory trained towards the unfolded pseudo-labels."""
-    return -(q * similarity(z_strong, memory_z)).sum(dim=-1).mean()
+    return -(q * similarity(z_strong, memory_z).log_softmax(dim=-1)).sum(dim=-1).mean()
 
 
 def unfold_and_aggregate(s_weak: torch.Tensor, p: torch.Tensor, memory_y: torch.Tensor
@@ -75,7 +75,7 @@ class SimMatch(Algorithm):
         with torch.no_grad():
             self.remember(self.project(self.average, self.average.embed(x)), y_labeled)
             p = self.align(logits_weak.detach().softmax(dim=-1))
-            s_weak = similarity(z_weak.detach(), self.memory_z).exp()
+            s_weak = similarity(z_weak.detach(), self.memory_z).softmax(dim=-1)
             q, p_hat = unfold_and_aggregate(s_weak, p, self.memory_y)
             mask = (p_hat.max(dim=-1).values >= c.threshold).float()
         loss_x = F.cross_entropy(logits_x, y_labeled)
