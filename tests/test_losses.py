@@ -889,3 +889,43 @@ def test_distill_trains_the_student_on_the_frozen_teachers_tempered_predictions_
     assert torch.equal(result.unlabeled_logits, teacher(u))  # what the snapshots show: the teacher's labels
     assert result.loss.item() == pytest.approx(expected.item(), rel=1e-5) and result.terms["loss_u"] is result.loss
     assert not teacher.training and all(not p.requires_grad for p in teacher.parameters())
+
+
+def test_supervised_trains_on_the_weak_labeled_views_alone():
+    method = digits_method("supervised")
+    method.weak = lambda x: x  # the views by hand: none
+    x, y = torch.rand(12, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    result = method.train_step(x[:4], y, x[4:], 0.5, torch.arange(8))
+    expected = F.cross_entropy(method.model(x[:4]), y)
+    assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert set(result.terms) == {"loss_x"} and result.terms["loss_x"] is result.loss
+    assert result.unlabeled_logits is None  # it never looks at the unlabeled batch
+
+
+def test_entmin_adds_lambda_times_the_unlabeled_predictions_mean_entropy_by_hand():
+    method = digits_method("entmin", lambda_u=0.5)
+    method.weak = lambda x: x
+    x, y = torch.rand(12, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    result = method.train_step(x[:4], y, x[4:], 0.5, torch.arange(8))
+    with torch.no_grad():
+        logits = method.model(torch.cat([x[:4], x[4:]]))  # one pass, as BatchNorm saw it
+    entropies = [-sum(p * math.log(p) for p in row) for row in logits[4:].softmax(dim=-1).tolist()]
+    loss_x = F.cross_entropy(logits[:4], y).item()
+    assert result.terms["loss_x"].item() == pytest.approx(loss_x, rel=1e-5)
+    assert result.terms["loss_u"].item() == pytest.approx(sum(entropies) / 8, rel=1e-5)
+    assert result.loss.item() == pytest.approx(loss_x + 0.5 * sum(entropies) / 8, rel=1e-5)
+    assert torch.allclose(result.unlabeled_logits, logits[4:], atol=1e-5)
+
+
+def test_softmatch_weights_are_its_truncated_gaussian_by_hand():
+    from sslengine.algorithms.softmatch import SoftMatch
+    confidence = torch.tensor([0.2, 0.5, 0.7, 0.9])
+    weights = SoftMatch.weights(confidence, {"softmatch_mu": 0.7, "softmatch_sigma": 0.2}).tolist()
+    by_hand = [math.exp(-(c - 0.7) ** 2 / (2 * 0.2 ** 2 / 4)) if c < 0.7 else 1.0 for c in confidence.tolist()]
+    assert weights == pytest.approx(by_hand, rel=1e-5) and weights[2:] == [1.0, 1.0]
+
+
+def test_a_method_without_a_parent_refuses_to_adopt_one():
+    method = digits_method("fixmatch")
+    with pytest.raises(NotImplementedError, match="^FixMatch does not start from a parent run$"):
+        method.adopt(method.model)

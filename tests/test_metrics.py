@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from sslengine.metrics import (boundary_crossings, boundary_grid, confusion, entropy, knn_accuracy,
+                               linear_probe_accuracy, pixel_probe_accuracy, pseudo_label_stats, quantity_quality,
+                               softmax, threshold_groups)
 from sslengine.plots import accuracy_by_class
-from sslengine.metrics import (boundary_grid, confusion, entropy, knn_accuracy, linear_probe_accuracy,
-                              pseudo_label_stats, quantity_quality, softmax, threshold_groups)
 
 
 @pytest.fixture
@@ -188,3 +189,25 @@ def test_the_what_if_at_a_runs_own_tau_and_t_is_the_mask_fixmatchs_loss_used_ste
         result.loss.backward()
         optimizer.step()
     assert min(passed_counts) < 64 and max(passed_counts) > 0  # tau cut through the batch, not above or below it
+
+
+def test_boundary_crossings_are_the_midpoints_between_grid_neighbours_of_different_class_by_hand():
+    grid = np.array([[x, y] for y in (0.0, 1.0, 2.0) for x in (0.0, 1.0, 2.0)])  # rows of y, x across
+    p_one = np.array([0.1, 0.9, 0.9,
+                      0.1, 0.1, 0.9,
+                      0.1, 0.1, 0.5])  # 0.5 is class 1: P(class 1) >= 0.5
+    crossings = {tuple(point) for point in boundary_crossings(grid, p_one).tolist()}
+    assert crossings == {(0.5, 0.0), (1.5, 1.0), (1.5, 2.0),  # across each row
+                         (1.0, 0.5)}  # up a column: (1, 0) is class 1, (1, 1) class 0
+    assert len(boundary_crossings(grid, np.zeros(9))) == 0
+
+
+def test_the_pixel_probe_is_the_linear_probe_on_the_labeled_samples_raw_pixels():
+    from sslengine.config import RunConfig
+    from sslengine.splits import as_float, load_split
+    config = RunConfig(dataset="digits", labels_per_class=2)
+    data = load_split(config)
+    pixels = lambda x: as_float(torch.as_tensor(x)).flatten(1)
+    expected = linear_probe_accuracy(pixels(data.x_labeled), torch.as_tensor(data.y_labeled), pixels(data.x_test),
+                                     torch.as_tensor(data.y_test))
+    assert pixel_probe_accuracy(config) == expected and 0.5 < expected < 0.9  # 20 labels of 8x8 digits

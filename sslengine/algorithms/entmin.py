@@ -15,6 +15,7 @@ def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
 
 class EntMin(Algorithm):
     presentation = Presentation("EntMin", page="entropy", query="group")
+
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
         logits_x, logits_u = self.forward_together(self.weak(x_labeled), self.weak(x_unlabeled))
         loss_x = F.cross_entropy(logits_x, y_labeled)

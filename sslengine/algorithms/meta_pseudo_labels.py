@@ -19,6 +19,7 @@ from .base import Algorithm, Presentation, StepResult, cosine_decay, masked_cros
 
 class MetaPseudoLabels(Algorithm):
     presentation = Presentation("Meta Pseudo Labels")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         c = self.config

@@ -22,5 +22,6 @@ def moco_contrastive_loss(query: torch.Tensor, key: torch.Tensor, temperature: f
 
 class MoCoV3(BYOL):
     presentation = Presentation("MoCo v3", page="embeddings")
+
     def pair_loss(self, prediction, target):
         return moco_contrastive_loss(prediction, target, self.config.contrastive_temperature)

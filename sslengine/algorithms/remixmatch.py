@@ -24,6 +24,7 @@ LAMBDA_U1, LAMBDA_ROTATION = 0.5, 0.5  # the paper's weights of the un-mixed str
 
 class ReMixMatch(MixMatch):
     presentation = Presentation("ReMixMatch")
+
     defaults = MixMatch.defaults | {"lambda_u": 1.5}
     heads = S4LRotation.heads  # the rotation head on the shared embedding
 

@@ -20,6 +20,7 @@ from .base import Algorithm, Presentation, StepResult
 
 class S4LRotation(Algorithm):
     presentation = Presentation("S4L-Rotation")
+
     @classmethod
     def heads(cls, model, config):
         width = model.head.in_features

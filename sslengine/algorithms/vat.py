@@ -76,6 +76,7 @@ def adversarial_perturbation(model: nn.Module, u: torch.Tensor, p: torch.Tensor,
 
 class VAT(Algorithm):
     presentation = Presentation("VAT", page="consistency", query="group")
+
     defaults = Algorithm.defaults | {"lambda_u": 0.3}
 
     def train_step(self, x_labeled, y_labeled, x_unlabeled, progress, unlabeled_index):
