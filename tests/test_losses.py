@@ -709,6 +709,9 @@ def test_uda_anneals_the_labeled_signal_and_trains_the_strong_view_on_sharpened_
     assert result.loss_mask.tolist() == [float(max(softmax_row(w)) >= 0.8) for w in weak] == [1.0, 0.0, 1.0, 0.0]
     assert result.monitors["tsa_kept"].item() == pytest.approx(2 / 3)  # the second labeled sample is past eta
     assert method.config.sharpen_temperature == 0.4 and method.config.threshold == 0.8  # UDA's own defaults
+    assert result.loss.item() == pytest.approx(loss_x + method.config.lambda_u * loss_u, rel=1e-4, abs=1e-6)
+    assert result.unlabeled_logits.tolist() == [pytest.approx(row, rel=1e-5) for row in weak]
+    assert result.loss_labels.tolist() == [max(range(3), key=lambda k: row[k]) for row in weak]  # the targets' argmax
 
 
 def test_dash_selects_by_the_weak_views_loss_on_soft_labels_then_hard_ones_under_a_falling_threshold_by_hand():

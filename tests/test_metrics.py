@@ -211,3 +211,23 @@ def test_the_pixel_probe_is_the_linear_probe_on_the_labeled_samples_raw_pixels()
     expected = linear_probe_accuracy(pixels(data.x_labeled), torch.as_tensor(data.y_labeled), pixels(data.x_test),
                                      torch.as_tensor(data.y_test))
     assert pixel_probe_accuracy(config) == expected and 0.5 < expected < 0.9  # 20 labels of 8x8 digits
+
+
+def test_at_the_top_confidence_one_sample_passes_and_its_accuracy_is_its_own(probe):
+    logits, target = probe
+    confidence, prediction = softmax(logits).max(axis=1), softmax(logits).argmax(axis=1)
+    top = confidence.argmax()
+    share, acc = quantity_quality(logits, target, np.array([confidence[top]]))
+    assert share[0] * len(target) == pytest.approx(1)  # the one most confident sample
+    assert acc[0] == float(prediction[top] == target[top])
+
+
+def test_the_temperature_defaults_to_1():
+    logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    assert softmax(logits) == pytest.approx(softmax(logits, 1.0))
+    assert entropy(logits) == pytest.approx(entropy(logits, 1.0))
+    for default, explicit in zip(quantity_quality(logits, np.array([0, 2]), np.array([0.6])),
+                                 quantity_quality(logits, np.array([0, 2]), np.array([0.6]), 1.0)):
+        assert default == pytest.approx(explicit)
+    assert quantity_quality(logits, np.array([0, 2]), np.array([0.6]))[0][0] == 0.5  # 0.79 passes at T = 1,
+    assert quantity_quality(logits, np.array([0, 2]), np.array([0.6]), 2.0)[0][0] == 0.0  # 0.56 at T = 2
