@@ -865,11 +865,16 @@ def test_simmatch_similarities_and_instance_loss_by_hand():
     assert instance_loss(q, z, memory).item() == pytest.approx(by_hand, rel=1e-5) and SIMILARITY_TEMPERATURE == 0.1
 
 
-def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three_terms():
+def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three_terms(monkeypatch):
+    from sslengine.algorithms import simmatch
     from sslengine.algorithms.simclr import PROJECTION_DIM
+    targets, cross_entropy_of = [], simmatch.masked_cross_entropy
+    monkeypatch.setattr(simmatch, "masked_cross_entropy", lambda logits, p_hat, mask: targets.append(p_hat)
+                        or cross_entropy_of(logits, p_hat, mask))
     method = digits_method("simmatch", threshold=0.0)
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
+    assert result.loss_labels.tolist() == targets[0].argmax(dim=1).tolist()  # the class pseudo-labels' argmax
     assert method.memory_y.tolist() == [0, 1, 2, 3] and method.memory_z.shape == (4, PROJECTION_DIM)
     t = result.terms
     assert result.loss.item() == pytest.approx((t["loss_x"] + t["loss_u"] + t["loss_in"]).item(), rel=1e-6)
