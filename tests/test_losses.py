@@ -412,6 +412,7 @@ def test_fixmatch_simclr_adds_nt_xent_between_the_weak_and_strong_views_of_its_v
 def test_softmatch_aligns_to_uniform_and_weighs_by_a_truncated_gaussian_by_hand():
     from sslengine.algorithms.freematch import MOMENTUM as m
     method = digits_method("softmatch")
+    assert method.mu.item() == pytest.approx(0.1) and method.var.item() == 1.0  # 1/C and a wide start
     q = torch.tensor([[0.7, 0.2, 0.1] + [0.0] * 7, [0.1, 0.8, 0.1] + [0.0] * 7, [0.4, 0.3, 0.3] + [0.0] * 7])
     q = (q + 0.01) / (q + 0.01).sum(dim=1, keepdim=True)
     aligned = method.align(q, None)
@@ -426,6 +427,8 @@ def test_softmatch_aligns_to_uniform_and_weighs_by_a_truncated_gaussian_by_hand(
         expected = 1.0 if c[b] >= mu else math.exp(-((c[b] - mu) ** 2) / (2 * var / 4))
         assert weights[b].item() == pytest.approx(float(expected), rel=1e-5)
     assert monitors["softmatch_mu"].item() == pytest.approx(float(mu)) and 0 < weights.min() <= weights.max() <= 1
+    assert method.var.item() == pytest.approx(float(var), rel=1e-6)  # the running variance, kept for the next step
+    assert monitors["softmatch_sigma"] == pytest.approx(math.sqrt(float(var)), rel=1e-6)
 
 
 def test_softmatch_labels_from_the_raw_prediction_and_weighs_by_the_aligned_one_as_usb():
@@ -586,6 +589,7 @@ def test_mixmatch_loss_by_hand_from_its_guess_mix_and_the_squared_error():
     assert result.terms["loss_x"].item() == pytest.approx(loss_x.item(), rel=1e-4)
     assert result.terms["loss_u"].item() == pytest.approx(loss_u.item(), rel=1e-4)
     assert result.loss.item() == pytest.approx(loss_x.item() + weight * loss_u.item(), rel=1e-4)
+    assert result.monitors["consistency_weight"] == pytest.approx(weight)
     # the probes read softmax(logits / T) of the logged logits, at the pseudo-label T = 1: the sharpened guess
     assert method.config.temperature == 1.0 and method.config.sharpen_temperature == 0.5
     assert torch.allclose(result.unlabeled_logits.softmax(dim=1), q, atol=1e-5)
@@ -619,6 +623,11 @@ def test_remixmatch_sums_its_mixed_anchored_and_rotation_terms_with_the_papers_w
     weight = 0.1 / 0.4
     expected = t["loss_x"] + weight * (1.5 * t["loss_u"] + 0.5 * t["loss_u1"]) + 0.5 * t["loss_rotation"]
     assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert result.monitors["consistency_weight"] == pytest.approx(weight * 1.5)
+    again = digits_method("remixmatch", lambda_u=1.5, augmentations=2)  # its views and rotations come from the
+    torch.manual_seed(123)  # run's generator, whatever torch's global one holds
+    replay = again.train_step(x[:4], torch.arange(4), x[4:], 0.1, torch.arange(8))
+    assert replay.terms["loss_rotation"].item() == pytest.approx(t["loss_rotation"].item(), rel=1e-6)
     result.loss.backward()
     assert method.model.rotation_head[-1].weight.grad.abs().sum() > 0
     # the un-mixed strong view's target is the sharpened, aligned guess: a distribution per sample
