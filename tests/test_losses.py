@@ -392,13 +392,18 @@ def test_distillation_loss_is_the_cross_entropy_of_tempered_softmaxes(temperatur
 
 @pytest.mark.parametrize("variant", ["U", "L"])
 def test_fixmatch_simclr_adds_nt_xent_between_the_weak_and_strong_views_of_its_variant(variant):
-    method = digits_method("fixmatch_simclr", variant=variant, lambda_u=0.5)
+    method = digits_method("fixmatch_simclr", variant=variant, lambda_u=0.5, threshold=0.0)
     x = torch.rand(12, 1, 8, 8)
     replay = torch.Generator().set_state(method.rng.get_state())
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
     terms = result.terms
+    assert terms["loss_u"].item() > 0  # at tau 0 every pseudo-label counts, so its weight shows in the sum
     assert result.loss.item() == pytest.approx(
         (terms["loss_x"] + 0.5 * terms["loss_u"] + terms["loss_contrastive"]).item(), rel=1e-6)
+    # what the snapshots and the mask rate read: FixMatch's labels and mask on the weak views' logits
+    assert result.unlabeled_logits.shape == (8, 10) and result.monitors == {}
+    assert result.loss_labels.tolist() == result.unlabeled_logits.argmax(dim=1).tolist()
+    assert result.loss_mask.tolist() == [1.0] * 8
 
     views = [augment.weak(x[:4], replay), augment.weak(x[4:], replay), augment.strong(x[4:], replay)]
     if variant == "L":
@@ -689,6 +694,7 @@ def test_comatch_aligns_to_uniform_remembers_unsmoothed_labels_and_sums_its_thre
     unsmoothed = aligned(p2, [p1.mean(dim=0), p2.mean(dim=0)])
     # the memory takes the aligned labels before smoothing, so that smoothing does not compound over steps
     assert torch.allclose(method.memory_q[-8:], unsmoothed, atol=1e-6)
+    assert len(method.memory_z) == len(method.memory_q) == comatch.MEMORY  # a queue: the oldest gave way
     assert second.loss_mask.tolist() == [1.0] * 8  # threshold 0: every smoothed label counts
 
 
