@@ -18,9 +18,7 @@ from views.kit import engine, forms, live, pickers, present, state
 FORM = "threshold-form"
 # The methods this page shows: those whose presentation names it (a new one appears here by itself), FixMatch
 # first, whose rule the others change.
-METHODS = {name: method.presentation.name
-           for name, method in sorted(ALGORITHMS.items(), key=lambda item: item[0] != "fixmatch")
-           if method.presentation.page == "threshold"}
+METHODS = dict(sorted(present.names(page="threshold").items(), key=lambda item: item[0] != "fixmatch"))
 
 st.write(
     "FixMatch labels each unlabeled image with the model's own prediction on a weakly augmented view, and "
@@ -81,7 +79,8 @@ def live_curves(run: RunRecord, scalars: pd.DataFrame):
     """Test accuracy, mask rate and pseudo-label accuracy, with the series the run's method logs beside them
     as its presentation says (a fixed tau's share beside an adaptive rule, class thresholds, a weight curve)."""
     method = ALGORITHMS[run.algorithm]
-    series, charts = method.presentation.series, {series.chart: series for series in method.presentation.series}
+    series = method.presentation.series
+    charts = {line.chart: line for line in series}
     ema, unseen = ("student_test_acc" in set(scalars.key)), ("unseen_pass_rate" in set(scalars.key))
     adaptive = AT_TAU in series  # its loss's mask is not max q >= tau: show that one beside it
     curves = plots.curves_over_steps(
