@@ -311,6 +311,7 @@ def test_served_to_a_class_a_student_changes_no_one_elses_run_and_a_killed_cli_r
 def login(browser, url: str, secret: str, drawn: str = "Click a column header to sort"):
     """A page of the served app, past its login with `secret`, once the text `drawn` is on it."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    record_sent(page)
     page.goto(url)
     page.get_by_label("Access secret", exact=True).fill(secret)
     page.get_by_role("button", name="Enter").click()
@@ -319,20 +320,33 @@ def login(browser, url: str, secret: str, drawn: str = "Click a column header to
     return page
 
 
+SENT: dict = {}  # page -> (monotonic time, size) of each websocket frame it sent to the server
+
+
+def record_sent(page):
+    """Keep the times of the frames `page` sends (each rerun request is one), from before it connects."""
+    sent = SENT.setdefault(page, [])
+    page.on("websocket", lambda socket: socket.on(
+        "framesent", lambda payload: sent.append((time.monotonic(), len(payload)))))
+
+
 def press_until(page, button, done, what: str, seconds: float = 30) -> bool:
     """Press `button` until `done()`, at most three times, `seconds` apart; whether it came. Three CI runs lost
     the class test's sweep Start (no refusal for 30-60 s, nothing recorded) and one the Realistic page's Train
     (11 runs of 14, no error shown), both pressed while live views ticked (issue 34): until the cause is known a
-    press that did nothing is pressed again, and said in the suite's warnings with what the page showed."""
+    press that did nothing is pressed again, and said in the suite's warnings with what the page showed and the
+    frames it sent after the press (none: the click never became a rerun request; some: the server got it)."""
     for press in range(3):
+        pressed = time.monotonic()
         button.click()
         deadline = time.monotonic() + seconds
         while not done() and time.monotonic() < deadline:
             time.sleep(0.5)
         if done():
             return True
-        warnings.warn(f"press {press + 1} of {what} did nothing in {seconds:.0f} s; the page read: "
-                      f"{page.inner_text('body')[:1500]!r}")
+        frames = [(round(at - pressed, 2), size) for at, size in SENT.get(page, []) if at >= pressed]
+        warnings.warn(f"press {press + 1} of {what} did nothing in {seconds:.0f} s; frames sent after it "
+                      f"(seconds, bytes): {frames[:20]}; the page read: {page.inner_text('body')[:1500]!r}")
     return False
 
 
@@ -431,6 +445,7 @@ def test_the_realistic_page_trains_its_sweep_and_imbalance_runs_from_its_buttons
         page = browser.new_page(viewport={"width": 1400, "height": 3000})
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        record_sent(page)
         page.goto(f"{url}/realistic")
         page.get_by_role("button", name="Sweep the share").wait_for(timeout=60_000)
         page.locator('[data-testid="stNumberInput"]').filter(has_text="Steps per run").locator("input").fill("30")
