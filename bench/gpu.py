@@ -78,7 +78,7 @@ def lesson_runs(device: torch.device, steps: int | None) -> list[dict]:
         roles = lessons.start(runner, name, seed=0, device=device.type, steps=steps).wait()
         verdict = lessons.judge(runner.store, name, roles) if all(
             runner.store.get_run(run_id).status == "finished" for run_id in roles.values()) else None
-        cpu = measured.get(name, {})
+        cpu = measured.get(name, {}).get("small", {})
         at_0 = cpu.get("seeds", []).index(0) if 0 in cpu.get("seeds", []) else None
         rows.append({"lesson": name, "seconds": time.perf_counter() - started,
                      "outcome": verdict.outcome if verdict else None,

@@ -1,11 +1,11 @@
-"""Each lesson's preset on ten seeds: per seed its verdict and effect, then the hold rate, the effect's mean and
-spread, and the seconds a press takes; written to sslengine.lessons.SPREAD_FILE, which the cards draw.
+"""Each lesson's preset at one scale on ten seeds: per seed its verdict and effect, then the hold rate, the effect's
+mean and spread, and the seconds a press takes; written to sslengine.lessons.SPREAD_FILE, which the cards draw.
 
-Run: python -m bench.lessons [--seeds 0-9] [--lessons NAME ...] [--out PATH] [--markdown]
+Run: python -m bench.lessons [--scale small|images] [--seeds 0-9] [--lessons NAME ...] [--out PATH] [--markdown]
 Every lesson trains through `sslengine.lessons.start`, as the Lessons page and `python -m sslengine lesson` do
 (a stage's runs together, on this machine's cores). The reference is one default FixMatch run on digits (the
 threshold page's Start, 1 000 steps) timed in the same process: each lesson's seconds are given against it.
-The file keeps the entries of lessons not run this time; each entry names the machine it was measured on.
+The file keeps the entries of lessons and scales not run this time; each entry names the machine it was measured on.
 """
 from __future__ import annotations
 
@@ -51,9 +51,9 @@ def reference_seconds(store: Store) -> float:
     return time.perf_counter() - started
 
 
-def train(store: Store, name: str, seed: int) -> tuple[lessons.Verdict, float]:
+def train(store: Store, name: str, seed: int, scale: str) -> tuple[lessons.Verdict, float]:
     started = time.perf_counter()
-    handle = lessons.start(Runner(store), name, seed)
+    handle = lessons.start(Runner(store), name, seed, scale=scale)
     runs = handle.wait()
     if handle.failed:
         raise RuntimeError(f"{name} seed {seed}: its {handle.failed} run {store.get_run(runs[handle.failed]).error}")
@@ -62,6 +62,7 @@ def train(store: Store, name: str, seed: int) -> tuple[lessons.Verdict, float]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="small", choices=list(lessons.SCALES), help="default: small")
     parser.add_argument("--seeds", type=seeds, default=list(range(10)), help="default: 0-9")
     parser.add_argument("--lessons", nargs="+", default=list(lessons.LESSONS), choices=list(lessons.LESSONS))
     parser.add_argument("--out", type=Path, default=lessons.SPREAD_FILE)
@@ -79,29 +80,30 @@ def main():
             lesson = lessons.lesson(name)
             verdicts, times = [], []
             for seed in args.seeds:
-                verdict, seconds = train(store, name, seed)
+                verdict, seconds = train(store, name, seed, args.scale)
                 verdicts.append(verdict), times.append(seconds)
                 print(f"{name:22s} seed {seed}: {verdict.outcome:18s} "
                       f"effect {verdict.figures[lesson.effect]:+.3f} · {seconds:5.1f} s "
                       f"({seconds / (reference or float('nan')):.2f}x reference) · {verdict.text}", flush=True)
-            written["lessons"][name] = {
+            written["lessons"].setdefault(name, {})[args.scale] = {
                 "machine": here, "date": date.today().isoformat(), "seeds": args.seeds, "effect": lesson.effect,
                 "outcomes": [verdict.outcome for verdict in verdicts], "holds": [verdict.holds for verdict in verdicts],
                 "seconds": times,
                 "figures": [verdict.figures for verdict in verdicts], "reference_seconds": reference}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(written, indent=1) + "\n")  # after each lesson: a long bench keeps its part
-            spread = lessons.Spread.of(lesson, written["lessons"][name])
+            spread = lessons.Spread.of(lesson, args.scale, written["lessons"][name][args.scale])
             print(f"{name:22s} {spread.tally()} · effect {lesson.shown(spread.mean)} "
                   f"sd {spread.sd:.3f} ({spread.strength:.1f} sd from no effect) · "
                   f"{np.mean(times):.1f} s a press\n", flush=True)
     if args.markdown:
-        print("| lesson | effect | shows it | mean effect | seed sd | sds from no effect | s a press | machine |\n"
-              "|---|---|---|---|---|---|---|---|")
-        for name, entry in written["lessons"].items():
+        print("| lesson | scale | effect | shows it | mean effect | seed sd | sds from no effect | s a press | "
+              "machine |\n|---|---|---|---|---|---|---|---|---|")
+        for name, scale, entry in ((name, scale, entry) for name, scales in written["lessons"].items()
+                                   for scale, entry in scales.items()):
             lesson = lessons.lesson(name)
-            spread = lessons.Spread.of(lesson, entry)
-            print(f"| {name} | {lesson.effect_label} | {sum(spread.holds)}/{len(spread.holds)} | "
+            spread = lessons.Spread.of(lesson, scale, entry)
+            print(f"| {name} | {scale} | {lesson.effect_label} | {sum(spread.holds)}/{len(spread.holds)} | "
                   f"{lesson.shown(spread.mean)} | {spread.sd:.3f} | {spread.strength:.1f} | "
                   f"{np.mean(spread.seconds):.0f} | {spread.machine} |")
 

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     lesson = command("lesson", "train a lesson's preset runs and judge them: does this run show what the course saw?")
     lesson.add_argument("name", help=f"one of {', '.join(lessons.LESSONS)}")
     lesson.add_argument("--seed", type=int, default=0, help="default: 0")
+    lesson.add_argument("--scale", default="small", help=f"one of {', '.join(lessons.SCALES)} (default: small: "
+                                                          "toy sets and digits; images: Fashion-MNIST)")
     lesson.add_argument("--device", default="auto", help="default: 'auto'")
     lesson.add_argument("--json", action="store_true", help="print one line of JSON at the end")
 
@@ -236,7 +238,8 @@ def _print_summary(summary: dict):
 
 
 def cmd_lesson(args) -> int:
-    checked = lessons.configs(args.name, args.seed, args.device)  # before the store is opened: no trace of bad input
+    # Checked before the store is opened: no trace of bad input.
+    checked = lessons.configs(args.name, args.seed, args.device, scale=args.scale)
     runner = get_runner(args.store)
     handle = lessons.start(runner, args.name, args.seed, args.device, checked=checked)
     try:
@@ -252,9 +255,9 @@ def cmd_lesson(args) -> int:
         return 1
     verdict = lessons.judge(runner.store, args.name, runs)
     if args.json:
-        print(json.dumps({"lesson": args.name, "seed": args.seed, "runs": runs, "holds": verdict.holds,
-                          "outcome": verdict.outcome, "reason": verdict.reason, "figures": finite(verdict.figures),
-                          "verdict": verdict.text}))
+        print(json.dumps({"lesson": args.name, "scale": args.scale, "seed": args.seed, "runs": runs,
+                          "holds": verdict.holds, "outcome": verdict.outcome, "reason": verdict.reason,
+                          "figures": finite(verdict.figures), "verdict": verdict.text}))
     else:
         for role, run_id in runs.items():
             print(f"  {role:12s} {run_id}")

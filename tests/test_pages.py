@@ -222,7 +222,7 @@ def test_pipeline_page_shows_each_stage_against_fixmatch_and_starts_the_next_fro
     assert bars["layout"]["title"]["text"] == "Test accuracy by stage"
     assert {trace["name"] for trace in bars["data"]} == {"SimCLR (linear probe)", "fine-tuned",
                                                           "FixMatch from scratch"}
-    roles = {role.name: role.settings for stage in lessons.lesson("distill").stages for role in stage}
+    roles = {role.name: role.settings for stage in lessons.lesson("distill").preset("small").stages for role in stage}
     shown = tuple(app.get_by_key(f"{form}-steps").value for form in ("pipeline-form", "finetune-form", "distill-form"))
     assert shown == tuple(roles[role]["steps"] for role in ("simclr", "teacher", "student")) == (300, 500, 500)
     app = submit(app, "distill-form", steps=20)
@@ -930,7 +930,7 @@ def test_realistic_page_sweeps_the_mismatch_share_from_its_button_and_shows_both
 
 def test_o_l_and_u_have_one_color_on_the_lessons_pipeline_and_compare_pages(page_store):
     """One store's O, L and U runs, as the U-over-O lesson and the pipeline's comparison both find them."""
-    lesson = dict(lesson="labeled-vs-unlabeled", group="olu", batch_size=8)
+    lesson = dict(lesson="labeled-vs-unlabeled", group="olu", batch_size=8, dataset="digits")  # its small preset
     runs = {"U": run_to_end(page_store, algorithm="fixmatch_simclr", variant="U", role="U", **lesson),
             "O": run_to_end(page_store, algorithm="fixmatch", role="O", **lesson),
             "L": run_to_end(page_store, algorithm="fixmatch_simclr", variant="L", role="L", **lesson)}

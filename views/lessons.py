@@ -2,18 +2,20 @@
 computed from the run's own numbers."""
 import streamlit as st
 
-from sslengine import lessons, plots
+from sslengine import image_sets, lessons, plots
 from sslengine.lessons import Lesson
 from sslengine.store import ACTIVE
 from views.kit import engine, forms, live, policy, present, state
 
 st.write(
     "Five observations the course makes, each as a card: what the course saw at CIFAR-10 scale on a GPU, what "
-    "this preset showed on the bench's ten seeds, and a button that trains the preset on this machine (about a "
-    "minute on two CPU cores). The strip shows the effect on each bench seed and, once you trained, where your "
-    "run falls among them. The verdict under the charts is computed from the numbers of the run you trained, "
-    "and says so when they do not show the effect."
+    "this preset showed on the bench's ten seeds, and a button that trains the preset on this machine. Each "
+    "card has two scales: small sets (8x8 digits, 2-D points) train in about a minute on two CPU cores, "
+    "Fashion-MNIST's photographs in minutes. The strip shows the effect on each bench seed and, once you "
+    "trained, where your run falls among them. The verdict under the charts is computed from the numbers of the "
+    "run you trained, and says so when they do not show the effect."
 )
+SCALE_LABELS = {"small": "Small sets · about a minute", "images": "Fashion-MNIST · minutes"}
 store = engine.store()
 spreads = lessons.load_spread()
 seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key=state.form_key("lessons", "seed"),
@@ -22,9 +24,10 @@ seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key=state.
 
 def start(name: str):
     try:
-        seed, device = state.form_value("lessons", "seed"), state.device()
-        configs = lessons.configs(name, seed, device)
-        policy.check_start(store, [configs[role.name].config for role in lessons.lesson(name).stages[0]])
+        seed, device, scale = state.form_value("lessons", "seed"), state.device(), state.lesson_scale(name)
+        configs = lessons.configs(name, seed, device, scale=scale)
+        first_stage = lessons.lesson(name).preset(scale).stages[0]
+        policy.check_start(store, [configs[role.name].config for role in first_stage])
         handle = lessons.start(engine.runner(), name, seed, device, starter=policy.starter(), checked=configs)
         forms.remember(list(handle.runs.values()))
         policy.record_lesson(handle.group)
@@ -70,6 +73,9 @@ def chart_overfitting(runs: dict[str, str]):
 
 
 def chart_entropy(runs: dict[str, str]):
+    if lessons.preset_of(store, "entropy-boundary", runs).split["dataset"] == "fashion-mnist":
+        chart_entropy_images(runs)
+        return
     columns = present.chart_columns(2)
     for column, role in zip(columns, ("supervised", "entmin")):
         if role not in runs:
@@ -84,6 +90,24 @@ def chart_entropy(runs: dict[str, str]):
     st.caption("Background: the model's P(class 1); black line: its decision boundary (P = 0.5); stars: the "
                "labeled points; dots: unlabeled points by their hidden true class. \"Near\" is within "
                f"{lessons.NEAR_MARGIN} of the line: a boundary in the gap has almost none.")
+
+
+def chart_entropy_images(runs: dict[str, str]):
+    """No boundary can be drawn over images: how sure each model is of the unlabeled probe images, and its
+    accuracy."""
+    logits = {}
+    for role in ("supervised", "entmin"):
+        if role in runs and (steps := store.snapshot_steps(runs[role])):
+            logits[role] = engine.snapshot(store.url, runs[role], steps[-1])["logits"]
+    left, right = present.chart_columns(2)
+    colors = {"supervised": plots.RUN_COLORS[0], "entmin": plots.RUN_COLORS[1]}
+    if logits:
+        present.chart(left, plots.entropy_histograms(logits, colors), key="lesson-d-entropy")
+    present.chart(right, plots.series_over_steps(
+        [(role, store.scalars(run_id), "test_acc", colors[role], "solid") for role, run_id in runs.items()],
+        "Test accuracy"), key="lesson-d-acc")
+    st.caption(f"\"Near\" the boundary: an unlabeled image whose two likeliest classes' probabilities lie within "
+               f"{lessons.TIE_MARGIN} of each other; EntMin's loss piles its entropy at zero.")
 
 
 def chart_distill(runs: dict[str, str]):
@@ -111,19 +135,23 @@ def link(lesson: Lesson, group: str, runs: dict[str, str]):
 
 
 def card(lesson: Lesson):
-    """The card; only its runs' progress and charts tick while they train (the whole page runs again when a
-    run ends, and draws the verdict): redrawing all five parts every second took a core from training."""
-    groups = lessons.lesson_groups(store, lesson.name)
-    group = next(iter(groups), None)
-    runs = groups.get(group, {})
-    current = {role: store.get_run(run_id) for role, run_id in runs.items()}
+    """The card at the scale its switch shows; only its runs' progress and charts tick while they train (the
+    whole page runs again when a run ends, and draws the verdict): redrawing all five parts every second took a
+    core from training."""
     with st.container(border=True):
         st.subheader(lesson.title)
+        scale = st.segmented_control("Scale", list(lessons.SCALES), format_func=SCALE_LABELS.get, default="small",
+                                     required=True, key=state.lesson_scale_key(lesson.name))
+        preset = lesson.preset(scale)
+        groups = lessons.lesson_groups(store, lesson.name, scale)
+        group = next(iter(groups), None)
+        runs = groups.get(group, {})
+        current = {role: store.get_run(run_id) for role, run_id in runs.items()}
         st.markdown(f"**The course** (CIFAR-10 on a GPU): {lesson.course}")
-        spread = lessons.Spread.of(lesson, spreads[lesson.name]) if lesson.name in spreads else None
-        st.markdown(f"**What it trains**: {lessons.trains(lesson)}"
+        spread = lessons.spread_of(lesson.name, scale, spreads)
+        st.markdown(f"**What it trains**: {lessons.trains(lesson, scale)}"
                     + (f" {lessons.scale_note(lesson, spread)}" if spread else ""))
-        verdict = (lessons.judge(store, lesson.name, runs) if set(runs) == set(lesson.roles)
+        verdict = (lessons.judge(store, lesson.name, runs) if set(runs) == set(preset.roles)
                    and all(run.status == "finished" for run in current.values()) else None)
         seed_run = next(iter(current.values())).config.seed if current else None
         if spread:
@@ -134,10 +162,19 @@ def card(lesson: Lesson):
                                                  lesson.no_effect, log_x=lesson.ratio),
                          key=f"lesson-spread-{lesson.name}")
         else:
-            st.caption("This preset has not been measured on the bench's seeds: run python -m bench.lessons.")
+            st.caption(f"This preset has not been measured on the bench's seeds: run python -m bench.lessons "
+                       f"--scale {scale}.")
+        dataset = preset.split["dataset"]
+        missing = dataset in image_sets.IMAGE_SETS and not image_sets.state(dataset).startswith(
+            ("downloaded", "installed"))
+        if missing:
+            package = image_sets.IMAGE_SETS[dataset].installed
+            st.caption(f"{dataset} is not on this machine: "
+                       + (f"`apt-get install {package.package}`, or " if package else "")
+                       + "Download in the sidebar's Image sets.")
         st.button(f"Train this lesson (seed {seed})", key=f"lesson-start-{lesson.name}", type="primary",
                   icon=":material/play_arrow:", on_click=start, args=(lesson.name,),
-                  disabled=any(run.status in ACTIVE for run in current.values()))
+                  disabled=missing or any(run.status in ACTIVE for run in current.values()))
         if seed_run is not None and seed_run != seed:
             st.caption(f"Shown below: this card's newest training, on seed {seed_run}; the button trains seed {seed}.")
         if message := state.lesson_error(lesson.name):

@@ -25,7 +25,7 @@ st.write(
     "each stage's test accuracy with FixMatch trained from scratch on the same labels."
 )
 # Each stage's steps default to the distillation lesson's preset, which the sentence below measures.
-PRESET = {role.name: role.settings for stage in lessons.lesson("distill").stages for role in stage}
+PRESET = {role.name: role.settings for stage in lessons.lesson("distill").preset("small").stages for role in stage}
 if sentence := lessons.measured("distill"):
     st.markdown(f"**These defaults as the Lessons page's distillation preset** (student against teacher): {sentence}")
 st.latex(r"\text{fine-tune: } \mathrm{CE}\big(y, h(g_1(e(x)))\big)\qquad"

@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..splits import load_split
 from ..store import Store
 
@@ -58,28 +59,56 @@ def test_size(store: Store, run_id: str) -> int:
     return len(load_split(store.get_run(run_id).config).y_test)
 
 
+# The images scale's split: Fashion-MNIST, from Debian's package offline, at the course's 4 labels a class.
+FASHION = {"dataset": "fashion-mnist", "labels_per_class": 4}
+# A lesson's scales: the toy sets and digits train a preset in seconds, Fashion-MNIST's photographs in minutes.
+SCALES = {"small": "seconds", "images": "minutes"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A lesson's runs at one scale, and how its verdict is read from them."""
+    split: dict  # dataset and labels shared by every role
+    stages: tuple[tuple[Role, ...], ...]
+    judge: Callable[[Store, dict[str, str]], Verdict]
+    outcome: Callable[[dict[str, float]], tuple[str, str]]  # a verdict's outcome and reason, from its figures
+    # Why the preset falls short where it holds on fewer than RELIABLE of the bench's seeds: from their mean figures
+    shortfall: Callable[[dict[str, float]], str] = lambda means: ""
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(role.name for stage in self.stages for role in stage)
+
+
 @dataclass(frozen=True)
 class Lesson:
     name: str
     title: str
     course: str  # the course material's finding, at CIFAR-10 scale on a GPU
     watch: str  # what to look at on the charts
-    split: dict  # dataset and labels shared by every role
-    stages: tuple[tuple[Role, ...], ...]
-    judge: Callable[[Store, dict[str, str]], Verdict]
-    outcome: Callable[[dict[str, float]], tuple[str, str]]  # a verdict's outcome and reason, from its figures
+    presets: dict[str, Preset]  # by scale (SCALES), each on a data set of its own
     # The figures (bench means) the card quotes beside the course's, by what they are, in `scale_note`
     headline: dict[str, str]
     effect: str  # the verdict's figure that measures the lesson's effect, one number a seed
     effect_label: str
     page: str  # the method page that shows these runs: its url path and query parameter
-    # Why the preset falls short where it holds on fewer than RELIABLE of the bench's seeds: from their mean figures
-    shortfall: Callable[[dict[str, float]], str] = lambda means: ""
     no_effect: float = 0.0  # the effect's value where the lesson shows nothing (1 for a ratio)
-    roles: tuple[str, ...] = field(init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "roles", tuple(role.name for stage in self.stages for role in stage))
+        if set(self.presets) != set(SCALES):
+            raise ValueError(f"{self.name}: presets for {sorted(self.presets)}, not for every scale {list(SCALES)}")
+        datasets = [preset.split["dataset"] for preset in self.presets.values()]
+        if len(set(datasets)) < len(datasets):  # a run's data set tells which preset it belongs to
+            raise ValueError(f"{self.name}: two scales on one data set")
+
+    def preset(self, scale: str) -> Preset:
+        if scale not in self.presets:
+            raise ConfigError("scale", f"{scale!r} is not a scale; known: {', '.join(SCALES)}")
+        return self.presets[scale]
+
+    def scale_of(self, dataset: str) -> str | None:
+        """The scale whose preset trains on `dataset` (None: no preset does, a run of an older one)."""
+        return next((scale for scale, preset in self.presets.items() if preset.split["dataset"] == dataset), None)
 
     @property
     def ratio(self) -> bool:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..store import Store
-from .model import CONTRADICTS, NO_ROOM, SHOWS, Lesson, Role, Verdict, decide, final
+from .model import CONTRADICTS, FASHION, NO_ROOM, SHOWS, Lesson, Preset, Role, Verdict, decide, final
 
 TRAIN_LOSS_MAX, RISE_RATIO = 0.1, 1.15
 
@@ -47,17 +47,24 @@ def outcome_overfitting(f: dict[str, float]) -> tuple[str, str]:
                          f"(x{RISE_RATIO} shows it)")
 
 
+def overfitting_stages(steps: int) -> tuple[tuple[Role, ...], ...]:
+    """Supervised with nothing to hold it back (no augmentation, no weight decay) beside FixMatch."""
+    return ((Role("supervised", {"algorithm": "supervised", "weak_augment": False, "weight_decay": 0.0,
+                                 "steps": steps}),
+             Role("fixmatch", {"algorithm": "fixmatch", "steps": steps})),)
+
+
 LESSON = Lesson(
     "overfitting", "Few labels: training loss to zero, validation loss up",
     course="Supervised on a few CIFAR-10 labels: the training loss falls to about 0 while the validation loss "
            "rises, and accuracy plateaus at 46-47 %.",
     watch="the supervised validation loss turning upward while its training loss sits at zero, and the "
           "semi-supervised run's validation loss beside it",
-    # Two moons rather than digits: on digits with 5 labels per class the rise was about x1.2, hard to see.
-    split={"dataset": "moons", "labels_per_class": 3, "noise": 0.1},
-    stages=((Role("supervised", {"algorithm": "supervised", "weak_augment": False, "weight_decay": 0.0}),
-             Role("fixmatch", {"algorithm": "fixmatch"})),),
-    judge=judge_overfitting, outcome=outcome_overfitting,
+    presets={
+        # Two moons rather than digits: on digits with 5 labels per class the rise was about x1.2, hard to see.
+        "small": Preset({"dataset": "moons", "labels_per_class": 3, "noise": 0.1}, overfitting_stages(1000),
+                        judge_overfitting, outcome_overfitting),
+        "images": Preset(FASHION, overfitting_stages(600), judge_overfitting, outcome_overfitting)},
     headline={"supervised_acc": "supervised's final accuracy"},
     effect="supervised_ratio",
     effect_label="supervised validation loss at its highest over its lowest before it", no_effect=1.0,

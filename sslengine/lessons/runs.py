@@ -8,19 +8,20 @@ from ..config import RunConfig
 from ..runner import Checked, Runner, check
 from ..store import Starter, Store
 from .catalog import lesson
-from .model import Role, Verdict
+from .model import Preset, Role, Verdict
 
 
 def configs(name: str, seed: int, device: str = "auto", group: str | None = None,
-            steps: int | None = None) -> dict[str, Checked]:
-    """Every role's config, checked (a role that starts from another is checked without its parent); `steps`
-    replaces every role's, for a smoke test of the path (bench/gpu.py --smoke)."""
-    chosen = lesson(name)
-    group = group or f"lesson {name} seed {seed} {uuid.uuid4().hex[:6]}"
-    built = {role.name: RunConfig(**chosen.split, **role.settings | ({"steps": steps} if steps else {}), seed=seed,
+            steps: int | None = None, scale: str = "small") -> dict[str, Checked]:
+    """Every role's config at `scale`, checked (a role that starts from another is checked without its parent);
+    `steps` replaces every role's, for a smoke test of the path (bench/gpu.py --smoke)."""
+    preset = lesson(name).preset(scale)
+    group = group or f"lesson {name} {scale} seed {seed} {uuid.uuid4().hex[:6]}"
+    built = {role.name: RunConfig(**preset.split, **role.settings | ({"steps": steps} if steps else {}), seed=seed,
                                   device=device, lesson=name, role=role.name, group=group,
-                                  name=f"lesson {name} · {role.name} · seed {seed}")
-             for stage in chosen.stages for role in stage}
+                                  name=f"lesson {name} · {role.name} · seed {seed}"
+                                       + (f" · {scale}" if scale != "small" else ""))
+             for stage in preset.stages for role in stage}
     return {role: check(config) for role, config in built.items()}
 
 
@@ -29,13 +30,14 @@ class LessonRun:
     rest by a thread as the runs they start from finish."""
 
     def __init__(self, runner: Runner, name: str, seed: int, device: str, steps: int | None = None,
-                 starter: Starter | None = None, checked: dict[str, Checked] | None = None):
-        self.runner, self.lesson, self.starter = runner, lesson(name), starter
-        self.configs = checked or configs(name, seed, device, steps=steps)
-        self.group = next(iter(self.configs.values())).config.group
+                 starter: Starter | None = None, checked: dict[str, Checked] | None = None, scale: str = "small"):
+        self.runner, self.starter = runner, starter
+        self.configs = checked or configs(name, seed, device, steps=steps, scale=scale)
+        first = next(iter(self.configs.values())).config
+        self.group, self.stages = first.group, lesson(name).preset(lesson(name).scale_of(first.dataset)).stages
         self.runs: dict[str, str] = {}
         self.failed: str | None = None  # the first role that did not finish, once the lesson stopped there
-        self._start_stage(self.lesson.stages[0])
+        self._start_stage(self.stages[0])
         self._thread = threading.Thread(target=self._rest, name=f"lesson-{self.group}", daemon=True)
         self._thread.start()
 
@@ -52,7 +54,7 @@ class LessonRun:
         return self.failed is None
 
     def _rest(self):
-        stages = self.lesson.stages
+        stages = self.stages
         for done, stage in zip(stages, stages[1:]):
             if not self._finished(done):
                 return
@@ -65,19 +67,26 @@ class LessonRun:
 
 
 def start(runner: Runner, name: str, seed: int = 0, device: str = "auto", steps: int | None = None,
-          starter: Starter | None = None, checked: dict[str, Checked] | None = None) -> LessonRun:
-    """Train a lesson; `checked`: its configs as `configs` gave them, when the caller checked them first."""
-    return LessonRun(runner, name, seed, device, steps, starter, checked)
+          starter: Starter | None = None, checked: dict[str, Checked] | None = None,
+          scale: str = "small") -> LessonRun:
+    """Train a lesson at `scale`; `checked`: its configs as `configs` gave them, when the caller checked them."""
+    return LessonRun(runner, name, seed, device, steps, starter, checked, scale)
+
+
+def preset_of(store: Store, name: str, runs: dict[str, str]) -> Preset:
+    """The preset these runs of the lesson trained: the one on their data set."""
+    chosen = lesson(name)
+    return chosen.preset(chosen.scale_of(store.get_run(next(iter(runs.values()))).config.dataset))
 
 
 def judge(store: Store, name: str, runs: dict[str, str]) -> Verdict:
-    return lesson(name).judge(store, runs)
+    return preset_of(store, name, runs).judge(store, runs)
 
 
-def lesson_groups(store: Store, name: str) -> dict[str, dict[str, str]]:
-    """The lesson's trainings in the store, newest first: group -> role -> run id."""
-    groups: dict[str, dict[str, str]] = {}
+def lesson_groups(store: Store, name: str, scale: str | None = None) -> dict[str, dict[str, str]]:
+    """The lesson's trainings in the store (at `scale`, or any), newest first: group -> role -> run id."""
+    chosen, groups = lesson(name), {}
     for run in store.list_runs():
-        if run.config.lesson == name:
+        if run.config.lesson == name and scale in (None, chosen.scale_of(run.config.dataset)):
             groups.setdefault(run.config.group, {})[run.config.role] = run.id
     return groups

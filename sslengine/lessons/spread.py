@@ -20,15 +20,16 @@ SPREAD_FILE = Path(__file__).resolve().parent / "spread.json"
 RELIABLE = 0.9  # the share of seeds on which a lesson must hold to be shown as reliable
 
 
-def load_spread(path: Path = SPREAD_FILE) -> dict[str, dict]:
-    """What `python -m bench.lessons` measured, by lesson: machine, seeds, per seed the verdict's figures,
-    whether it held and the seconds a press took; {} before the bench has run."""
+def load_spread(path: Path = SPREAD_FILE) -> dict[str, dict[str, dict]]:
+    """What `python -m bench.lessons` measured, by lesson and scale: machine, seeds, per seed the verdict's
+    figures, whether it held and the seconds a press took; {} before the bench has run."""
     return json.loads(path.read_text())["lessons"] if path.exists() else {}
 
 
 @dataclass(frozen=True)
 class Spread:
     lesson: Lesson
+    scale: str
     machine: str
     seeds: list[int]
     effects: list[float]
@@ -38,10 +39,10 @@ class Spread:
     page_seconds: float | None  # one press with the Lessons page open (bench/lessons_page.py), where measured
 
     @classmethod
-    def of(cls, lesson_: Lesson, entry: dict) -> "Spread":
-        figures = entry["figures"]
-        return cls(lesson_, entry["machine"], entry["seeds"], [f[lesson_.effect] for f in figures],
-                   [lesson_.outcome(f)[0] for f in figures], entry["seconds"],
+    def of(cls, lesson_: Lesson, scale: str, entry: dict) -> "Spread":
+        figures, outcome = entry["figures"], lesson_.preset(scale).outcome
+        return cls(lesson_, scale, entry["machine"], entry["seeds"], [f[lesson_.effect] for f in figures],
+                   [outcome(f)[0] for f in figures], entry["seconds"],
                    {key: float(np.mean([f[key] for f in figures])) for key in figures[0]},
                    entry.get("page_seconds", {}).get("seconds"))
 
@@ -106,7 +107,7 @@ def here(lesson_: Lesson, spread: Spread) -> str:
             + (f", {spread.page_seconds:.0f} s with this page open." if spread.page_seconds else "."))
     if not spread.reliable:
         text += (f" **At this scale the preset does not show it reliably** (on fewer than {RELIABLE:.0%} of seeds). "
-                 + lesson_.shortfall(spread.means))
+                 + lesson_.preset(spread.scale).shortfall(spread.means))
     return text
 
 
@@ -116,9 +117,9 @@ DATA_WORDS = {"digits": "scikit-learn's 8x8 grey digits", "moons": "two moons (2
               "fashion-mnist": "Fashion-MNIST's 28x28 grey photographs"}
 
 
-def trains(lesson_: Lesson) -> str:
+def trains(lesson_: Lesson, scale: str = "small") -> str:
     """What the preset trains, from its configs: the data, how many labels, the model, each role's steps."""
-    built = {role: checked.config for role, checked in configs(lesson_.name, seed=0).items()}
+    built = {role: checked.config for role, checked in configs(lesson_.name, seed=0, scale=scale).items()}
     first = next(iter(built.values()))
     split = load_split(first)
     side = split.x_labeled.shape[-1]
@@ -133,12 +134,19 @@ def trains(lesson_: Lesson) -> str:
 def scale_note(lesson_: Lesson, spread: Spread) -> str:
     """Why the card's numbers are not the course's: its scale, and the preset's own figures from the bench."""
     figures = ", ".join(f"{label} {spread.means[key]:.0%}" for key, label in lesson_.headline.items())
-    return (f"The course's numbers come from CIFAR-10's 32x32 colour photographs on a GPU; this preset is a far "
-            f"smaller and easier task, so its numbers differ and only the direction of the effect carries over: "
-            f"here {figures} (means of {len(spread.seeds)} seeds).")
+    data = DATA_WORDS[lesson_.preset(spread.scale).split["dataset"]]
+    return (f"The course's numbers come from CIFAR-10's 32x32 colour photographs on a GPU; this preset trains on "
+            f"{data}, a smaller and easier task, so its numbers differ and only the direction of the effect "
+            f"carries over: here {figures} (means of {len(spread.seeds)} seeds).")
 
 
-def measured(name: str, spreads: dict[str, dict] | None = None) -> str:
+def spread_of(name: str, scale: str, spreads: dict[str, dict[str, dict]] | None = None) -> Spread | None:
+    """The bench's spread of the lesson's preset at `scale`, or None where the bench has not measured it."""
+    entry = (load_spread() if spreads is None else spreads).get(name, {}).get(scale)
+    return Spread.of(lesson(name), scale, entry) if entry else None
+
+
+def measured(name: str, scale: str = "small") -> str:
     """The lesson's `here` sentence from the bench's file, or "" where the bench has not measured it."""
-    spreads = load_spread() if spreads is None else spreads
-    return here(lesson(name), Spread.of(lesson(name), spreads[name])) if name in spreads else ""
+    spread = spread_of(name, scale)
+    return here(lesson(name), spread) if spread else ""

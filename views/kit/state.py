@@ -137,6 +137,15 @@ def set_lesson_error(lesson: str, message: str | None):
         _state[f"lesson-error-{lesson}"] = message
 
 
+def lesson_scale_key(lesson: str) -> str:
+    """The key of a lesson card's scale switch."""
+    return f"lesson-scale-{lesson}"
+
+
+def lesson_scale(lesson: str) -> str:
+    return _state.get(lesson_scale_key(lesson)) or "small"
+
+
 # Forms: each field's widget is keyed "<form>-<field>" ----------------------------------------------------------
 def form_key(form: str, field: str) -> str:
     return f"{form}-{field}"
