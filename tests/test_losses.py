@@ -311,6 +311,31 @@ def test_noisy_student_learns_from_labels_alone_then_from_a_frozen_teachers_argm
     assert all(p.grad is None for p in method.teacher.parameters())
 
 
+def test_noisy_students_rounds_losses_and_logged_labels_by_hand():
+    """Rounds by progress (four equal parts: labels alone, then three teachers), each loss recomputed from the
+    same unaugmented views, and what the step logs: the teacher's logits, its argmax labels, every one counted."""
+    method = digits_method("noisy_student", lambda_u=0.7)
+    method.weak = method.strong = lambda x: x
+    model, x, y = method.model, torch.rand(12, 1, 8, 8), torch.arange(4)
+    first = method.train_step(x[:4], y, x[4:], progress=0.2, unlabeled_index=torch.arange(8))  # 0.2 x 4 < 1
+    with torch.no_grad():
+        assert first.loss.item() == pytest.approx(F.cross_entropy(model(x[:4]), y).item())
+    assert first.monitors == {"round": 0} and method.teacher is None
+    later = method.train_step(x[:4], y, x[4:], progress=0.25, unlabeled_index=torch.arange(8))
+    teacher = method.teacher
+    assert later.monitors == {"round": 1} and not any(p.requires_grad for p in teacher.parameters())
+    with torch.no_grad():
+        logits_teacher = teacher(x[4:])
+        hard = logits_teacher.argmax(dim=1)
+        together = model(x)  # one pass over both batches: BatchNorm's statistics are the whole batch's
+        expected = F.cross_entropy(together[:4], y) + 0.7 * F.cross_entropy(together[4:], hard)
+    assert later.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.equal(later.unlabeled_logits, logits_teacher) and torch.equal(later.loss_labels, hard)
+    assert later.loss_mask.dtype == torch.float32 and torch.equal(later.loss_mask, torch.ones(8))
+    for progress, round_ in ((0.49, 1), (0.5, 2), (0.74, 2), (0.75, 3), (0.999, 3)):
+        assert method.train_step(x[:4], y, x[4:], progress, torch.arange(8)).monitors == {"round": round_}
+
+
 def test_meta_pseudo_labels_feedback_is_the_students_labeled_loss_drop_after_one_sgd_step():
     method = digits_method("meta_pseudo_labels", lr=0.05)
     model, x = method.model, torch.rand(12, 1, 8, 8)
@@ -650,26 +675,105 @@ def test_comatch_smooths_pseudo_labels_with_the_memory_neighbours_by_hand():
     assert smoothed_pseudo_labels(p, z, memory_z, memory_q)[0].tolist() == pytest.approx(by_hand, rel=1e-5)
 
 
-def test_comatch_graph_contrastive_loss_matches_a_loop_over_both_graphs():
+def graph_loss_by_loops(q, z_a, z_b) -> float:
+    """CoMatch's graph loss, one sample and one neighbour at a time."""
     from sslengine.algorithms.comatch import EMBEDDING_TEMPERATURE as t, GRAPH_THRESHOLD
+    total = 0.0
+    for i in range(len(q)):
+        edges = [1.0 if i == j else sum(a * b for a, b in zip(q[i], q[j])) for j in range(len(q))]
+        edges = [w if w >= GRAPH_THRESHOLD else 0.0 for w in edges]
+        target = [w / sum(edges) for w in edges]
+        embedding_graph = softmax_row([float(z_a[i] @ z_b[j]) / t for j in range(len(q))])
+        total += -sum(w * math.log(e) for w, e in zip(target, embedding_graph))
+    return total / len(q)
+
+
+def test_comatch_graph_contrastive_loss_matches_a_loop_over_both_graphs():
     q = [[0.9, 0.1], [0.85, 0.15], [0.2, 0.8]]
     torch.manual_seed(0)
     z_a, z_b = F.normalize(torch.randn(3, 4), dim=1), F.normalize(torch.randn(3, 4), dim=1)
-    total = 0.0
-    for i in range(3):
-        edges = [1.0 if i == j else sum(a * b for a, b in zip(q[i], q[j])) for j in range(3)]
-        edges = [w if w >= GRAPH_THRESHOLD else 0.0 for w in edges]
-        target = [w / sum(edges) for w in edges]
-        embedding_graph = softmax_row([float(z_a[i] @ z_b[j]) / t for j in range(3)])
-        total += -sum(w * math.log(e) for w, e in zip(target, embedding_graph))
-    assert graph_contrastive_loss(torch.tensor(q), z_a, z_b).item() == pytest.approx(total / 3, rel=1e-5)
+    total = graph_loss_by_loops(q, z_a, z_b)
+    assert graph_contrastive_loss(torch.tensor(q), z_a, z_b).item() == pytest.approx(total, rel=1e-5)
     # Above, q_0 . q_1 = 0.78 < tau_c: no edge, the graph is the identity, as for any q without edges.
     # With q_0 . q_1 = 0.86 the two samples become each other's positives and the loss changes.
     no_edges = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
     assert graph_contrastive_loss(torch.tensor(q), z_a, z_b).item() == pytest.approx(
         graph_contrastive_loss(no_edges, z_a, z_b).item(), rel=1e-6)
     one_edge = torch.tensor([[0.95, 0.05], [0.9, 0.1], [0.2, 0.8]])
-    assert graph_contrastive_loss(one_edge, z_a, z_b).item() != pytest.approx(total / 3, rel=1e-3)
+    assert graph_contrastive_loss(one_edge, z_a, z_b).item() != pytest.approx(total, rel=1e-3)
+    # Edges 0-1 and 0-2 (0.85 each) but not 1-2 (0.72): rows of unequal weight, each normalised by its own sum.
+    uneven = [[1.0, 0.0, 0.0], [0.85, 0.15, 0.0], [0.85, 0.0, 0.15]]
+    assert graph_contrastive_loss(torch.tensor(uneven), z_a, z_b).item() == pytest.approx(
+        graph_loss_by_loops(uneven, z_a, z_b), rel=1e-5)
+
+
+def comatch_step_by_hand(method, x_l, y_l, x_u, recent: list, memory=None):
+    """CoMatch's step recomputed from its model on unaugmented views: the aligned (and, with a full `memory`,
+    smoothed) labels q, its mask and its three terms. `recent`: the earlier batches' mean predictions."""
+    from sslengine.algorithms.comatch import ALPHA, EMBEDDING_TEMPERATURE as t
+    model, c, n = method.model, method.config, len(x_l)
+    with torch.no_grad():
+        embedding = model.embed(torch.cat([x_l, x_u, x_u, x_u]))  # the step's one pass over its four views
+        logits = model.head(embedding[:n + 2 * len(x_u)])
+        logits_x, logits_weak, logits_strong = logits[:n], logits[n:n + len(x_u)], logits[n + len(x_u):]
+        z = F.normalize(model.projection(embedding), dim=1)
+        z_weak, z_strong, z_strong_2 = z[n:n + len(x_u)], z[n + len(x_u):n + 2 * len(x_u)], z[n + 2 * len(x_u):]
+    q = []
+    for row in logits_weak.tolist():
+        p = softmax_row(row, c.temperature)
+        means = [sum(batch[k] for batch in recent) / len(recent) for k in range(len(p))]
+        aligned = [p_k / m_k / len(p) for p_k, m_k in zip(p, means)]
+        q.append([a / sum(aligned) for a in aligned])
+    if memory is not None:
+        memory_z, memory_q = memory
+        for b in range(len(q)):
+            weights = softmax_row([float(z_weak[b] @ memory_z[k]) / t for k in range(len(memory_z))])
+            neighbours = [sum(w * float(memory_q[k][j]) for k, w in enumerate(weights)) for j in range(len(q[b]))]
+            q[b] = [ALPHA * a + (1 - ALPHA) * m for a, m in zip(q[b], neighbours)]
+    mask = [float(max(row) >= c.threshold) for row in q]
+    loss_x = sum(cross_entropy_row(row, y) for row, y in zip(logits_x.tolist(), y_l.tolist())) / n
+    loss_u = sum(-m * sum(qj * math.log(pj) for qj, pj in zip(row, softmax_row(strong)))
+                 for row, strong, m in zip(q, logits_strong.tolist(), mask)) / len(q)
+    loss_c = graph_loss_by_loops(q, z_strong, z_strong_2)
+    return q, mask, logits_weak, {"loss_x": loss_x, "loss_u": loss_u, "loss_contrastive": loss_c}
+
+
+def test_comatch_step_by_hand_with_an_empty_and_with_a_full_memory():
+    """Every term at T 0.5, lambda_u 2.5 and a threshold that passes half the labels; then, the memory full, the
+    labels smoothed by their neighbours in it."""
+    from sslengine.algorithms import comatch
+    x = torch.rand(12, 1, 8, 8)
+    x_l, y_l, x_u = x[:4], torch.arange(4), x[4:]
+    probe = digits_method("comatch", temperature=0.5)  # the same weights as `method` below
+    with torch.no_grad():
+        p_first = [softmax_row(row, 0.5) for row in probe.model.head(probe.model.embed(
+            torch.cat([x_l, x_u, x_u, x_u])))[4:12].tolist()]
+    recent = [[sum(row[k] for row in p_first) / 8 for k in range(10)]]  # the first batch aligns to its own mean
+    q, _, _, _ = comatch_step_by_hand(probe, x_l, y_l, x_u, recent)
+    tau = sorted(max(row) for row in q)[4]  # half of the eight pass
+
+    method = digits_method("comatch", temperature=0.5, lambda_u=2.5, threshold=tau)
+    method.weak = method.strong = lambda images: images
+    result = method.train_step(x_l, y_l, x_u, 0.0, torch.arange(8))
+    q, mask, logits_weak, terms = comatch_step_by_hand(method, x_l, y_l, x_u, recent)
+    assert mask.count(1.0) == 4 and result.loss_mask.tolist() == mask
+    for name, value in terms.items():
+        assert result.terms[name].item() == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    assert result.loss.item() == pytest.approx(terms["loss_x"] + 2.5 * terms["loss_u"] + terms["loss_contrastive"],
+                                               rel=1e-4)
+    assert result.loss_labels.tolist() == [max(range(10), key=row.__getitem__) for row in q]
+    assert torch.allclose(result.unlabeled_logits, logits_weak, atol=1e-6)
+
+    method.memory_z = method.memory_z.repeat(comatch.MEMORY // 12 + 1, 1)[:comatch.MEMORY]  # as if full
+    method.memory_q = method.memory_q.repeat(comatch.MEMORY // 12 + 1, 1)[:comatch.MEMORY]
+    memory = (method.memory_z[:12].clone(), method.memory_q[:12].clone())  # repeats: the same softmax weights
+    p_second = [softmax_row(row, 0.5) for row in logits_weak.tolist()]  # same model, same batch: same p
+    recent.append([sum(row[k] for row in p_second) / 8 for k in range(10)])
+    smoothed = method.train_step(x_l, y_l, x_u, 0.0, torch.arange(8))
+    q, mask, _, terms = comatch_step_by_hand(method, x_l, y_l, x_u, recent, memory)
+    assert smoothed.loss_mask.tolist() == mask
+    assert smoothed.terms["loss_u"].item() == pytest.approx(terms["loss_u"], rel=1e-4, abs=1e-6)
+    assert smoothed.terms["loss_u"].item() != pytest.approx(result.terms["loss_u"].item(), rel=1e-3)
 
 
 def test_comatch_aligns_to_uniform_remembers_unsmoothed_labels_and_sums_its_three_terms():
