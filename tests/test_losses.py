@@ -140,6 +140,7 @@ def test_sigmoid_rampup_rises_from_exp_minus_5_to_one_then_stays():
     assert sigmoid_rampup(0.0, 0.4) == pytest.approx(math.exp(-5))
     assert sigmoid_rampup(0.2, 0.4) == pytest.approx(math.exp(-5 * 0.25))
     assert sigmoid_rampup(0.4, 0.4) == sigmoid_rampup(0.9, 0.4) == 1.0
+    assert sigmoid_rampup(0.0, 0.0) == sigmoid_rampup(0.3, 0.0) == 1.0  # no ramp: the full weight at once
 
 
 def digits_method(algorithm: str, **config):
@@ -169,12 +170,17 @@ def test_the_fixmatch_family_weighs_its_unlabeled_term_by_lambda_u(algorithm):
 def test_consistency_methods_weigh_the_unlabeled_term_by_the_ramp(algorithm):
     """loss = loss_x + ramp * lambda_u * loss_u, with the terms the step reports."""
     method = digits_method(algorithm)
+    method.weak = lambda images: images  # the views by hand: none
     config = method.config
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], progress=0.1, unlabeled_index=torch.arange(8))
     weight = sigmoid_rampup(0.1, 0.4) * config.lambda_u
     expected = result.terms["loss_x"] + weight * result.terms["loss_u"]
     assert result.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert result.monitors == {"consistency_weight": pytest.approx(weight)}
+    with torch.no_grad():  # the logged labeller: Pi-Model's first view (a pass over all views), the teacher's
+        logged = (method.model(torch.cat([x, x[4:]]))[4:12] if algorithm == "pi_model" else method.teacher(x[4:]))
+    assert torch.allclose(result.unlabeled_logits, logged, atol=1e-5)
     result.loss.backward()
     if algorithm == "mean_teacher":  # its teacher is the loop's average of the student, which only averages
         assert method.teacher is method.average and method.pseudo_labeler() is method.average
@@ -252,6 +258,8 @@ def test_s4l_rotation_predicts_the_quarter_turns_of_strong_views_of_every_image(
     logits = model.rotation_head(embedding[4:]).tolist()
     by_hand = sum(cross_entropy_row(row, int(k)) for row, k in zip(logits, turns)) / 12
     assert result.terms["loss_u"].item() == pytest.approx(by_hand, rel=1e-4)
+    right = sum(max(range(4), key=row.__getitem__) == int(k) for row, k in zip(logits, turns)) / 12
+    assert set(result.monitors) == {"rotation_acc"} and result.monitors["rotation_acc"].item() == pytest.approx(right)
 
     result.loss.backward()
     assert model.rotation_head[0].weight.grad.abs().sum() > 0
@@ -402,6 +410,7 @@ def test_simclr_step_is_nt_xent_through_a_head_of_the_asked_depth(layers):
     views = torch.cat([augment.simclr_view(x[4:], 1.0, replay), augment.simclr_view(x[4:], 1.0, replay)])
     z = method.model.projection(method.model.embed(views))  # the unlabeled images only
     assert result.loss.item() == pytest.approx(nt_xent(z[:8], z[8:], 0.2).item(), rel=1e-5)
+    assert set(result.terms) == {"loss_contrastive"} and result.terms["loss_contrastive"] is result.loss
     result.loss.backward()
     assert method.model.projection[-1].weight.grad.abs().sum() > 0 and method.model.head.weight.grad is None
 
@@ -459,6 +468,8 @@ def test_softmatch_aligns_to_uniform_and_weighs_by_a_truncated_gaussian_by_hand(
     assert monitors["softmatch_mu"].item() == pytest.approx(float(mu)) and 0 < weights.min() <= weights.max() <= 1
     assert method.var.item() == pytest.approx(float(var), rel=1e-6)  # the running variance, kept for the next step
     assert monitors["softmatch_sigma"] == pytest.approx(math.sqrt(float(var)), rel=1e-6)
+    method.mask(aligned, torch.arange(3), None)  # the next step's variance starts from this one, not from 1
+    assert method.var.item() == pytest.approx(float(m * var + (1 - m) * c.var(unbiased=True)), rel=1e-6)
 
 
 def test_softmatch_labels_from_the_raw_prediction_and_weighs_by_the_aligned_one_as_usb():
@@ -849,6 +860,7 @@ def test_dash_selects_by_the_weak_views_loss_on_soft_labels_then_hard_ones_under
     rho_hat = -(math.log(softmax_row([1.0, 0.5, 0.0])[0]) + math.log(softmax_row([0.0, 2.0, 0.5])[1])) / 2
     rho = 1.0001 * 1.27 ** -2 * rho_hat
     assert method.rho_hat == pytest.approx(rho_hat) and monitors["dash_rho"] == pytest.approx(rho)
+    assert monitors["dash_confidence"] == pytest.approx(math.exp(-rho))  # the confidence rho stands for
 
     def cross_entropy(target, row):
         return -sum(t * math.log(p) for t, p in zip(target, softmax_row(row)))
@@ -933,6 +945,25 @@ def test_vats_direction_in_float32_and_under_bf16_autocast_is_the_float64_one(bf
     assert found.dtype == torch.float32
     cosine = torch.nn.functional.cosine_similarity(found.double().flatten(1), exact.flatten(1))
     assert cosine.mean().item() >= 0.99 and cosine.min().item() >= 0.9
+
+
+def test_vat_moves_u_by_eps_sqrt_dim_along_the_power_iterations_direction_from_the_runs_generator():
+    """The adversarial KL recomputed: p from u alone, r from the same draw of the run's generator, of norm
+    EPS_PER_DIM sqrt(64) per image (the paper's eps of 6 on 3 072 CIFAR dimensions, scaled), the KL at u + r."""
+    from sslengine.algorithms.vat import EPS_PER_DIM, adversarial_perturbation, kl_to
+    method = digits_method("vat", weak_augment=False)
+    x = torch.rand(12, 1, 8, 8)
+    before = copy.deepcopy(method.model)  # train mode: each pass normalises with its own batch's statistics
+    replay = torch.Generator().set_state(method.rng.get_state())
+    result = method.train_step(x[:4], torch.arange(4), x[4:], 0.2, torch.arange(8))
+    u = x[4:]
+    with torch.no_grad():
+        p = before(u).softmax(dim=1)
+    r = adversarial_perturbation(before, u, p, EPS_PER_DIM * 8.0, replay)
+    assert r.flatten(1).norm(dim=1).tolist() == pytest.approx([6 / 3072 ** 0.5 * 8.0] * 8, rel=1e-5)
+    with torch.no_grad():
+        assert result.terms["loss_u"].item() == pytest.approx(kl_to(p, before(u + r)).item(), rel=1e-4)
+    assert result.monitors == {"consistency_weight": pytest.approx(0.3 * 0.2 / 0.4)}
 
 
 def test_vats_unlabeled_passes_leave_batchnorm_statistics_to_the_labeled_pass():

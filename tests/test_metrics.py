@@ -83,6 +83,7 @@ def test_confusion_counts_pairs():
 def test_entropy_of_uniform_and_certain_predictions():
     h = entropy(np.array([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]]))
     assert h == pytest.approx([np.log(4), 0.0], abs=1e-9)
+    assert entropy(np.array([[1000.0, 0.0]])).tolist() == [0.0]  # p = 0 exactly: 0 log 0 counts as 0, not NaN
 
 
 def test_softmax_and_entropy_at_a_temperature_by_hand():
