@@ -658,8 +658,11 @@ def test_a_run_gives_its_method_the_labeled_sets_class_marginal():
 
 def test_remixmatch_sums_its_mixed_anchored_and_rotation_terms_with_the_papers_weights():
     method = digits_method("remixmatch", lambda_u=1.5, augmentations=2)
+    guesses, align = [], method.align
+    method.align = lambda p: guesses.append(p) or align(p)
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.1, torch.arange(8))
+    assert guesses[0].shape == (8, 10) and torch.allclose(guesses[0].sum(dim=1), torch.ones(8))  # per sample
     t = result.terms
     weight = 0.1 / 0.4
     expected = t["loss_x"] + weight * (1.5 * t["loss_u"] + 0.5 * t["loss_u1"]) + 0.5 * t["loss_rotation"]
@@ -1021,6 +1024,9 @@ def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three
     targets, cross_entropy_of = [], simmatch.masked_cross_entropy
     monkeypatch.setattr(simmatch, "masked_cross_entropy", lambda logits, p_hat, mask: targets.append(p_hat)
                         or cross_entropy_of(logits, p_hat, mask))
+    similarities, unfold = [], simmatch.unfold_and_aggregate
+    monkeypatch.setattr(simmatch, "unfold_and_aggregate", lambda s, p, labels: similarities.append(s)
+                        or unfold(s, p, labels))
     method = digits_method("simmatch", threshold=0.0)
     x = torch.rand(12, 1, 8, 8)
     result = method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
@@ -1029,6 +1035,7 @@ def test_simmatch_remembers_the_ema_models_labeled_embeddings_and_sums_its_three
     t = result.terms
     assert result.loss.item() == pytest.approx((t["loss_x"] + t["loss_u"] + t["loss_in"]).item(), rel=1e-6)
     assert t["loss_in"].item() > 0 and result.loss_mask.tolist() == [1.0] * 8
+    assert similarities[0].shape == (8, 4) and torch.allclose(similarities[0].sum(dim=1), torch.ones(8))  # over memory
     # aligned as USB's SimMatch: towards uniform by the recent batches' mean prediction (CoMatch's rule, tested there)
     assert torch.allclose(method.recent_predictions, result.unlabeled_logits.softmax(dim=1).mean(dim=0, keepdim=True))
     method.train_step(x[:4], torch.arange(4), x[4:], 0.0, torch.arange(8))
