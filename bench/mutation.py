@@ -12,6 +12,8 @@ import re
 import subprocess
 from collections import Counter
 
+DEFAULTS = (r",?\s*side=\"left\"",)  # searchsorted's
+NORMALIZE_DIM = (r",?\s*dim=-?1\b",)  # F.normalize's default is dim 1
 # (class, why no test can tell it apart, does the mutated line only make this change?)
 EQUIVALENT = [
     ("last axis", "dim / axis -1 and +1 name the same axis: every tensor mutated so is 2-D",
@@ -27,8 +29,8 @@ EQUIVALENT = [
      lambda old, new: re.sub(r"\.to\([\w.]+\.dtype\)", ".to(None)", old) == new),
     ("default", "an argument dropped whose default is the value given (F.normalize's dim 1, searchsorted's side "
                 "'left')",
-     lambda old, new: any(re.sub(pattern, "", old).replace(", )", ")") == new.replace(", )", ")")
-                          for pattern in (r",?\s*dim=-1", r",?\s*side=\"left\""))),
+     lambda old, new: any(re.sub(pattern, "", old, count=1).replace(", )", ")") == new.replace(", )", ")")
+                          for pattern in DEFAULTS + (NORMALIZE_DIM if "normalize(" in old else ()))),
     ("shift", "the maximum a softmax subtracts for range, over the row or the whole array: it cancels in the ratio",
      lambda old, new: old.startswith("z = z - z.max(") and new.startswith("z = z - z.max(")),
     ("renormalised", "a scale (1/C or C) applied before the row is renormalised to sum to 1",

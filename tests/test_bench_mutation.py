@@ -19,6 +19,8 @@ def kind_of(old: str, new: str) -> str | None:
      "promotion"),
     ("return F.normalize(self.model.projection(embedding), dim=-1)",
      "return F.normalize(self.model.projection(embedding), )", "default"),
+    ("query, key = F.normalize(query, dim=1), F.normalize(key.detach(), dim=1)",
+     "query, key = F.normalize(query, ), F.normalize(key.detach(), dim=1)", "default"),
     ("z = z - z.max(axis=-1, keepdims=True)", "z = z - z.max(axis=None, keepdims=True)", "shift"),
     ("aligned = q / self.p_bar / q.shape[1]", "aligned = q / self.p_bar * q.shape[1]", "renormalised"),
     # and what is not equivalent
@@ -26,6 +28,7 @@ def kind_of(old: str, new: str) -> str | None:
      "loss_u = (+(q * logits_strong.log_softmax(dim=-1)).sum(dim=-1) * mask).mean()", None),
     ("graph = graph / graph.sum(dim=-1, keepdim=True)", "graph = graph / graph.sum(dim=-2, keepdim=True)", None),
     ("eps = EPS_PER_DIM * u[0].numel() ** 0.5", "eps = EPS_PER_DIM * u[0].numel() ** 1.5", None),
+    ("p = logits.softmax(dim=-1)", "p = logits.softmax()", None),
     ("mask = (q.max(dim=-1).values >= c.threshold).float()", "mask = (q.max(dim=-1).values <= c.threshold).float()",
      None),
     ("return F.normalize(self.model.projection(embedding), dim=-1)",

@@ -143,6 +143,13 @@ def test_sigmoid_rampup_rises_from_exp_minus_5_to_one_then_stays():
     assert sigmoid_rampup(0.0, 0.0) == sigmoid_rampup(0.3, 0.0) == 1.0  # no ramp: the full weight at once
 
 
+def test_linear_rampup_rises_from_zero_to_one_then_stays():
+    from sslengine.algorithms.base import linear_rampup
+    assert linear_rampup(0.0, 0.4) == 0.0 and linear_rampup(0.1, 0.4) == pytest.approx(0.25)
+    assert linear_rampup(0.4, 0.4) == linear_rampup(0.9, 0.4) == 1.0
+    assert linear_rampup(0.0, 0.0) == linear_rampup(0.3, 0.0) == 1.0  # no ramp
+
+
 def digits_method(algorithm: str, **config):
     """A method on a fresh digits-sized model, seeded, over 8 unlabeled samples."""
     torch.manual_seed(0)
@@ -369,6 +376,35 @@ def test_meta_pseudo_labels_steps_the_teacher_and_leaves_the_student_to_the_loop
     assert any(not torch.equal(a, b) for a, b in zip(teacher_before, method.teacher.parameters()))
     assert all(p.grad is None for p in method.model.parameters())  # the loop backpropagates result.loss
     assert result.loss is result.terms["loss_u"] and "mpl_feedback" in result.monitors
+
+
+def test_meta_pseudo_labels_teachers_loss_by_hand():
+    """The teacher's three terms from its logits before its step: CE on the labels, lambda_u times UDA's
+    consistency (soft targets softmax(w / T), counted above the threshold) and h times CE on its own argmax."""
+    x = torch.rand(12, 1, 8, 8)
+    x_l, y_l, x_u = x[:4], torch.arange(4), x[4:]
+    probe = digits_method("meta_pseudo_labels")  # the same weights as `method` below
+    with torch.no_grad():
+        weak = probe.teacher(torch.cat([x_l, x_u, x_u]))[4:12].tolist()
+    tau = sorted(max(softmax_row(row, 0.5)) for row in weak)[4]  # half pass
+    method = digits_method("meta_pseudo_labels", temperature=0.5, lambda_u=2.0, threshold=tau)
+    method.weak = method.strong = lambda images: images
+    teacher = copy.deepcopy(method.teacher)
+    result = method.train_step(x_l, y_l, x_u, 0.0, torch.arange(8))
+    with torch.no_grad():
+        logits = teacher(torch.cat([x_l, x_u, x_u])).tolist()
+    labeled, weak, strong = logits[:4], logits[4:12], logits[12:]
+    pseudo = [max(range(10), key=row.__getitem__) for row in strong]
+    mask = [float(max(softmax_row(row, 0.5)) >= tau) for row in weak]
+    uda = sum(m * -sum(q * math.log(p) for q, p in zip(softmax_row(w, 0.5), softmax_row(s)))
+              for m, w, s in zip(mask, weak, strong)) / 8
+    h = result.monitors["mpl_feedback"]
+    expected = (sum(cross_entropy_row(row, y) for row, y in zip(labeled, range(4))) / 4 + 2.0 * uda
+                + h * sum(cross_entropy_row(row, k) for row, k in zip(strong, pseudo)) / 8)
+    assert mask.count(1.0) == 4 and h != 0
+    assert result.terms["teacher_loss"].item() == pytest.approx(expected, rel=1e-4)
+    assert result.loss_labels.tolist() == pseudo and result.loss_mask.tolist() == [1.0] * 8
+    assert result.unlabeled_logits.tolist() == [pytest.approx(row, rel=1e-5) for row in weak]
 
 
 def test_meta_pseudo_labels_teacher_decays_its_learning_rate_as_the_loop_does_the_students():
