@@ -33,6 +33,10 @@ EQUIVALENT = [
                           for pattern in DEFAULTS + (NORMALIZE_DIM if "normalize(" in old else ()))),
     ("shift", "the maximum a softmax subtracts for range, over the row or the whole array: it cancels in the ratio",
      lambda old, new: old.startswith("z = z - z.max(") and new.startswith("z = z - z.max(")),
+    ("warnings", "np.errstate's settings only decide whether numpy warns; what it computes inside is the same",
+     lambda old, new: old.startswith("with np.errstate(") and new.startswith("with np.errstate(")),
+    ("sort kind", "numpy reads a sort's kind in any case: 'STABLE' is 'stable'",
+     lambda old, new: old.replace('kind="stable"', 'kind="STABLE"') == new),
     ("renormalised", "a scale (1/C or C) applied before the row is renormalised to sum to 1",
      lambda old, new: "aligned" in old and old.replace("/ q.shape[1]", "* q.shape[1]").replace(
          "/ self.num_classes", "* self.num_classes") == new),

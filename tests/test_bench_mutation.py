@@ -23,6 +23,9 @@ def kind_of(old: str, new: str) -> str | None:
      "query, key = F.normalize(query, ), F.normalize(key.detach(), dim=1)", "default"),
     ("z = z - z.max(axis=-1, keepdims=True)", "z = z - z.max(axis=None, keepdims=True)", "shift"),
     ("aligned = q / self.p_bar / q.shape[1]", "aligned = q / self.p_bar * q.shape[1]", "renormalised"),
+    ('with np.errstate(invalid="ignore", divide="ignore"):', 'with np.errstate(divide="ignore"):', "warnings"),
+    ('order = np.argsort(-confidence, kind="stable")', 'order = np.argsort(-confidence, kind="STABLE")', "sort kind"),
+    ('order = np.argsort(-confidence, kind="stable")', 'order = np.argsort(-confidence, )', None),
     # and what is not equivalent
     ("loss_u = (-(q * logits_strong.log_softmax(dim=-1)).sum(dim=-1) * mask).mean()",
      "loss_u = (+(q * logits_strong.log_softmax(dim=-1)).sum(dim=-1) * mask).mean()", None),

@@ -159,6 +159,18 @@ def test_threshold_groups_hold_each_groups_samples_most_confident_first_as_count
         expected = sorted(indices, key=lambda i: -p[i].max())
         assert groups[group].tolist() == expected, group
     assert sum(len(members) for members in groups.values()) == 300
+    assert all(np.array_equal(groups[g], threshold_groups(logits, target, 0.6)[g]) for g in groups)  # T 1: default
+
+
+def test_threshold_groups_keep_equally_confident_samples_in_their_order():
+    """Repeated rows tie in confidence: the grid shows them as they come, not in an unstable sort's order."""
+    rng = np.random.default_rng(1)
+    logits = np.repeat(rng.normal(0, 2, (100, 4)), 5, axis=0)
+    target = rng.integers(0, 4, 500)
+    groups = threshold_groups(logits, target, 0.6)
+    confidence = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).max(axis=1)
+    for members in groups.values():
+        assert members.tolist() == sorted(members.tolist(), key=lambda i: (-confidence[i], i))
 
 
 def test_the_what_if_at_a_runs_own_tau_and_t_is_the_mask_fixmatchs_loss_used_step_by_step():
