@@ -37,6 +37,7 @@ def test_test_accuracy_is_a_count_on_a_fixed_sample_before_the_end_and_on_every_
             model.train()
         values = measure.test(step)
         assert values["test_acc"] == pytest.approx(right / count) and len(data.y_test[some]) == count
+        assert set(values) == {"test_acc", "test_loss", "student_test_acc"} and values["test_loss"] > 0
         assert values["student_test_acc"] == values["test_acc"]  # the same network given as both
 
 

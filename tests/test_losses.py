@@ -376,6 +376,10 @@ def test_meta_pseudo_labels_steps_the_teacher_and_leaves_the_student_to_the_loop
     assert any(not torch.equal(a, b) for a, b in zip(teacher_before, method.teacher.parameters()))
     assert all(p.grad is None for p in method.model.parameters())  # the loop backpropagates result.loss
     assert result.loss is result.terms["loss_u"] and "mpl_feedback" in result.monitors
+    result.loss.backward()  # h's gradient kept the student's graph for the loop's backward pass
+    assert all(p.grad is not None for p in method.model.parameters())
+    assert {key: method.teacher_optimizer.defaults[key] for key in ("momentum", "nesterov", "weight_decay")} == {
+        "momentum": 0.9, "nesterov": True, "weight_decay": method.config.weight_decay}  # as the student's
 
 
 def test_meta_pseudo_labels_teachers_loss_by_hand():
@@ -449,6 +453,25 @@ def test_simclr_step_is_nt_xent_through_a_head_of_the_asked_depth(layers):
     assert set(result.terms) == {"loss_contrastive"} and result.terms["loss_contrastive"] is result.loss
     result.loss.backward()
     assert method.model.projection[-1].weight.grad.abs().sum() > 0 and method.model.head.weight.grad is None
+
+
+def test_the_heads_are_the_papers_layers():
+    """SimCLRv2's projection (Linear without bias, BatchNorm, ReLU, then Linear), BYOL's predictor (the same
+    shape back to the projection) and S4L's rotation head (a hidden ReLU layer, four quarter turns)."""
+    from sslengine.algorithms.byol import predictor_head
+    from sslengine.algorithms.simclr import PROJECTION_DIM, projection_head
+
+    def shape(head):
+        return [(type(m).__name__, getattr(m, "bias", True) is not None, getattr(m, "out_features", None))
+                for m in head]
+    assert shape(projection_head(32, 3)) == [("Linear", False, 32), ("BatchNorm1d", True, None), ("ReLU", True, None),
+                                             ("Linear", False, 32), ("BatchNorm1d", True, None), ("ReLU", True, None),
+                                             ("Linear", True, PROJECTION_DIM)]
+    assert shape(predictor_head(16)) == [("Linear", False, 16), ("BatchNorm1d", True, None), ("ReLU", True, None),
+                                         ("Linear", True, PROJECTION_DIM)]
+    model = digits_method("s4l_rotation").model
+    width = model.head.in_features  # the backbone's embedding
+    assert shape(model.rotation_head) == [("Linear", True, width), ("ReLU", True, None), ("Linear", True, 4)]
 
 
 @pytest.mark.parametrize("temperature", [1.0, 2.0, 0.5])

@@ -132,6 +132,8 @@ def test_knn_accuracy_matches_brute_force(k):
         right += votes.index(max(votes)) == y  # ties to the lower class
     got = knn_accuracy(*(torch.tensor(a) for a in (train, train_y, test, test_y)), k=k)
     assert got == pytest.approx(right / len(test))
+    if k == 20:  # the default: the 20 nearest, as the kNN monitors of SimCLR's and BYOL's code
+        assert knn_accuracy(*(torch.tensor(a) for a in (train, train_y, test, test_y))) == got
 
 
 def test_linear_probe_separates_separable_embeddings_from_two_labels_per_class():
