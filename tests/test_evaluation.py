@@ -52,6 +52,18 @@ def test_a_snapshot_holds_the_probe_logits_the_boundary_grid_and_at_step_0_its_i
     assert not {"grid", "probe_x"} & set(later) and np.allclose(first["grid_probs"].sum(-1), 1, atol=1e-5)
 
 
+def test_the_what_if_scalars_read_the_runs_own_temperature(monkeypatch):
+    """At T = 0.5 a logit gap of 2.5 gives a confidence of 0.993, past tau 0.95; at T = 1 it gives 0.924."""
+    from sslengine.algorithms.base import StepResult
+    _, data, _, measure = measured(monkeypatch, algorithm="fixmatch", dataset="moons", steps=100, temperature=0.5)
+    batch = torch.tensor([0, 3, 5, 8])
+    logits = torch.tensor([[2.5, 0.0], [0.0, 2.5], [0.2, 0.0], [0.0, 0.1]])
+    got = measure.pseudo_labels(StepResult(torch.tensor(0.0), unlabeled_logits=logits), batch)
+    assert got["mask_rate_at_tau"] == pytest.approx(0.5)  # the two gaps of 2.5; at T = 1 none passes:
+    assert pseudo_label_stats(logits.numpy(), data.y_unlabeled[batch].numpy(), 0.95)["mask_rate"] == 0.0
+    assert set(got) == {"mask_rate_at_tau", "pseudo_label_acc_passing_at_tau", "pseudo_label_acc"}
+
+
 def test_pseudo_label_scalars_score_the_mask_the_loss_used_and_the_fixed_tau_what_if(monkeypatch):
     from sslengine.algorithms.base import StepResult
     config, data, _, measure = measured(monkeypatch, algorithm="fixmatch", dataset="moons", steps=100)

@@ -550,6 +550,16 @@ def test_softmatch_keeps_every_pseudo_label_with_a_weight_in_its_loss():
     assert result.terms["loss_u"].item() > 0 and 0 < float(result.monitors["mean_weight"]) <= 1
 
 
+def test_adamatch_labels_by_the_aligned_prediction():
+    """Alignment can move a label: the model has favoured class 0 on unlabeled data and class 1 on labeled."""
+    method = points_method("adamatch", 2, threshold=0.0)
+    method.p_bar_l, method.p_bar_u = torch.tensor([0.1, 0.9]), torch.tensor([0.9, 0.1])
+    weak = torch.tensor([[0.6, 0.4], [0.9, 0.1]]).log()  # q: class 0 for both
+    _, labels, _, _ = method.unlabeled_loss(weak, torch.zeros(2, 2), torch.arange(2), torch.zeros(3, 2))
+    # aligned: 0.6 x 0.1 / 0.9 against 0.4 x 0.9 / 0.1 (class 1), 0.9 x 0.1 / 0.9 against 0.1 x 0.9 / 0.1 (class 1)
+    assert labels.tolist() == [1, 1]
+
+
 def test_adamatch_aligns_to_the_labeled_marginal_and_thresholds_relative_to_labeled_confidence_by_hand():
     from sslengine.algorithms.freematch import MOMENTUM as m
     method = points_method("adamatch", 2, threshold=0.9)
