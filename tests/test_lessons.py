@@ -338,11 +338,15 @@ FASHION = image_sets.IMAGE_SETS["fashion-mnist"].installed
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION.present(), reason=f"Debian's {FASHION.package} is not installed ({FASHION.folder}); "
                                                     ".ci/run installs it")
-def test_every_lesson_trains_and_is_judged_at_image_scale_on_debians_fashion_mnist(tmp_path):
+def test_lessons_train_and_are_judged_at_image_scale_on_debians_fashion_mnist(tmp_path):
+    """The entropy lesson, whose judge differs on images, and the distillation's three stages (the others share
+    their judges with the small scale; all five presets' configs are checked above): all five took 139 s beside
+    a mutation run, these two 28 s alone, and the suite had grown to 14.4 minutes on 2 cores."""
     from sslengine.store import Store
     store = Store(str(tmp_path / "runs.db"))
     runner = Runner(store)
-    for name, lesson in lessons.LESSONS.items():
+    for name in ("entropy-boundary", "distill"):
+        lesson = lessons.lesson(name)
         handle = lessons.start(runner, name, seed=0, steps=20, scale="images")
         runs = handle.wait()
         assert handle.failed is None and set(runs) == set(lesson.preset("images").roles), name
