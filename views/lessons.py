@@ -15,7 +15,6 @@ st.write(
     "trained, where your run falls among them. The verdict under the charts is computed from the numbers of the "
     "run you trained, and says so when they do not show the effect."
 )
-SCALE_LABELS = {"small": "Small sets · about a minute", "images": "Fashion-MNIST · minutes"}
 store = engine.store()
 spreads = lessons.load_spread()
 seed = st.number_input("Seed for the lessons' runs", 0, 2**31 - 1, 0, key=state.form_key("lessons", "seed"),
@@ -73,7 +72,8 @@ def chart_overfitting(runs: dict[str, str]):
 
 
 def chart_entropy(runs: dict[str, str]):
-    if lessons.preset_of(store, "entropy-boundary", runs).split["dataset"] == "fashion-mnist":
+    entropy = lessons.lesson("entropy-boundary")
+    if lessons.preset_of(store, entropy.name, runs) is entropy.preset("images"):
         chart_entropy_images(runs)
         return
     columns = present.chart_columns(2)
@@ -140,7 +140,7 @@ def card(lesson: Lesson):
     core from training."""
     with st.container(border=True):
         st.subheader(lesson.title)
-        scale = st.segmented_control("Scale", list(lessons.SCALES), format_func=SCALE_LABELS.get, default="small",
+        scale = st.segmented_control("Scale", list(lessons.SCALES), format_func=lessons.SCALES.get, default="small",
                                      required=True, key=state.lesson_scale_key(lesson.name))
         preset = lesson.preset(scale)
         groups = lessons.lesson_groups(store, lesson.name, scale)

@@ -3,7 +3,7 @@ three outcomes, each from the figures by the lesson's own rule."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -61,8 +61,8 @@ def test_size(store: Store, run_id: str) -> int:
 
 # The images scale's split: Fashion-MNIST, from Debian's package offline, at the course's 4 labels a class.
 FASHION = {"dataset": "fashion-mnist", "labels_per_class": 4}
-# A lesson's scales: the toy sets and digits train a preset in seconds, Fashion-MNIST's photographs in minutes.
-SCALES = {"small": "seconds", "images": "minutes"}
+# A lesson's scales, as its card's switch names them.
+SCALES = {"small": "Small sets · about a minute", "images": "Fashion-MNIST · minutes"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,10 @@ class Lesson:
         if scale not in self.presets:
             raise ConfigError("scale", f"{scale!r} is not a scale; known: {', '.join(SCALES)}")
         return self.presets[scale]
+
+    def preset_for(self, dataset: str) -> Preset:
+        """The preset whose runs train on `dataset`."""
+        return self.preset(self.scale_of(dataset))
 
     def scale_of(self, dataset: str) -> str | None:
         """The scale whose preset trains on `dataset` (None: no preset does, a run of an older one)."""

@@ -34,7 +34,7 @@ class LessonRun:
         self.runner, self.starter = runner, starter
         self.configs = checked or configs(name, seed, device, steps=steps, scale=scale)
         first = next(iter(self.configs.values())).config
-        self.group, self.stages = first.group, lesson(name).preset(lesson(name).scale_of(first.dataset)).stages
+        self.group, self.stages = first.group, lesson(name).preset_for(first.dataset).stages
         self.runs: dict[str, str] = {}
         self.failed: str | None = None  # the first role that did not finish, once the lesson stopped there
         self._start_stage(self.stages[0])
@@ -75,8 +75,7 @@ def start(runner: Runner, name: str, seed: int = 0, device: str = "auto", steps:
 
 def preset_of(store: Store, name: str, runs: dict[str, str]) -> Preset:
     """The preset these runs of the lesson trained: the one on their data set."""
-    chosen = lesson(name)
-    return chosen.preset(chosen.scale_of(store.get_run(next(iter(runs.values()))).config.dataset))
+    return lesson(name).preset_for(store.get_run(next(iter(runs.values()))).config.dataset)
 
 
 def judge(store: Store, name: str, runs: dict[str, str]) -> Verdict:
