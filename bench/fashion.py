@@ -2,9 +2,10 @@
 
 Run: python -m bench.fashion [--device auto] [--seeds 0 1 2] [--steps 1200] [--workers 1] [--methods NAME ...] [--fp32]
 Reads Debian's dataset-fashion-mnist (or the set in the cache). Runs go to a pool of processes: on a GPU, many at
-once share it; on a CPU keep --workers 1, or the seconds measure the sharing. --fp32 turns CUDA's bf16 autocast
-off, so GPU figures compare with a CPU's. Prints bench/README.md's table (final accuracy on all 10 000 test images,
-mean and each seed, and seconds of training) and writes bench/results/fashion.json.
+once share it; on a CPU keep --workers 1, or the seconds measure the sharing. --fp32 turns the bf16 autocast off
+(CUDA's, and that of a CPU with bf16 units: `train.trains_in_bf16`), so figures compare with an fp32 run's. Prints
+bench/README.md's table (final accuracy on all 10 000 test images, mean and each seed, and seconds of training) and
+writes bench/results/fashion.json.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def start_worker(threads: int, fp32: bool):
     torch.set_num_threads(threads)
     if fp32:
         plain = train.autocast
-        train.autocast = lambda device, bf16=None: plain(device, False)
+        train.autocast = lambda device, bf16: plain(device, False)
 
 
 def run_one(task: tuple[str, dict]) -> dict:
@@ -55,7 +56,8 @@ def run_one(task: tuple[str, dict]) -> dict:
     run, final = store.get_run(run_id), store.final_scalars(run_id)
     if run.status != "finished":
         raise RuntimeError(f"{row}, seed {config.seed}: {run.status}: {run.error}")
-    return {"row": row, "seed": config.seed, "accuracy": final["test_acc"], "seconds": final["seconds"]}
+    return {"row": row, "seed": config.seed, "accuracy": final["test_acc"], "seconds": final["seconds"],
+            "wall_seconds": final["wall_seconds"]}
 
 
 def table(results: list[dict], order: list[str]) -> str:
@@ -77,7 +79,7 @@ def main():
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--methods", nargs="+", default=list(SEMI), choices=SEMI, metavar="METHOD",
                         help=f"default: all of {', '.join(SEMI)}")
-    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast (on CUDA, or a CPU with bf16 units)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 

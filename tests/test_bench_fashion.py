@@ -1,5 +1,10 @@
-"""The Fashion-MNIST bench's table: which rows it runs and how it averages them."""
+"""The Fashion-MNIST benches: which rows the table runs and how it averages them; the speed bench's fp32 run."""
+import pytest
+import torch
+
+from bench import fashion_speed
 from bench.fashion import ALL_LABELS, SEMI, rows, table
+from sslengine import train
 from sslengine.algorithms import ALGORITHMS
 
 
@@ -17,3 +22,22 @@ def test_the_table_gives_each_row_its_mean_and_seeds_in_order():
                {"row": "vat", "seed": 0, "accuracy": 0.25, "seconds": 3.0}]
     lines = table(results, ["supervised, same labels", "fixmatch", "vat"]).splitlines()
     assert lines[2:] == ["| fixmatch | 0.600 | 0.700 0.500 | 15 |", "| vat | 0.250 | 0.250 | 3 |"]
+
+
+def test_the_speed_bench_trains_its_reference_with_the_autocast_off_and_gives_the_engines_back(monkeypatch):
+    """The fp32 run is the code before `trains_in_bf16`: autocast asked for bf16 stays off in it, and after it
+    (even one that fails) the engine's autocast is back, so the next run trains as the engine chooses."""
+    def enabled(task):
+        with train.autocast(torch.device("cpu"), True):
+            return {"enabled": torch.is_autocast_enabled("cpu"), "task": task}
+
+    monkeypatch.setattr(fashion_speed, "run_one", enabled)
+    engine = train.autocast
+    assert fashion_speed.fixmatch(3, 40, fp32=True) == {"enabled": False, "task": (
+        "fixmatch", {"algorithm": "fixmatch", "seed": 3, "steps": 40, "device": "cpu"})}
+    assert train.autocast is engine and fashion_speed.fixmatch(3, 40)["enabled"] is True
+
+    monkeypatch.setattr(fashion_speed, "run_one", lambda task: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        fashion_speed.fixmatch(3, 40, fp32=True)
+    assert train.autocast is engine

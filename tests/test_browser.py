@@ -253,8 +253,9 @@ def press_and_watch(page, buttons: list, verdicts: int, seed: int, timeout_s: fl
 
 
 def test_every_lesson_card_trains_from_its_button_with_no_exception_box_at_any_poll(server, page):
-    """The start page as a teacher uses it before class: every card pressed on seed 0, then on seed 1 (the
-    first card's chart raised a KeyError for the two seconds before the run's first log step, on both seeds)."""
+    """The start page as a teacher uses it before class: every card pressed on seed 0, then the first on seed 1
+    (its chart raised a KeyError for the two seconds before the run's first log step, on both seeds; training
+    every card again took 100 s of the suite's 15 minutes, on code the first pass has run)."""
     url, store = server
     page.goto(url)
     buttons = page.get_by_role("button", name="Train this lesson (seed 0)")
@@ -272,7 +273,7 @@ def test_every_lesson_card_trains_from_its_button_with_no_exception_box_at_any_p
     seed.press("Enter")
     again = page.get_by_role("button", name="Train this lesson (seed 1)")
     again.nth(4).wait_for()
-    press_and_watch(page, [again.nth(card) for card in range(5)], verdicts=5, seed=1)
+    press_and_watch(page, [again.first], verdicts=1, seed=1)
 
 
 def test_served_to_a_class_a_student_changes_no_one_elses_run_and_a_killed_cli_run_clears_on_the_open_page(

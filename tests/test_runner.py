@@ -384,3 +384,28 @@ def test_a_run_is_validated_once_where_its_caller_first_checks_it(store, monkeyp
     with pytest.raises(ConfigError, match="threshold"):
         runner.start(RunConfig(dataset="moons", threshold=1.5))
     assert len(store.list_runs()) == 2
+
+
+@pytest.mark.parametrize("units", [False, True])
+def test_image_runs_of_28_px_train_in_bf16_on_a_cpu_with_bf16_units_and_the_small_sets_in_fp32(store, monkeypatch,
+                                                                                             units):
+    """The decision by device, data and the CPU's units, and the loop training under what it decides."""
+    from sslengine import train
+    from sslengine.splits import Split, load_split
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: units)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    digits = load_split(RunConfig(dataset="digits"))
+    moons = load_split(RunConfig(dataset="moons", n_samples=100))
+    photos = Split(*(torch.zeros(2, 1, 28, 28), torch.zeros(2)) * 3, num_classes=2, kind="image")
+    assert train.trains_in_bf16(cpu, photos) is units
+    assert not train.trains_in_bf16(cpu, digits) and not train.trains_in_bf16(cpu, moons)
+    assert train.trains_in_bf16(cuda, digits) and train.trains_in_bf16(cuda, moons)
+    assert not train.trains_in_bf16(torch.device("mps"), photos)
+
+    entered, plain = [], train.autocast
+    monkeypatch.setattr(train, "trains_in_bf16", lambda device, data: units)
+    monkeypatch.setattr(train, "autocast", lambda device, bf16: entered.append(bf16) or plain(device, bf16))
+    runner = Runner(store)
+    run_id = runner.start(RunConfig(dataset="digits", steps=3, log_every=3))
+    runner.wait(run_id)
+    assert store.get_run(run_id).status == "finished" and entered == [units] * 3
