@@ -1,4 +1,4 @@
-"""FixMatch on Fashion-MNIST in class time: `python -m bench.fashion_speed [--steps 1800] [--longer 5] [--seeds 0 1 2]`
+"""FixMatch on Fashion-MNIST in class time: `python -m bench.fashion_speed [--steps 1600] [--longer 5] [--seeds 0 1 2]`
 
 On each seed, one after another in this process: the run as the engine trains it (bf16 autocast where
 `train.trains_in_bf16` chooses it), the same run in fp32 as the code trained it before that choice (the ratio
@@ -38,7 +38,7 @@ def fixmatch(seed: int, steps: int, fp32: bool = False) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1800)
+    parser.add_argument("--steps", type=int, default=1600)
     parser.add_argument("--longer", type=int, default=5)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=OUT)

@@ -114,6 +114,13 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_decay(k, config.steps))
 
     measure = Measurements(config, data, method, evaluated, student=model if ema is not None else None)
+    bf16 = trains_in_bf16(device, data)
+
+    def test(step: int) -> dict[str, float]:
+        """The live test passes (a sample of the test set) in the steps' precision: the 28x28 CNN's took 82 ms in
+        bf16 against 310 ms in fp32 on the AVX512-BF16 EPYC; the last step's, on the whole test set, in fp32."""
+        with autocast(device, bf16 and step < config.steps):
+            return measure.test(step)
 
     def snapshot(step: int):
         values, representation = measure.snapshot(step)
@@ -121,11 +128,10 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
         if representation:
             store.log_scalars(run_id, step, representation)
 
-    store.log_scalars(run_id, 0, measure.test(0) | {"seconds": 0.0, "wall_seconds": 0.0})
+    store.log_scalars(run_id, 0, test(0) | {"seconds": 0.0, "wall_seconds": 0.0})
     snapshot(0)
     clock = TrainingClock()
     n_labeled, n_unlabeled = len(data.y_labeled), len(data.y_unlabeled)
-    bf16 = trains_in_bf16(device, data)
     model.train()
     for step in range(1, config.steps + 1):
         if stop.is_set():
@@ -153,7 +159,7 @@ def train(config: RunConfig, store: Store, run_id: str, stop: threading.Event) -
                 values = {"loss": loss, **{k: v.item() for k, v in result.terms.items()},
                           **{k: float(v) for k, v in result.monitors.items()},
                           "lr": optimizer.param_groups[0]["lr"], **seconds,
-                          **measure.test(step), **measure.pseudo_labels(result, unlabeled)}
+                          **test(step), **measure.pseudo_labels(result, unlabeled)}
                 store.log_scalars(run_id, step, values)
             if not math.isfinite(loss):
                 raise Diverged(loss, step)

@@ -389,7 +389,8 @@ def test_a_run_is_validated_once_where_its_caller_first_checks_it(store, monkeyp
 @pytest.mark.parametrize("units", [False, True])
 def test_image_runs_of_28_px_train_in_bf16_on_a_cpu_with_bf16_units_and_the_small_sets_in_fp32(store, monkeypatch,
                                                                                              units):
-    """The decision by device, data and the CPU's units, and the loop training under what it decides."""
+    """The decision by device, data and the CPU's units, and the loop training under what it decides: the
+    steps and the live test passes, and the last step's pass, on the whole test set, in fp32."""
     from sslengine import train
     from sslengine.splits import Split, load_split
     monkeypatch.setattr(train, "cpu_has_bf16", lambda: units)
@@ -408,4 +409,4 @@ def test_image_runs_of_28_px_train_in_bf16_on_a_cpu_with_bf16_units_and_the_smal
     runner = Runner(store)
     run_id = runner.start(RunConfig(dataset="digits", steps=3, log_every=3))
     runner.wait(run_id)
-    assert store.get_run(run_id).status == "finished" and entered == [units] * 3
+    assert store.get_run(run_id).status == "finished" and entered == [units] * 4 + [False]  # step 0's pass first
