@@ -53,9 +53,9 @@ def trains_in_bf16(device: torch.device, data: Split) -> bool:
     """bf16 on CUDA (tensor cores), and on a CPU with bf16 units (`cpu_has_bf16`) for the image sets of 28 px
     and more; fp32 elsewhere. On this project's AVX2 CPUs bf16 is emulated: a FixMatch step of the 28x28 CNN
     took 3.8 s against 0.44 s in fp32. On an AVX512-BF16 EPYC (2 cores) the same step took 20 ms against 35 ms,
-    and 1 200-step FixMatch runs on Fashion-MNIST at 4 labels a class trained 1.2x faster with accuracy held
-    (seeds 0-2: 0.682 0.673 0.632 against 0.671 0.634 0.629 in fp32; supervised 0.622 0.486 0.621 against
-    0.601 0.500 0.620). Digits and the 2-D toys stay fp32: their shipped lesson spreads were measured so."""
+    and 1 600-step FixMatch runs on Fashion-MNIST at 4 labels a class trained 1.4x faster with the same mean
+    accuracy on seeds 0-2, 0.669 (`bench/fashion_speed.py`; at 1 200 steps 0.662 against 0.645, supervised
+    0.576 against 0.574). Digits and the 2-D toys stay fp32: their shipped lesson spreads were measured so."""
     if device.type == "cuda":
         return True
     return device.type == "cpu" and data.kind == "image" and data.x_labeled.shape[-1] >= 28 and cpu_has_bf16()

@@ -324,11 +324,22 @@ def login(browser, url: str, secret: str, drawn: str = "Click a column header to
 SENT: dict = {}  # page -> (monotonic time, size) of each websocket frame it sent to the server
 
 
+# The mouse events the page's document saw, in the capture phase, with what each reached (its nearest test id)
+# and whether the button under it was disabled: a lost press is then a click that reached no button, or one
+# that reached it and sent nothing (c15 on 6a96f74: the sweep Start's first press sent no frame).
+SEEN = """window.__seen = [];
+for (const kind of ["mousedown", "mouseup", "click"]) document.addEventListener(kind, event => window.__seen.push([
+    kind, Math.round(performance.now()), event.target.closest("[data-testid]")?.dataset.testid ?? event.target.tagName,
+    event.target.closest("button")?.disabled ?? null]), true);"""
+
+
 def record_sent(page):
-    """Keep the times of the frames `page` sends (each rerun request is one), from before it connects."""
+    """Keep the times of the frames `page` sends (each rerun request is one), from before it connects, and the
+    mouse events its document sees."""
     sent = SENT.setdefault(page, [])
     page.on("websocket", lambda socket: socket.on(
         "framesent", lambda payload: sent.append((time.monotonic(), len(payload)))))
+    page.add_init_script(SEEN)
 
 
 def press_until(page, button, done, what: str, seconds: float = 30) -> bool:
@@ -336,9 +347,10 @@ def press_until(page, button, done, what: str, seconds: float = 30) -> bool:
     the class test's sweep Start (no refusal for 30-60 s, nothing recorded) and one the Realistic page's Train
     (11 runs of 14, no error shown), both pressed while live views ticked (issue 34): until the cause is known a
     press that did nothing is pressed again, and said in the suite's warnings with what the page showed and the
-    frames it sent after the press (none: the click never became a rerun request; some: the server got it)."""
+    frames it sent after the press (none: the click never became a rerun request; some: the server got it) and
+    the mouse events its document saw (no click on the button: the click was lost before the app had it)."""
     for press in range(3):
-        pressed = time.monotonic()
+        pressed, pressed_in_page = time.monotonic(), page.evaluate("performance.now()")
         button.click()
         deadline = time.monotonic() + seconds
         while not done() and time.monotonic() < deadline:
@@ -346,8 +358,11 @@ def press_until(page, button, done, what: str, seconds: float = 30) -> bool:
         if done():
             return True
         frames = [(round(at - pressed, 2), size) for at, size in SENT.get(page, []) if at >= pressed]
+        seen = page.evaluate("since => (window.__seen || []).filter(event => event[1] >= since)", pressed_in_page)
         warnings.warn(f"press {press + 1} of {what} did nothing in {seconds:.0f} s; frames sent after it "
-                      f"(seconds, bytes): {frames[:20]}; the page read: {page.inner_text('body')[:1500]!r}")
+                      f"(seconds, bytes): {frames[:20]}; mouse events seen (kind, ms, reached, disabled): {seen[:9]}; "
+                      f"the button disabled now: {button.is_disabled()}; the page read: "
+                      f"{page.inner_text('body')[:1500]!r}")
     return False
 
 
