@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sslengine import lessons
+from sslengine import image_sets, lessons
 from sslengine.config import RunConfig
 from sslengine.layouts import fill_layouts
 from sslengine.metrics import pseudo_label_stats, softmax
@@ -625,6 +625,25 @@ def test_lessons_page_trains_a_card_from_its_button_and_draws_its_charts_and_ver
     (verdict,) = [*app.success, *app.warning]
     assert verdict.value.startswith("Shows it on this run (seed 0). Unlabeled points within")
     assert verdict.value.endswith("On the bench, seed 0 is one of the 7 of 10 seeds where it shows.")
+
+
+@pytest.mark.skipif(not image_sets.IMAGE_SETS["fashion-mnist"].installed.present(),
+                    reason="Debian's dataset-fashion-mnist is not installed; .ci/run installs it")
+def test_a_cards_scale_switch_says_what_to_watch_on_that_scales_charts(page_store):
+    """The entropy card draws boundaries on the small sets and entropy histograms on Fashion-MNIST: its "What to
+    watch" follows the switch (at image scale it spoke of boundaries it does not draw); the others keep theirs."""
+    for scale in lessons.SCALES:  # a few steps: the card says what to watch once it has runs
+        lessons.start(get_runner(page_store.url), "entropy-boundary", steps=4, scale=scale).wait()
+    app = AppTest.from_file("../app.py", default_timeout=60)
+    app.session_state["lesson-scale-entropy-boundary"] = "images"
+    app.run()
+    assert not app.exception
+    watched = [text.value for text in app.markdown if text.value.startswith("**What to watch:**")]
+    assert watched == [f"**What to watch:** {lessons.LESSONS['entropy-boundary'].preset('images').watch}."]
+    app.session_state["lesson-scale-entropy-boundary"] = "small"
+    app.run()
+    assert [text.value for text in app.markdown if text.value.startswith("**What to watch:**")] == [
+        f"**What to watch:** {lessons.LESSONS['entropy-boundary'].watch}."]
 
 
 def test_a_student_stops_the_later_stages_of_a_lesson_they_started_and_no_other_lessons_runs(page_store):

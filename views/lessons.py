@@ -191,7 +191,7 @@ def card(lesson: Lesson):
             CHARTS[lesson.name](runs)
 
         progress_and_charts()
-        st.markdown(f"**What to watch:** {lesson.watch}.")
+        st.markdown(f"**What to watch:** {lesson.watch_at(scale)}.")
         if verdict:
             figures = verdict.text[:1].upper() + verdict.text[1:]
             said = (f"{verdict.outcome.capitalize()} on this run (seed {seed_run})"

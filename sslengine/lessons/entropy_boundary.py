@@ -103,7 +103,9 @@ LESSON = Lesson(
         # put the boundary, and cut a moon on most seeds.
         "small": Preset({"dataset": "gap", "labels_per_class": 1, "noise": 0.25}, entropy_stages(1000),
                         judge_entropy, outcome_entropy, entropy_shortfall),
-        "images": Preset(FASHION, entropy_stages(600), judge_entropy_images, outcome_entropy_images)},
+        "images": Preset(FASHION, entropy_stages(600), judge_entropy_images, outcome_entropy_images,
+                         watch="the entropy histograms: EntMin piles the unlabeled images' entropy at zero where "
+                               "supervised leaves a tail of unsure ones; and whether test accuracy pays for it")},
     headline={"acc_supervised": "supervised's test accuracy", "acc_entmin": "EntMin's"},
     effect="near_drop",
     effect_label="share of unlabeled samples near the boundary, supervised minus EntMin",

@@ -74,6 +74,7 @@ class Preset:
     outcome: Callable[[dict[str, float]], tuple[str, str]]  # a verdict's outcome and reason, from its figures
     # Why the preset falls short where it holds on fewer than RELIABLE of the bench's seeds: from their mean figures
     shortfall: Callable[[dict[str, float]], str] = lambda means: ""
+    watch: str = ""  # what to look at where this preset's charts differ from the lesson's `watch`
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -105,6 +106,10 @@ class Lesson:
         if scale not in self.presets:
             raise ConfigError("scale", f"{scale!r} is not a scale; known: {', '.join(SCALES)}")
         return self.presets[scale]
+
+    def watch_at(self, scale: str) -> str:
+        """What to look at on the card's charts at `scale`."""
+        return self.preset(scale).watch or self.watch
 
     def preset_for(self, dataset: str) -> Preset:
         """The preset whose runs train on `dataset`."""
