@@ -245,6 +245,7 @@ def press_and_watch(page, buttons: list, verdicts: int, seed: int, timeout_s: fl
             page.wait_for_timeout(200)
 
     for button in buttons:
+        settle(page, button)
         button.click()
         # Disabled once its lesson's runs are in the store: the press was not lost to a rerun.
         watch(button.is_disabled, "a press started no lesson", 30)
@@ -342,14 +343,29 @@ def record_sent(page):
     page.add_init_script(SEEN)
 
 
+def settle(page, button, still_s: float = 0.5, timeout_s: float = 30):
+    """Wait until `button` has kept its place for `still_s`. c16's lost sweep Start (the mouse events its
+    page saw): the mouse went down on the button and up 12 ms later on the form's container, the button
+    having moved between, so the browser clicked the container; the page was 6 s old and the form just opened,
+    its widgets still drawing. Playwright's own check (one box over two animation frames) had passed."""
+    deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
+    while time.monotonic() < deadline:
+        box = button.bounding_box()
+        if box != last:
+            last, since = box, time.monotonic()
+        elif box is not None and time.monotonic() - since >= still_s:
+            return
+        page.wait_for_timeout(50)
+
+
 def press_until(page, button, done, what: str, seconds: float = 30) -> bool:
-    """Press `button` until `done()`, at most three times, `seconds` apart; whether it came. Three CI runs lost
-    the class test's sweep Start (no refusal for 30-60 s, nothing recorded) and one the Realistic page's Train
-    (11 runs of 14, no error shown), both pressed while live views ticked (issue 34): until the cause is known a
-    press that did nothing is pressed again, and said in the suite's warnings with what the page showed and the
-    frames it sent after the press (none: the click never became a rerun request; some: the server got it) and
-    the mouse events its document saw (no click on the button: the click was lost before the app had it)."""
+    """Press `button`, once it stays in place (`settle`), until `done()`, at most three times, `seconds` apart;
+    whether it came. CI runs lost the class test's sweep Start and once the Realistic page's Train (issue 34):
+    c15 saw no rerun request leave the browser after the press, c16 why (a button that moved under the mouse
+    between down and up). A press that still does nothing is pressed again, and said in the suite's warnings
+    with what the page showed, the frames it sent after the press and the mouse events its document saw."""
     for press in range(3):
+        settle(page, button)
         pressed, pressed_in_page = time.monotonic(), page.evaluate("performance.now()")
         button.click()
         deadline = time.monotonic() + seconds
